@@ -1,0 +1,108 @@
+/**
+ * The one way critter runs a child process: argv (never a shell), an AbortSignal, a
+ * timeout, captured stdout/stderr, and an error that names the full command line and
+ * its stderr when it fails.
+ */
+import { spawn } from 'node:child_process';
+import { CritterError, DeadlineExceededError } from './errors.ts';
+
+export interface ExecOptions {
+  signal?: AbortSignal;
+  /** Milliseconds before the child gets SIGKILL; 0 means none. */
+  timeoutMs?: number;
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Cap on captured stdout bytes; the rest is dropped. Default 16 MiB. */
+  maxOutput?: number;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** A child exited non-zero or was killed. */
+export class ExecError extends CritterError {
+  override readonly code = 'CRI_ERR_EXEC';
+  readonly exitCode: number | null;
+  readonly stderr: string;
+  readonly stdout: string;
+  constructor(message: string, result: { exitCode: number | null; stderr: string; stdout: string }, options?: { cause?: unknown }) {
+    super(message, options);
+    this.exitCode = result.exitCode;
+    this.stderr = result.stderr;
+    this.stdout = result.stdout;
+  }
+}
+
+const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
+
+/** Runs `file args…`; resolves when it exits 0, rejects with ExecError otherwise. */
+export async function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const result = await runAllowFailure(file, args, opts);
+  if (result.exitCode !== 0) {
+    const detail = result.stderr.trim() || result.stdout.trim();
+    throw new ExecError(`${commandLine(file, args)} exited ${result.exitCode}${detail ? `: ${detail}` : ''}`, result);
+  }
+  return result;
+}
+
+/** Runs `file args…` and resolves with its exit code whatever it is; rejects only if it cannot start, times out or is aborted. */
+export function runAllowFailure(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const max = opts.maxOutput ?? DEFAULT_MAX_OUTPUT;
+  return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) {
+      reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error(`${commandLine(file, args)} aborted`));
+      return;
+    }
+    const child = spawn(file, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    let timedOut = false;
+    let aborted = false;
+    child.stdout.on('data', (b: Buffer) => {
+      if (outLen < max) out.push(b.subarray(0, max - outLen));
+      outLen += b.length;
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (errLen < 1024 * 1024) err.push(b);
+      errLen += b.length;
+    });
+    const onAbort = (): void => {
+      aborted = true;
+      child.kill('SIGKILL');
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, opts.timeoutMs) : undefined;
+    child.stdin.on('error', () => { /* the child may exit before reading its input */ });
+    child.stdin.end(opts.input ?? '');
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(new ExecError(`cannot run ${commandLine(file, args)}`, { exitCode: null, stderr: '', stdout: '' }, { cause: e }));
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? 128 + signalNumber(sig) };
+      if (timedOut) reject(new DeadlineExceededError(`${commandLine(file, args)} timed out after ${opts.timeoutMs} ms`));
+      else if (aborted) reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new ExecError(`${commandLine(file, args)} aborted`, result));
+      else resolve(result);
+    });
+  });
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  if (!sig) return 0;
+  const table: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1, SIGQUIT: 3, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
+  return table[sig] ?? 0;
+}
+
+/** The command as a person would type it, for error messages. */
+export function commandLine(file: string, args: readonly string[]): string {
+  return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
+}
