@@ -1,0 +1,110 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RecordStore } from './record-store.ts';
+import { NameRegistrar } from './name-registrar.ts';
+import { parseStatStartTime, processRefFor, isSameProcessAlive } from './process-identity.ts';
+import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+
+interface Meta { name: string }
+interface Stat { state: string; n: number }
+
+async function withStore(fn: (store: RecordStore<Meta, Stat>, dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'records-'));
+  try {
+    await fn(new RecordStore<Meta, Stat>({ dir, kind: 'pod' }), dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('RecordStore.create() writes versioned metadata and status that load() reads back', async () => {
+  await withStore(async (store, dir) => {
+    await store.load();
+    await store.create('aaaa1111', { name: 'a' }, { state: 'ready', n: 1 });
+    const onDisk = JSON.parse(await readFile(join(dir, 'aaaa1111', 'metadata.json'), 'utf8'));
+    assert.deepEqual(onDisk, { version: 1, name: 'a' });
+    const again = new RecordStore<Meta, Stat>({ dir, kind: 'pod' });
+    const { loaded, broken } = await again.load();
+    assert.deepEqual(broken, []);
+    assert.deepEqual(loaded, [{ id: 'aaaa1111', metadata: { name: 'a' }, status: { state: 'ready', n: 1 } }]);
+  });
+});
+
+test('RecordStore.update() persists before the in-memory copy changes', async () => {
+  await withStore(async (store, dir) => {
+    await store.load();
+    await store.create('aaaa1111', { name: 'a' }, { state: 'ready', n: 1 });
+    await Promise.all([1, 2, 3].map(() => store.update('aaaa1111', (s) => ({ ...s, n: s.n + 1 }))));
+    assert.equal(store.get('aaaa1111')?.status.n, 4);
+    const onDisk = JSON.parse(await readFile(join(dir, 'aaaa1111', 'status.json'), 'utf8'));
+    assert.equal(onDisk.n, 4);
+    await rm(join(dir, 'aaaa1111'), { recursive: true });
+    await writeFile(join(dir, 'aaaa1111'), 'a file where the record dir was, so the write fails');
+    await assert.rejects(store.update('aaaa1111', (s) => ({ ...s, n: 99 })));
+    assert.equal(store.get('aaaa1111')?.status.n, 4, 'a failed write must not change memory');
+    await assert.rejects(store.update('bbbb2222', (s) => s), NotFoundError);
+  });
+});
+
+test('RecordStore.find() resolves unique prefixes and refuses ambiguous ones', async () => {
+  await withStore(async (store) => {
+    await store.load();
+    await store.create('abcd0001', { name: 'a' }, { state: 'ready', n: 0 });
+    await store.create('abcd0002', { name: 'b' }, { state: 'ready', n: 0 });
+    assert.equal(store.find('abcd0002')?.metadata.name, 'b');
+    assert.equal(store.find('abcd0001')?.metadata.name, 'a');
+    assert.throws(() => store.find('abcd'), InvalidArgumentError);
+    assert.equal(store.find('ffff'), undefined);
+    assert.throws(() => store.resolve('ffff'), NotFoundError);
+  });
+});
+
+test('RecordStore.load() reports unreadable records and wrong versions as broken', async () => {
+  await withStore(async (store, dir) => {
+    await mkdir(join(dir, 'cccc3333'), { recursive: true });
+    await writeFile(join(dir, 'cccc3333', 'metadata.json'), '{"version":2}');
+    await mkdir(join(dir, 'dddd4444'), { recursive: true });
+    const { loaded, broken } = await store.load();
+    assert.equal(loaded.length, 0);
+    assert.deepEqual(broken.map((b) => b.id).sort(), ['cccc3333', 'dddd4444']);
+  });
+});
+
+test('RecordStore.remove() deletes the directory and the index entry', async () => {
+  await withStore(async (store, dir) => {
+    await store.load();
+    await store.create('eeee5555', { name: 'e' }, { state: 'ready', n: 0 });
+    await store.remove('eeee5555');
+    await store.remove('eeee5555');
+    assert.equal(store.get('eeee5555'), undefined);
+    await assert.rejects(readFile(join(dir, 'eeee5555', 'metadata.json')), { code: 'ENOENT' });
+  });
+});
+
+test('NameRegistrar.reserve() returns the holder on a clash and release() only frees its own name', () => {
+  const names = new NameRegistrar();
+  assert.equal(names.reserve('pod_ns', 'id1'), undefined);
+  assert.equal(names.reserve('pod_ns', 'id1'), undefined);
+  assert.equal(names.reserve('pod_ns', 'id2'), 'id1');
+  names.release('pod_ns', 'id2');
+  assert.equal(names.holderOf('pod_ns'), 'id1');
+  names.release('pod_ns', 'id1');
+  assert.equal(names.reserve('pod_ns', 'id2'), undefined);
+});
+
+test('parseStatStartTime() reads field 22 even when comm holds spaces and parentheses', () => {
+  const fields = Array.from({ length: 50 }, (_, i) => String(i + 3));
+  assert.equal(parseStatStartTime(`123 (a) b) c) ${fields.join(' ')}`), '22');
+  assert.equal(parseStatStartTime('garbage'), undefined);
+});
+
+test('isSameProcessAlive() tells the live process from a reused pid', async () => {
+  const ref = await processRefFor(process.pid);
+  assert.ok(ref);
+  assert.equal(await isSameProcessAlive(ref), true);
+  assert.equal(await isSameProcessAlive({ pid: process.pid, startTime: '1' }), false);
+  assert.equal(await isSameProcessAlive({ pid: 2 ** 22 + 7, startTime: ref.startTime }), false);
+});

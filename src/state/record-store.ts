@@ -1,0 +1,170 @@
+/**
+ * Generic per-object records on disk (DESIGN: State): one directory per object under
+ * `dir`, holding `metadata.json` (written once, at create) and `status.json` (replaced
+ * only through `update()`, which persists before it swaps the in-memory copy). Both
+ * files are `{ "version": 1, ... }` and written atomically (tmp + fsync + rename).
+ * The in-memory index answers id and id-prefix lookups (crictl passes prefixes).
+ * Used for pods now and for containers later: it knows nothing about either.
+ */
+import { mkdir, readdir, rm, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
+import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
+
+export const RECORD_VERSION = 1;
+
+export interface StoredRecord<M, S> {
+  readonly id: string;
+  readonly metadata: M;
+  readonly status: S;
+}
+
+export interface RecordStoreDeps {
+  /** Directory that holds one subdirectory per object, e.g. `<state-root>/pods`. */
+  dir: string;
+  /** Noun used in messages: "pod", "container". */
+  kind: string;
+}
+
+/** A record directory that could not be read at load time; recovery decides what to do. */
+export interface BrokenRecord {
+  id: string;
+  dir: string;
+  error: string;
+}
+
+interface VersionedFile {
+  version: number;
+}
+
+const ID_PATTERN = /^[0-9a-f]{8,64}$/;
+
+export class RecordStore<M extends object, S extends object> {
+  #deps: RecordStoreDeps;
+  #records = new Map<string, StoredRecord<M, S>>();
+  #updates = new KeyedMutex();
+
+  constructor(deps: RecordStoreDeps) {
+    this.#deps = deps;
+  }
+
+  /** The directory holding object `id`'s files (callers may keep their own files there). */
+  dirOf(id: string): string {
+    return join(this.#deps.dir, id);
+  }
+
+  /** Reads every record directory into memory; unreadable ones are returned, not thrown. */
+  async load(): Promise<{ loaded: StoredRecord<M, S>[]; broken: BrokenRecord[] }> {
+    await mkdir(this.#deps.dir, { recursive: true, mode: 0o700 });
+    const loaded: StoredRecord<M, S>[] = [];
+    const broken: BrokenRecord[] = [];
+    for (const entry of await readdir(this.#deps.dir, { withFileTypes: true })) {
+      if (entry.name.startsWith('.removing-')) {
+        await rm(join(this.#deps.dir, entry.name), { recursive: true, force: true });
+        continue;
+      }
+      if (!entry.isDirectory() || !ID_PATTERN.test(entry.name)) continue;
+      const id = entry.name;
+      const dir = this.dirOf(id);
+      try {
+        const metadata = checkVersion(await readJsonIfExists<M & VersionedFile>(join(dir, 'metadata.json')), 'metadata.json');
+        const status = checkVersion(await readJsonIfExists<S & VersionedFile>(join(dir, 'status.json')), 'status.json');
+        const record = { id, metadata: stripVersion(metadata), status: stripVersion(status) };
+        this.#records.set(id, record);
+        loaded.push(record);
+      } catch (err) {
+        broken.push({ id, dir, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return { loaded, broken };
+  }
+
+  /** Persists a new object (metadata first, then status) and indexes it. */
+  async create(id: string, metadata: M, status: S): Promise<StoredRecord<M, S>> {
+    if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`${this.#deps.kind} id "${id}" is not a hex id`);
+    if (this.#records.has(id)) throw new InvalidArgumentError(`${this.#deps.kind} "${id}" already has a record`);
+    const dir = this.dirOf(id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(join(dir, 'metadata.json'), { version: RECORD_VERSION, ...metadata });
+    await writeJsonAtomic(join(dir, 'status.json'), { version: RECORD_VERSION, ...status });
+    const record = { id, metadata, status };
+    this.#records.set(id, record);
+    return record;
+  }
+
+  get(id: string): StoredRecord<M, S> | undefined {
+    return this.#records.get(id);
+  }
+
+  /** Finds a record by full id or unique prefix; undefined if none; InvalidArgument if ambiguous. */
+  find(idOrPrefix: string): StoredRecord<M, S> | undefined {
+    const exact = this.#records.get(idOrPrefix);
+    if (exact || idOrPrefix === '') return exact;
+    let match: StoredRecord<M, S> | undefined;
+    for (const [id, record] of this.#records) {
+      if (!id.startsWith(idOrPrefix)) continue;
+      if (match) throw new InvalidArgumentError(`${this.#deps.kind} id prefix "${idOrPrefix}" is ambiguous (matches ${match.id} and ${id})`);
+      match = record;
+    }
+    return match;
+  }
+
+  /** Like find(), but NotFound when nothing matches. */
+  resolve(idOrPrefix: string): StoredRecord<M, S> {
+    const record = this.find(idOrPrefix);
+    if (!record) throw new NotFoundError(`${this.#deps.kind} "${idOrPrefix}" not found`);
+    return record;
+  }
+
+  list(): StoredRecord<M, S>[] {
+    return [...this.#records.values()];
+  }
+
+  /**
+   * Applies `fn` to the current status, writes the result to disk and only then makes it
+   * visible in memory: a crash between the two never shows a state that was not saved.
+   * Updates of one id are serialised so `fn` always sees the latest status.
+   */
+  async update(id: string, fn: (status: S) => S): Promise<S> {
+    return this.#updates.with(id, async () => {
+      const record = this.#records.get(id);
+      if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
+      const next = fn(record.status);
+      await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next });
+      this.#records.set(id, { ...record, status: next });
+      return next;
+    });
+  }
+
+  /** Deletes the object's directory (rename first, so a crash never leaves a half-deleted record) and unindexes it. */
+  async remove(id: string): Promise<void> {
+    this.#records.delete(id);
+    await removeRecordDir(this.#deps.dir, id);
+  }
+}
+
+/** Renames `<dir>/<id>` aside, then deletes it; a no-op when it does not exist. */
+export async function removeRecordDir(dir: string, id: string): Promise<void> {
+  const doomed = join(dir, `.removing-${id}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(join(dir, id), doomed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await syncDir(dir);
+  await rm(doomed, { recursive: true, force: true });
+}
+
+function checkVersion<T extends VersionedFile>(value: T | undefined, file: string): T {
+  if (value === undefined) throw new Error(`${file} is missing`);
+  if (value.version !== RECORD_VERSION) throw new Error(`${file} has version ${String(value.version)}, expected ${RECORD_VERSION}`);
+  return value;
+}
+
+function stripVersion<T>(value: T & VersionedFile): T {
+  const { version: _version, ...rest } = value;
+  return rest as T;
+}
