@@ -1,0 +1,91 @@
+/**
+ * The daemon's life: checks → compose → bind the socket (answering UNAVAILABLE) →
+ * start-up work → ready → … → on SIGTERM/SIGINT stop accepting, drain in-flight calls
+ * (bounded), exit 0. Containers are never touched by shutdown: conmon, not this process,
+ * is their parent (DESIGN: Process model).
+ */
+import { mkdir } from 'node:fs/promises';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.ts';
+import { runHostChecks, type CheckResult } from '../host/checks.ts';
+import { FailedPreconditionError } from '../lib/errors.ts';
+import { InflightCalls, type AdaptDeps } from '../server/adapt.ts';
+import { loadCri } from '../server/proto.ts';
+import { registerCri } from '../server/register.ts';
+import { rpcTable } from '../server/rpc-table.ts';
+import { compose, type Composed } from './compose.ts';
+import { prepareSocketPath, restrictSocket } from './socket.ts';
+
+/** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
+const MAX_MESSAGE = 16 * 1024 * 1024;
+
+export interface DaemonInput {
+  loaded: LoadedConfig;
+  log: Logger;
+  version: string;
+}
+
+export class Daemon {
+  #input: DaemonInput;
+  #server: Server | undefined;
+  #composed: Composed | undefined;
+  #ready = false;
+  #inflight = new InflightCalls();
+
+  constructor(input: DaemonInput) {
+    this.#input = input;
+  }
+
+  /** Runs until serving; throws (one clear message) when the host cannot run containers. */
+  async start(): Promise<void> {
+    const { config } = this.#input.loaded;
+    const log = this.#input.log;
+    const checks = await runHostChecks(config);
+    refuseMissingHardRequirements(checks);
+    for (const c of checks.filter((c) => !c.ok)) log.warn({ check: c.name, detail: c.detail, pkg: c.pkg }, 'Optional host prerequisite missing');
+    await mkdir(config.root, { recursive: true, mode: 0o700 });
+    await mkdir(config.run_root, { recursive: true, mode: 0o700 });
+    this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
+    const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight };
+    const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
+    const names = registerCri(server, loadCri(), rpcTable(this.#composed.services), deps);
+    await prepareSocketPath(config.socket);
+    await new Promise<void>((resolve, reject) => {
+      server.bindAsync(`unix://${config.socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
+    });
+    await restrictSocket(config.socket);
+    this.#server = server;
+    log.info({ socket: config.socket, rpcs: names.length }, 'Listening; finishing start-up work');
+    await this.#composed.start();
+    this.#ready = true;
+    log.info({ socket: config.socket, version: this.#input.version }, 'critter is ready');
+  }
+
+  /** Stops accepting, waits for in-flight calls up to the shutdown timeout, releases services. */
+  async stop(): Promise<void> {
+    const log = this.#input.log;
+    const server = this.#server;
+    this.#ready = false;
+    if (server) {
+      const timeoutMs = this.#input.loaded.config.shutdown_timeout_seconds * 1000;
+      log.info({ inflight: this.#inflight.count, timeoutMs }, 'Shutting down: no new calls, draining in-flight ones');
+      const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const drained = await this.#inflight.drain(timeoutMs);
+      if (!drained) log.warn({ inflight: this.#inflight.count }, 'Shutdown timeout passed; cancelling the calls still running');
+      server.forceShutdown();
+      await closed;
+    }
+    await this.#composed?.close();
+    log.info('critter stopped; containers keep running under conmon');
+  }
+}
+
+function refuseMissingHardRequirements(checks: readonly CheckResult[]): void {
+  const missing = checks.filter((c) => c.required && !c.ok);
+  if (missing.length) {
+    throw new FailedPreconditionError(
+      `missing host prerequisites: ${missing.map((c) => `${c.name} (${c.detail}; Debian package ${c.pkg})`).join(', ')}; run "critter check"`,
+    );
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Host prerequisites: what `critter check` prints and what the daemon verifies at start.
+ * A missing hard requirement stops the daemon with one clear line; a missing soft one
+ * becomes a false condition in Status. Each names the Debian package that provides it.
+ */
+import { access, readFile, constants, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+
+export interface CheckResult {
+  name: string;
+  required: boolean;
+  ok: boolean;
+  /** What was found (a path, a version, a layout) or what is missing. */
+  detail: string;
+  /** Debian package providing it. */
+  pkg: string;
+}
+
+/** Finds an executable by name on PATH (or checks an absolute path). */
+export async function findExecutable(name: string, extraDirs: readonly string[] = []): Promise<string | undefined> {
+  const candidates = isAbsolute(name)
+    ? [name]
+    : [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', ...extraDirs].filter(Boolean).map((d) => join(d, name));
+  for (const c of candidates) {
+    try {
+      await access(c, constants.X_OK);
+      if ((await stat(c)).isFile()) return c;
+    } catch {
+      // not here; try the next directory
+    }
+  }
+  return undefined;
+}
+
+async function binary(name: string, what: string, required: boolean, pkg: string, extraDirs: readonly string[] = []): Promise<CheckResult> {
+  const path = await findExecutable(what, extraDirs);
+  return { name, required, ok: path !== undefined, detail: path ?? `${what} not found`, pkg };
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Which cgroup hierarchy the host mounts: v1, v2 (unified) or hybrid (v1 + v2 at /sys/fs/cgroup/unified). */
+export async function detectCgroupLayout(): Promise<'v1' | 'v2' | 'hybrid' | 'none'> {
+  if (await fileExists('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
+  const v1 = await fileExists('/sys/fs/cgroup/memory') || await fileExists('/sys/fs/cgroup/cpu');
+  if (v1 && await fileExists('/sys/fs/cgroup/unified/cgroup.controllers')) return 'hybrid';
+  return v1 ? 'v1' : 'none';
+}
+
+async function overlay(): Promise<CheckResult> {
+  const fs = await readFile('/proc/filesystems', 'utf8').catch(() => '');
+  const ok = /\toverlay$/m.test(fs) || (await fileExists('/sys/module/overlay'));
+  return { name: 'overlayfs', required: true, ok, detail: ok ? 'overlay filesystem available' : 'overlay not in /proc/filesystems (modprobe overlay)', pkg: 'linux kernel module overlay' };
+}
+
+async function cgroups(): Promise<CheckResult> {
+  const layout = await detectCgroupLayout();
+  return { name: 'cgroups', required: true, ok: layout !== 'none', detail: `layout ${layout}`, pkg: 'mount cgroup filesystems (cgroupfs-mount)' };
+}
+
+async function cniPlugins(config: Config): Promise<CheckResult> {
+  const wanted = ['bridge', 'host-local', 'loopback', 'portmap'];
+  const missing: string[] = [];
+  for (const p of wanted) if (!(await Promise.all(config.cni.plugin_dirs.map((d) => fileExists(join(d, p))))).some(Boolean)) missing.push(p);
+  return {
+    name: 'CNI plugins', required: false, ok: missing.length === 0,
+    detail: missing.length ? `missing ${missing.join(', ')} in ${config.cni.plugin_dirs.join(':')}` : `found in ${config.cni.plugin_dirs.join(':')}`,
+    pkg: 'containernetworking-plugins',
+  };
+}
+
+async function seccompProfile(config: Config): Promise<CheckResult> {
+  const ok = await fileExists(config.runtime.seccomp_profile);
+  return { name: 'seccomp profile', required: false, ok, detail: ok ? config.runtime.seccomp_profile : `${config.runtime.seccomp_profile} missing`, pkg: 'golang-github-containers-common' };
+}
+
+/** Runs every check for this config. */
+export async function runHostChecks(config: Config): Promise<CheckResult[]> {
+  const handler = config.runtime.handlers[config.runtime.default_handler];
+  const runtimePkg = (name: string): string => (name.includes('crun') ? 'crun' : 'runc');
+  return Promise.all([
+    binary(`runtime ${config.runtime.default_handler}`, handler?.path ?? 'runc', true, runtimePkg(handler?.path ?? 'runc')),
+    binary('conmon', config.runtime.conmon_path, true, 'conmon'),
+    binary('unshare', 'unshare', true, 'util-linux'),
+    binary('nsenter', 'nsenter', true, 'util-linux'),
+    overlay(),
+    cgroups(),
+    cniPlugins(config),
+    binary('iptables', 'iptables', false, 'iptables'),
+    binary('infra process', config.runtime.infra_command, false, 'catatonit'),
+    seccompProfile(config),
+  ]);
+}
+
+/** The checks as an aligned text table. */
+export function formatChecks(results: readonly CheckResult[]): string {
+  const rows = [['CHECK', 'STATUS', 'DETAIL', 'PACKAGE'], ...results.map((r) => [r.name, r.ok ? 'ok' : r.required ? 'MISSING' : 'missing (optional)', r.detail, r.ok ? '' : r.pkg])];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] as number) : c)).join('  ').trimEnd()).join('\n') + '\n';
+}

@@ -1,0 +1,26 @@
+/**
+ * Which handler serves which CRI RPC. Every RPC of the contract is registered; one with
+ * no entry here answers UNIMPLEMENTED naming itself (never a fake success). Adding an
+ * RPC means adding its handler file and one line here.
+ */
+import type { UnaryHandler, StreamHandler } from './adapt.ts';
+import type { Services } from '../daemon/services.ts';
+import { versionHandler, statusHandler, runtimeConfigHandler, updateRuntimeConfigHandler } from './runtime-status.ts';
+
+export type RpcEntry =
+  | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
+  | { kind: 'stream'; fn: StreamHandler<never, unknown> };
+
+const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn as UnaryHandler<never, unknown> });
+// Streaming handlers get registered with `s(...)` as their RPCs are built.
+export const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
+
+/** The handlers built so far, keyed by RPC method name as in the proto. */
+export function rpcTable(svc: Services): Record<string, RpcEntry> {
+  return {
+    Version: u(versionHandler(svc.runtimeInfo)),
+    Status: u(statusHandler(svc.runtimeInfo)),
+    RuntimeConfig: u(runtimeConfigHandler(svc.runtimeInfo)),
+    UpdateRuntimeConfig: u(updateRuntimeConfigHandler(svc.runtimeInfo)),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The one place domain errors become gRPC statuses (DESIGN convention 2). The details
+ * carry the whole cause chain, so the kubelet sees what failed and why, as Go's `%w`
+ * would show it.
+ */
+import { status as Code, type ServiceError, Metadata } from '@grpc/grpc-js';
+import { CritterError, describeError } from '../lib/errors.ts';
+
+const BY_CODE: Record<string, Code> = {
+  CRI_ERR_NOT_FOUND: Code.NOT_FOUND,
+  CRI_ERR_ALREADY_EXISTS: Code.ALREADY_EXISTS,
+  CRI_ERR_INVALID_ARGUMENT: Code.INVALID_ARGUMENT,
+  CRI_ERR_FAILED_PRECONDITION: Code.FAILED_PRECONDITION,
+  CRI_ERR_UNAVAILABLE: Code.UNAVAILABLE,
+  CRI_ERR_UNIMPLEMENTED: Code.UNIMPLEMENTED,
+  CRI_ERR_PERMISSION_DENIED: Code.PERMISSION_DENIED,
+  CRI_ERR_DEADLINE_EXCEEDED: Code.DEADLINE_EXCEEDED,
+  CRI_ERR_RESOURCE_EXHAUSTED: Code.RESOURCE_EXHAUSTED,
+};
+
+/** A status ready to hand to a grpc-js callback or stream. */
+export interface RpcStatus {
+  code: Code;
+  details: string;
+  /** True when the error is ours and expected; false means a bug worth a stack trace. */
+  known: boolean;
+}
+
+/**
+ * Maps any thrown value to a gRPC status. An abort caused by the caller's cancellation or
+ * deadline keeps that meaning; anything unrecognised is UNKNOWN and flagged for the log.
+ */
+export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
+  const details = describeError(err) || 'unknown error';
+  if (err instanceof CritterError) {
+    const code = BY_CODE[err.code];
+    if (code !== undefined) return { code, details, known: true };
+  }
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    const isDeadline = reason instanceof Error && reason.name === 'TimeoutError';
+    return { code: isDeadline ? Code.DEADLINE_EXCEEDED : Code.CANCELLED, details, known: true };
+  }
+  if (err instanceof Error && (err.name === 'TimeoutError')) return { code: Code.DEADLINE_EXCEEDED, details, known: true };
+  if (err instanceof Error && (err.name === 'AbortError')) return { code: Code.CANCELLED, details, known: true };
+  return { code: Code.UNKNOWN, details, known: false };
+}
+
+/** The status as the object grpc-js expects from a handler. */
+export function toServiceError(s: RpcStatus): Partial<ServiceError> {
+  return { code: s.code, details: s.details, metadata: new Metadata() };
+}
+
+/** The readable name of a gRPC code, for logs and metrics labels. */
+export function codeName(code: Code): string {
+  return Code[code] ?? String(code);
+}
