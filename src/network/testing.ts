@@ -1,0 +1,41 @@
+/**
+ * FakeCni for unit tests of sandbox/ (DESIGN convention 7): records calls, hands out
+ * addresses from a counter, and fails on demand.
+ */
+import type { Op } from '../lib/op.ts';
+import type { NetworkReadiness } from './cni-config.ts';
+import type { AttachResult, Cni, PodAttachment } from './cni-types.ts';
+
+export class FakeCni implements Cni {
+  calls: Array<{ method: 'setUp' | 'tearDown' | 'gc'; podId?: string }> = [];
+  attached = new Map<string, string>();
+  ready: NetworkReadiness = { ready: true, reason: '', message: '' };
+  /** Set to make the next setUp / tearDown calls throw. */
+  failSetUp: Error | undefined;
+  failTearDown: Error | undefined;
+  #next = 2;
+
+  readiness(): NetworkReadiness {
+    return this.ready;
+  }
+
+  async setUp(_op: Op, a: PodAttachment): Promise<AttachResult> {
+    this.calls.push({ method: 'setUp', podId: a.podId });
+    const ip = `10.99.0.${this.#next++}`;
+    // Like the real manager, the attachment is recorded before the plugins can fail.
+    this.attached.set(a.podId, ip);
+    if (this.failSetUp) throw this.failSetUp;
+    return { network: 'fake', ips: [ip], result: { ips: [{ address: `${ip}/24` }] } };
+  }
+
+  async tearDown(_op: Op, a: PodAttachment): Promise<void> {
+    this.calls.push({ method: 'tearDown', podId: a.podId });
+    if (this.failTearDown) throw this.failTearDown;
+    this.attached.delete(a.podId);
+  }
+
+  async gc(_op: Op, live: ReadonlySet<string>): Promise<void> {
+    this.calls.push({ method: 'gc' });
+    for (const id of [...this.attached.keys()]) if (!live.has(id)) this.attached.delete(id);
+  }
+}
