@@ -1,0 +1,36 @@
+/**
+ * Storage error classes. Each has a stable `code` of its own so the pull pipeline and
+ * `server/status.ts` can tell a hostile layer from a corrupt download.
+ */
+import { CritterError } from '../lib/errors.ts';
+
+/**
+ * A layer tar entry would write outside the layer directory (a `..` component, a parent
+ * symlink that is absolute or climbs out of the root, a hard link to such a place) or is
+ * otherwise refused. The message names the entry.
+ */
+export class UnsafeLayerEntryError extends CritterError {
+  override readonly code = 'CRI_ERR_UNSAFE_LAYER_ENTRY';
+  readonly entry: string;
+  constructor(entry: string, reason: string, options?: { cause?: unknown }) {
+    super(`layer entry ${JSON.stringify(entry)} refused: ${reason}`, options);
+    this.entry = entry;
+  }
+}
+
+/** Downloaded bytes do not hash to the digest the manifest (or config) promised. */
+export class DigestMismatchError extends CritterError {
+  override readonly code = 'CRI_ERR_DIGEST_MISMATCH';
+  readonly expected: string;
+  readonly actual: string;
+  constructor(what: string, expected: string, actual: string) {
+    super(`${what} digest mismatch: expected ${expected}, got ${actual}`);
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** A layer blob cannot be decoded: unknown media type, corrupt compression or tar. */
+export class LayerFormatError extends CritterError {
+  override readonly code = 'CRI_ERR_LAYER_FORMAT';
+}
