@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to run and test critter, then builds it.
+# Idempotent and quick when everything is present: apt runs only for missing packages,
+# npm ci only when the lockfile changed, and the default CNI network is installed only
+# when the CNI conf dir is empty. Run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Runtime needs (DESIGN: Host dependencies), then what the tests need.
+RUNTIME_PKGS=(runc crun conmon catatonit containernetworking-plugins iptables socat util-linux
+  golang-github-containers-common zstd iproute2)
+TEST_PKGS=(docker-registry busybox-static attr openssl)
+# node-pty compiles its native addon at npm install time.
+BUILD_PKGS=(build-essential python3)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages and critter manages namespaces and mounts)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${RUNTIME_PKGS[@]}" "${TEST_PKGS[@]}" "${BUILD_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.critter-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  echo "==> npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+
+echo "==> build"
+npx tsc -p tsconfig.json
+
+conf_dir=/etc/cni/net.d
+if [ -d cni ] && [ -z "$(ls -A "$conf_dir" 2>/dev/null || true)" ]; then
+  echo "==> installing the default CNI network into $conf_dir"
+  mkdir -p "$conf_dir"
+  cp cni/*.conflist "$conf_dir"/ 2>/dev/null || true
+fi
+echo "==> setup done"

@@ -1,0 +1,117 @@
+/**
+ * Starts the built critter daemon for a test on its own temp socket, root, run root and
+ * CNI conf dir, so tests run beside a system daemon. `stop()` sends SIGTERM and waits;
+ * the temp dirs are removed unless the caller keeps them for a restart test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { criClient, type CriClient } from './cri-client.ts';
+
+export const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+
+export interface DaemonOptions {
+  /** Reuse an earlier daemon's directories (restart tests). */
+  dirs?: DaemonDirs;
+  /** YAML written as the daemon's config file. */
+  configYaml?: string;
+  /** A containers-registries.conf for the daemon. */
+  registriesConf?: string;
+  extraArgs?: string[];
+  /** Wait for readiness (default true). */
+  waitReady?: boolean;
+}
+
+export interface DaemonDirs {
+  base: string;
+  socket: string;
+  root: string;
+  runRoot: string;
+  cniConfDir: string;
+  configFile: string;
+}
+
+export interface RunningDaemon {
+  dirs: DaemonDirs;
+  proc: ChildProcess;
+  client: CriClient;
+  /** Everything the daemon wrote to stderr so far. */
+  logs(): string;
+  /** SIGTERM, wait for exit; resolves with the exit code. */
+  stop(opts?: { keepDirs?: boolean }): Promise<number | null>;
+  /** SIGKILL (crash), wait for exit; keeps the dirs. */
+  kill(): Promise<void>;
+}
+
+/** Creates a fresh set of directories for one daemon. */
+export async function makeDirs(): Promise<DaemonDirs> {
+  const base = await mkdtemp(join(tmpdir(), 'critter-it-'));
+  const dirs = {
+    base,
+    socket: join(base, 'run', 'critter.sock'),
+    root: join(base, 'root'),
+    runRoot: join(base, 'run'),
+    cniConfDir: join(base, 'net.d'),
+    configFile: join(base, 'etc', 'critter.yaml'),
+  };
+  await mkdir(dirs.cniConfDir, { recursive: true });
+  await mkdir(join(base, 'etc'), { recursive: true });
+  return dirs;
+}
+
+/** Runs the daemon and resolves once it answers Version. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
+  const dirs = opts.dirs ?? (await makeDirs());
+  await writeFile(dirs.configFile, opts.configYaml ?? '# test defaults\n');
+  const args = [CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug'];
+  if (opts.registriesConf) {
+    const f = join(dirs.base, 'etc', 'registries.conf');
+    await writeFile(f, opts.registriesConf);
+    args.push('--registries-conf', f);
+  }
+  args.push(...(opts.extraArgs ?? []));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  proc.stdout?.on('data', (d: Buffer) => { logs += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => { logs += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const client = criClient(dirs.socket);
+  const d: RunningDaemon = {
+    dirs,
+    proc,
+    client,
+    logs: () => logs,
+    async stop(o = {}) {
+      client.close();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const code = await exited;
+      if (!o.keepDirs) await rm(dirs.base, { recursive: true, force: true });
+      return code;
+    },
+    async kill() {
+      client.close();
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+  if (opts.waitReady !== false) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`critter exited ${proc.exitCode} during start:\n${logs}`);
+      try {
+        // Every RPC answers UNAVAILABLE until start-up work is done.
+        await client.call('Status', {}, { deadlineMs: 1000 });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) {
+          await d.kill();
+          throw new Error(`critter not ready after 20 s: ${String(err)}\n${logs}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+  return d;
+}
