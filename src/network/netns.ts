@@ -84,6 +84,11 @@ export class NamespaceManager {
     }
   }
 
+  async arePinned(namespaces: PinnedNamespaces): Promise<boolean> {
+    const mounts = await mountPoints();
+    return Object.values(namespaces).every((p) => p === undefined || mounts.has(p));
+  }
+
   /** Unmounts the private directory mounts made by create() (tests, and a clean uninstall). */
   async unmountDirs(op: Op): Promise<void> {
     const mounts = await mountPoints();

@@ -1,0 +1,301 @@
+/**
+ * Pod sandboxes (DESIGN: Pod sandboxes): pinned net/ipc/uts namespaces, the pod's files,
+ * a /dev/shm tmpfs and CNI networking, kept as records that survive a daemon restart.
+ * Every mutation of one pod holds that pod's lock; no global lock is held across CNI or
+ * mount work (DESIGN: State).
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Op } from '../lib/op.ts';
+import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
+import { AlreadyExistsError, InvalidArgumentError, UnavailableError, describeError } from '../lib/errors.ts';
+import { CleanupStack } from '../lib/cleanup-stack.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import type { Cni, PodAttachment } from '../network/cni-types.ts';
+import type { PinRequest, PinnedNamespaceKind, PinnedNamespaces } from '../network/netns.ts';
+import type { RecordStore, StoredRecord } from '../state/record-store.ts';
+import { NameRegistrar } from '../state/name-registrar.ts';
+import type { DnsSettings } from './pod-files.ts';
+import { cgroupParentFor, type CgroupDriverName } from './cgroup-parent.ts';
+import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
+import { bandwidthFor, configDigest, namespacePlan, podName, portMappingsFor, validateSandboxConfig } from './sandbox-config.ts';
+
+export type SandboxRecord = StoredRecord<SandboxMetadata, SandboxStatusRecord>;
+
+/** Implemented by the container service; until it exists the composition passes one with nothing to stop. */
+export interface PodContainers {
+  stopAllInPod(op: Op, podId: string, timeoutSec: number): Promise<void>;
+  removeAllInPod(op: Op, podId: string): Promise<void>;
+}
+
+export interface PodNamespacePinner {
+  create(op: Op, podId: string, req: PinRequest): Promise<PinnedNamespaces>;
+  remove(op: Op, podId: string): Promise<void>;
+  /** True when every given namespace file is still pinned (false after a reboot). */
+  arePinned(namespaces: PinnedNamespaces): Promise<boolean>;
+}
+
+export interface PodFileWriter {
+  writeResolvConf(dir: string, dns: DnsSettings | undefined): Promise<string>;
+  writeHosts(dir: string, hostname: string, ips: readonly string[], hostNetwork: boolean): Promise<string>;
+  writeHostname(dir: string, hostname: string): Promise<string>;
+  mountShm(op: Op, dir: string): Promise<string>;
+  unmountShm(op: Op, dir: string): Promise<void>;
+  removeDir(op: Op, dir: string): Promise<void>;
+}
+
+export interface Clock {
+  nowNs(): bigint;
+}
+
+export interface SandboxServiceDeps {
+  /** Pod run dirs go to `<runRoot>/pods/<id>`. */
+  runRoot: string;
+  /** Configured handler names whose runtime is available; "" selects `defaultHandler`. */
+  runtimeHandlers: readonly string[];
+  defaultHandler: string;
+  cgroupDriver: CgroupDriverName;
+  log: Logger;
+  cni: Cni;
+  namespaces: PodNamespacePinner;
+  files: PodFileWriter;
+  records: RecordStore<SandboxMetadata, SandboxStatusRecord>;
+  containers: PodContainers;
+  clock: Clock;
+  /** Own timeout of an unwind (DESIGN convention 4). */
+  cleanupTimeoutMs?: number;
+  /** CNI DEL attempts inside one StopPodSandbox. */
+  cniDelAttempts?: number;
+  /** Grace given to containers when their pod stops. */
+  containerStopTimeoutSec?: number;
+}
+
+export class SandboxService {
+  #deps: SandboxServiceDeps;
+  #names = new NameRegistrar();
+  #locks = new KeyedMutex();
+  #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
+
+  constructor(deps: SandboxServiceDeps) {
+    this.#deps = deps;
+  }
+
+  get records(): RecordStore<SandboxMetadata, SandboxStatusRecord> {
+    return this.#deps.records;
+  }
+
+  /** RunPodSandbox: returns the id once the pod is READY; a retry of the same request gets the same id. */
+  async run(op: Op, config: PodSandboxConfig__Output | null, runtimeHandler: string): Promise<string> {
+    validateSandboxConfig(config);
+    const handler = runtimeHandler === '' ? this.#deps.defaultHandler : runtimeHandler;
+    if (!this.#deps.runtimeHandlers.includes(handler)) {
+      throw new InvalidArgumentError(`runtime_handler "${runtimeHandler}" is not configured (available: ${this.#deps.runtimeHandlers.join(', ')})`);
+    }
+    bandwidthFor(config.annotations);
+    const name = podName(config);
+    const digest = configDigest(config);
+    const inflight = this.#inflight.get(name);
+    if (inflight) {
+      if (inflight.digest !== digest) throw new AlreadyExistsError(`pod name "${name}" is being created as pod ${inflight.id} with a different config`);
+      op.log.info({ pod: inflight.id, name }, 'RunPodSandbox retried while the first call is still running; waiting for it');
+      return inflight.done;
+    }
+    const holder = this.#names.holderOf(name);
+    if (holder !== undefined) {
+      const existing = this.#deps.records.get(holder);
+      if (existing && existing.metadata.configDigest === digest) return holder;
+      throw new AlreadyExistsError(`pod name "${name}" is already used by pod ${holder}`);
+    }
+    const id = randomBytes(32).toString('hex');
+    this.#names.reserve(name, id);
+    const done = this.#create(op, id, name, digest, config, handler);
+    this.#inflight.set(name, { digest, id, done });
+    try {
+      return await done;
+    } finally {
+      this.#inflight.delete(name);
+    }
+  }
+
+  async #create(op: Op, id: string, name: string, digest: string, config: PodSandboxConfig__Output, handler: string): Promise<string> {
+    const log = op.log.child({ pod: id });
+    const plan = namespacePlan(config);
+    if (!plan.hostNetwork && !this.#deps.cni.readiness().ready) {
+      this.#names.release(name, id);
+      throw new UnavailableError(`cannot run pod "${name}": ${this.#deps.cni.readiness().message}`);
+    }
+    const stack = new CleanupStack();
+    stack.push(`release name ${name}`, () => this.#names.release(name, id));
+    try {
+      const runDir = join(this.#deps.runRoot, 'pods', id);
+      const hostname = config.hostname || config.metadata!.name;
+      const records = this.#deps.records;
+      await records.create(id, {
+        name, configDigest: digest, config, runtimeHandler: handler, createdAt: this.#deps.clock.nowNs().toString(), hostname,
+        cgroupParent: cgroupParentFor(this.#deps.cgroupDriver, config.linux?.cgroup_parent ?? ''), cgroupDriver: this.#deps.cgroupDriver, runDir,
+      }, { phase: 'creating', namespaces: {}, networkAttached: false, ips: [], cniResult: null, shmMounted: false });
+      stack.push(`remove record of pod ${id}`, () => records.remove(id));
+      await mkdir(runDir, { recursive: true, mode: 0o755 });
+      stack.push(`remove run dir ${runDir}`, (signal) => this.#deps.files.removeDir({ log, signal }, runDir));
+
+      stack.push(`remove namespaces of pod ${id}`, (signal) => this.#deps.namespaces.remove({ log, signal }, id));
+      const namespaces = await this.#deps.namespaces.create(op, id, { kinds: plan.pinned, hostname, sysctls: config.linux?.sysctls ?? {} });
+      await records.update(id, (s) => ({ ...s, namespaces }));
+
+      await this.#deps.files.writeHostname(runDir, hostname);
+      await this.#deps.files.writeResolvConf(runDir, config.dns_config ?? undefined);
+      if (!plan.hostIpc) {
+        await this.#deps.files.mountShm(op, runDir);
+        await records.update(id, (s) => ({ ...s, shmMounted: true }));
+      }
+      let ips: string[] = [];
+      if (!plan.hostNetwork) {
+        const attachment = this.#attachment(id, config, namespaces);
+        // Marked before ADD: a crash or failure mid-ADD must still be followed by a DEL.
+        await records.update(id, (s) => ({ ...s, networkAttached: true }));
+        stack.push(`CNI DEL for pod ${id}`, (signal) => this.#deps.cni.tearDown({ log, signal }, attachment));
+        const attached = await this.#deps.cni.setUp(op, attachment);
+        ips = attached.ips;
+        await records.update(id, (s) => ({ ...s, ips, cniResult: attached.result }));
+      }
+      await this.#deps.files.writeHosts(runDir, hostname, ips, plan.hostNetwork);
+      await records.update(id, (s) => ({ ...s, phase: 'ready' }));
+      stack.commit();
+      log.info({ name, ips }, 'Pod sandbox ready');
+      return id;
+    } catch (err) {
+      log.warn({ err: describeError(err) }, 'RunPodSandbox failed; unwinding');
+      await stack.unwind(log, this.#deps.cleanupTimeoutMs ?? 60_000);
+      throw err;
+    }
+  }
+
+  /** StopPodSandbox: idempotent; an unknown id succeeds (api.proto: "If there are any running containers… forcibly terminated"; may be called many times). */
+  async stop(op: Op, idOrPrefix: string): Promise<void> {
+    const rec = this.#deps.records.find(idOrPrefix);
+    if (!rec) {
+      op.log.debug({ pod: idOrPrefix }, 'StopPodSandbox for an unknown pod: nothing to do');
+      return;
+    }
+    await this.#locks.with(rec.id, () => this.#stopLocked(op, rec.id));
+  }
+
+  async #stopLocked(op: Op, id: string): Promise<void> {
+    const records = this.#deps.records;
+    await this.#deps.containers.stopAllInPod(op, id, this.#deps.containerStopTimeoutSec ?? 10);
+    let rec = records.get(id);
+    if (!rec) return;
+    if (rec.status.phase === 'ready') await records.update(id, (s) => ({ ...s, phase: 'notready' }));
+    if (rec.status.networkAttached) {
+      await this.#teardownNetwork(op, rec);
+      await records.update(id, (s) => ({ ...s, networkAttached: false }));
+    }
+    rec = records.get(id)!;
+    if (rec.status.shmMounted) {
+      await this.#deps.files.unmountShm(op, rec.metadata.runDir);
+      await records.update(id, (s) => ({ ...s, shmMounted: false }));
+    }
+  }
+
+  /** CNI DEL, retried: user-asks #5 (every ADD is matched by a DEL; the next Stop retries again). */
+  async #teardownNetwork(op: Op, rec: SandboxRecord): Promise<void> {
+    const attempts = this.#deps.cniDelAttempts ?? 3;
+    const attachment = this.#attachment(rec.id, rec.metadata.config, rec.status.namespaces);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#deps.cni.tearDown(op, attachment);
+        return;
+      } catch (err) {
+        if (attempt >= attempts || op.signal.aborted) {
+          throw new UnavailableError(`stopping pod ${rec.id}: CNI DEL failed after ${attempt} attempts; the pod stays NOTREADY and the next StopPodSandbox retries`, { cause: err });
+        }
+        op.log.warn({ pod: rec.id, attempt, err: describeError(err) }, 'CNI DEL failed, retrying');
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
+  }
+
+  /** RemovePodSandbox: stops what still runs, then removes containers, namespaces, files and the record. Idempotent. */
+  async remove(op: Op, idOrPrefix: string): Promise<void> {
+    const rec = this.#deps.records.find(idOrPrefix);
+    if (!rec) {
+      op.log.debug({ pod: idOrPrefix }, 'RemovePodSandbox for an unknown pod: nothing to do');
+      return;
+    }
+    await this.#locks.with(rec.id, async () => {
+      const current = this.#deps.records.get(rec.id);
+      if (!current) return;
+      await this.#stopLocked(op, rec.id);
+      await this.#deps.containers.removeAllInPod(op, rec.id);
+      await this.#deps.namespaces.remove(op, rec.id);
+      await this.#deps.files.removeDir(op, current.metadata.runDir);
+      await this.#deps.records.remove(rec.id);
+      this.#names.release(current.metadata.name, rec.id);
+      op.log.info({ pod: rec.id }, 'Pod sandbox removed');
+    });
+  }
+
+  /** The pod by id or unique prefix (NotFound otherwise); pods still being created are not visible. */
+  get(idOrPrefix: string): SandboxRecord {
+    return this.#deps.records.resolve(idOrPrefix);
+  }
+
+  /** Every pod past creation, for List and for the container service. */
+  list(): SandboxRecord[] {
+    return this.#deps.records.list().filter((r) => r.status.phase !== 'creating');
+  }
+
+  /**
+   * Start-up recovery: reload records, clean pods a crash left half-created, mark pods
+   * whose namespaces vanished (a reboot) NOTREADY, then release CNI attachments of pods
+   * that no longer exist (CRI-O 1.32 CNI GC on start-up).
+   */
+  async recover(op: Op): Promise<void> {
+    const { loaded, broken } = await this.#deps.records.load();
+    for (const b of broken) {
+      op.log.error({ pod: b.id, err: b.error }, 'Unreadable pod record; removing its namespaces and record');
+      await this.#deps.namespaces.remove(op, b.id).catch(() => undefined);
+      await this.#deps.records.remove(b.id);
+    }
+    for (const rec of loaded) {
+      if (rec.status.phase === 'creating') {
+        op.log.warn({ pod: rec.id }, 'Pod was half-created when critter stopped; cleaning it up');
+        await this.#cleanHalfCreated(op, rec);
+        continue;
+      }
+      this.#names.reserve(rec.metadata.name, rec.id);
+      if (rec.status.phase === 'ready' && !(await this.#deps.namespaces.arePinned(rec.status.namespaces))) {
+        op.log.warn({ pod: rec.id }, 'Pod namespaces are gone (reboot?); marking it NOTREADY');
+        await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'notready', shmMounted: false }));
+      }
+    }
+    await this.#deps.cni.gc(op, new Set(this.#deps.records.list().map((r) => r.id)))
+      .catch((err: unknown) => op.log.warn({ err: describeError(err) }, 'CNI GC at start-up failed'));
+  }
+
+  async #cleanHalfCreated(op: Op, rec: SandboxRecord): Promise<void> {
+    const stack = new CleanupStack();
+    stack.push('remove record', () => this.#deps.records.remove(rec.id));
+    stack.push('remove run dir', (signal) => this.#deps.files.removeDir({ log: op.log, signal }, rec.metadata.runDir));
+    stack.push('remove namespaces', (signal) => this.#deps.namespaces.remove({ log: op.log, signal }, rec.id));
+    if (rec.status.networkAttached) {
+      const attachment = this.#attachment(rec.id, rec.metadata.config, rec.status.namespaces);
+      stack.push('CNI DEL', (signal) => this.#deps.cni.tearDown({ log: op.log, signal }, attachment));
+    }
+    await stack.unwind(op.log, this.#deps.cleanupTimeoutMs ?? 60_000);
+  }
+
+  #attachment(id: string, config: PodSandboxConfig__Output, namespaces: Partial<Record<PinnedNamespaceKind, string>>): PodAttachment {
+    const md = config.metadata!;
+    const dns = config.dns_config;
+    return {
+      podId: id, podName: md.name, podNamespace: md.namespace, podUid: md.uid,
+      netnsPath: namespaces.net ?? '', ifName: 'eth0',
+      portMappings: portMappingsFor(config),
+      bandwidth: bandwidthFor(config.annotations),
+      dns: dns ? { servers: dns.servers, searches: dns.searches, options: dns.options } : undefined,
+    };
+  }
+}
