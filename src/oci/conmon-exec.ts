@@ -1,0 +1,158 @@
+/**
+ * ExecSync through `conmon --exec --sync` (CRI-O ExecSyncContainer; derisk §1): conmon runs
+ * `<runtime> exec`, enforces the timeout (`-T`, killing the process group) and reports
+ * `{"exit_code": N}` or `{"exit_code": -1, "message": "command timed out"}` on the sync pipe.
+ *
+ * Output: without a tty we use conmon's `passthrough` log driver, so the process writes
+ * straight into our stdout/stderr pipes. That keeps the streams apart byte-exact, lets us
+ * cap each at 16 MiB while draining the rest (a chatty probe never blocks and never fills a
+ * disk), and writes nothing to disk. conmon refuses passthrough with a tty (TIOCSTI), so a
+ * tty exec writes a k8s-file log into the session dir, bounded by `--log-global-size-max`,
+ * which we split back (everything is on stdout under a tty anyway).
+ *
+ * Each session gets its own temp dir (process spec, pid file, tty log) that is removed
+ * afterwards, and no `--exit-dir`: exec mode would write `EXIT_DIR/<container id>`, which the
+ * container's exit watcher would take for the container's own exit.
+ */
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Op } from '../lib/op.ts';
+import { OciRuntimeError, EXEC_SYNC_MAX_OUTPUT } from './runtime.ts';
+import type { ExecSyncOptions, ExecSyncResult } from './runtime.ts';
+import { runtimeError } from './runc.ts';
+import type { RuncCli } from './runc.ts';
+import { spawnConmon } from './conmon-process.ts';
+import { splitK8sFileLog } from './k8s-file-log.ts';
+
+export interface ConmonExecDeps {
+  conmonPath: string;
+  runtime: RuncCli;
+  /** Parent of the per-session temp dirs. */
+  sessionDir: string;
+}
+
+/** Room for 16 MiB of tty output plus the k8s-file record overhead of typical lines. */
+const TTY_LOG_CAP = 4 * EXEC_SYNC_MAX_OUTPUT;
+/** After conmon exits, how long a process the command left behind may keep our pipes open. */
+const DRAIN_GRACE_MS = 200;
+/** Our own backstop beyond conmon's timeout, in case conmon itself hangs. */
+const BACKSTOP_EXTRA_MS = 30_000;
+
+class CappedSink {
+  readonly #chunks: Buffer[] = [];
+  #length = 0;
+
+  add(chunk: Buffer): void {
+    if (this.#length >= EXEC_SYNC_MAX_OUTPUT) return;
+    const part = chunk.subarray(0, EXEC_SYNC_MAX_OUTPUT - this.#length);
+    this.#chunks.push(part);
+    this.#length += part.length;
+  }
+
+  buffer(): Buffer {
+    return Buffer.concat(this.#chunks, this.#length);
+  }
+}
+
+export class ConmonExec {
+  readonly #deps: ConmonExecDeps;
+
+  constructor(deps: ConmonExecDeps) {
+    this.#deps = deps;
+  }
+
+  async execSync(op: Op, id: string, opts: ExecSyncOptions): Promise<ExecSyncResult> {
+    await mkdir(this.#deps.sessionDir, { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(join(this.#deps.sessionDir, 'exec-'));
+    try {
+      return await this.#run(op, id, opts, dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async #run(op: Op, id: string, opts: ExecSyncOptions, dir: string): Promise<ExecSyncResult> {
+    const specFile = join(dir, 'process.json');
+    const pidFile = join(dir, 'pid');
+    const logFile = join(dir, 'log');
+    await writeFile(specFile, JSON.stringify({ ...opts.processSpec, terminal: opts.terminal }), { mode: 0o600 });
+    const args = [
+      '-c', id,
+      '-n', id,
+      '-r', this.#deps.runtime.binary,
+      '-p', pidFile,
+      '-e',
+      '--sync',
+      '--exec-process-spec', specFile,
+      ...this.#deps.runtime.conmonRuntimeArgs().flatMap((a) => ['--runtime-arg', a]),
+      ...(opts.terminal ? ['-t', '-l', `k8s-file:${logFile}`, '--log-global-size-max', String(TTY_LOG_CAP)] : ['-l', 'passthrough:']),
+      ...(opts.timeoutSec > 0 ? ['-T', String(opts.timeoutSec)] : []),
+    ];
+    const stdout = new CappedSink();
+    const stderr = new CappedSink();
+    const conmon = spawnConmon(this.#deps.conmonPath, args, {
+      onStdout: (c) => stdout.add(c),
+      onStderr: (c) => stderr.add(c),
+    });
+    const stop = (): void => void this.#stop(conmon.child.pid, pidFile);
+    op.signal.addEventListener('abort', stop, { once: true });
+    const backstop = opts.timeoutSec > 0 ? setTimeout(stop, opts.timeoutSec * 1000 + BACKSTOP_EXTRA_MS) : undefined;
+    // The exit can be seen before the last bytes are read from the pipes; wait for them
+    // to close, but not for a background process the command left holding them.
+    const closed = new Promise((resolve) => conmon.child.once('close', resolve));
+    let code: number;
+    try {
+      conmon.release();
+      code = await conmon.exited;
+      await Promise.race([closed, delay(DRAIN_GRACE_MS)]);
+    } finally {
+      clearTimeout(backstop);
+      op.signal.removeEventListener('abort', stop);
+      conmon.closePipes();
+    }
+    if (op.signal.aborted) throw op.signal.reason instanceof Error ? op.signal.reason : new OciRuntimeError(`exec in container "${id}" aborted`);
+
+    const report = conmon.messages.find((m) => typeof m['exit_code'] === 'number');
+    if (!report) {
+      // The process never started: with passthrough the runtime's complaint is on our stderr.
+      const message = [conmon.diagnostics(), stderr.buffer().toString('utf8')].filter(Boolean).join('\n') || `conmon exited ${code}`;
+      throw runtimeError(this.#deps.runtime.handler, 'exec', id, message, code) ?? new OciRuntimeError(`exec in container "${id}" failed: ${message}`);
+    }
+    const exitCode = report['exit_code'] as number;
+    const message = typeof report['message'] === 'string' ? report['message'] : '';
+    if (exitCode === -1 && /timed out/i.test(message)) {
+      return { exitCode: -1, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: true, ...(opts.terminal ? await readTtyLog(logFile) : {}) };
+    }
+    if (exitCode < 0) throw runtimeError(this.#deps.runtime.handler, 'exec', id, message, code) ?? new OciRuntimeError(`exec in container "${id}" failed: ${message}`);
+    if (opts.terminal) return { exitCode, timedOut: false, ...(await readTtyLog(logFile)) };
+    return { exitCode, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: false };
+  }
+
+  /** The caller gave up: kill the exec'd process (conmon is its subreaper) and conmon. */
+  async #stop(conmonPid: number | undefined, pidFile: string): Promise<void> {
+    try {
+      process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
+    } catch {
+      // not started yet or already gone
+    }
+    if (conmonPid) {
+      try {
+        process.kill(conmonPid, 'SIGKILL');
+      } catch {
+        // already exited
+      }
+    }
+  }
+}
+
+async function readTtyLog(logFile: string): Promise<{ stdout: Buffer; stderr: Buffer }> {
+  try {
+    return splitK8sFileLog(await readFile(logFile), EXEC_SYNC_MAX_OUTPUT);
+  } catch {
+    return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,39 @@
+/**
+ * A PID is only an identity together with the process start time (DESIGN "State"): a PID
+ * reused by an unrelated process after a daemon restart must not be taken for a container
+ * or its conmon. The start time is field 22 of `/proc/<pid>/stat` (clock ticks since boot,
+ * proc(5)); the command name in field 2 may contain spaces and parentheses, so fields are
+ * counted after the last `)`.
+ */
+import { readFile } from 'node:fs/promises';
+
+/** Parses the start time out of a `/proc/<pid>/stat` line. */
+export function parseStatStartTime(stat: string): string | undefined {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // After ")": field 3 (state) is index 0, so field 22 is index 19.
+  const fields = stat.slice(close + 2).split(' ');
+  const value = fields[19];
+  return value && /^\d+$/.test(value) ? value : undefined;
+}
+
+/** The start time of `pid`, or undefined when no such process exists. */
+export async function processStartTime(pid: number): Promise<string | undefined> {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    return parseStatStartTime(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` still runs and started at `startTime` (not a zombie, not a reused PID). */
+export async function isSameProcess(pid: number, startTime: string): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X' && parseStatStartTime(stat) === startTime;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
+import { OciRuntimeError } from './runtime.ts';
+import { parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
+
+test('runtimeMessage() reads JSON log lines, logfmt and plain text', () => {
+  assert.equal(runtimeMessage('{"level":"error","msg":"container does not exist","time":"x"}\n'), 'container does not exist');
+  assert.equal(runtimeMessage('{"level":"debug","msg":"noise"}\n{"msg":"boom","level":"error"}'), 'boom');
+  assert.equal(runtimeMessage('time="2026-01-01T00:00:00Z" level=error msg="exec: \\"/nope\\": stat /nope: no such file"\n'), 'exec: "/nope": stat /nope: no such file');
+  assert.equal(runtimeMessage('plain failure\n'), 'plain failure');
+});
+
+test('runtimeError() maps unknown containers to NotFoundError, except for delete', () => {
+  const runcMissing = '{"level":"error","msg":"container does not exist"}';
+  const crunMissing = '{"msg":"error opening file `/run/crun/x/status`: No such file or directory","level":"error"}';
+  assert.ok(runtimeError('runc', 'state', 'x', runcMissing, 1) instanceof NotFoundError);
+  assert.ok(runtimeError('crun', 'kill', 'x', crunMissing, 1) instanceof NotFoundError);
+  assert.equal(runtimeError('runc', 'delete', 'x', runcMissing, 1), null);
+  assert.match(runtimeError('runc', 'start', 'abc', runcMissing, 1)?.message ?? '', /"abc".*runc.*container does not exist/);
+});
+
+test('runtimeError() treats kill of a stopped container as done', () => {
+  assert.equal(runtimeError('runc', 'kill', 'x', '{"level":"error","msg":"container not running"}', 1), null);
+  assert.equal(runtimeError('runc', 'kill', 'x', 'time="t" level=error msg="process already finished"', 1), null);
+  assert.equal(runtimeError('crun', 'kill', 'x', '{"msg":"kill container: No such process","level":"error"}', 1), null);
+  assert.ok(runtimeError('runc', 'start', 'x', '{"level":"error","msg":"container not running"}', 1) instanceof OciRuntimeError);
+});
+
+test('runtimeError() maps wrong-state and already-exists failures', () => {
+  assert.ok(runtimeError('runc', 'start', 'x', '{"level":"error","msg":"cannot start an already running container"}', 1) instanceof FailedPreconditionError);
+  assert.ok(runtimeError('runc', 'delete', 'x', '{"level":"error","msg":"cannot delete container x that is not stopped: running"}', 1) instanceof FailedPreconditionError);
+  assert.ok(runtimeError('runc', 'create', 'x', 'container with id exists: x', 1) instanceof AlreadyExistsError);
+  const other = runtimeError('runc', 'create', 'x', 'time="t" level=error msg="runc create failed: exec: \\"/bin/nope\\": stat /bin/nope: no such file or directory"', 1);
+  assert.ok(other instanceof OciRuntimeError);
+  assert.match(other.message, /stat \/bin\/nope: no such file or directory/);
+});
+
+test('parseState() keeps known statuses and the pid', () => {
+  assert.deepEqual(parseState('{"ociVersion":"1.0.2","id":"x","pid":42,"status":"running"}', 'x', 'runc'), { status: 'running', pid: 42 });
+  assert.deepEqual(parseState('{"pid":0,"status":"stopped"}', 'x', 'runc'), { status: 'stopped', pid: 0 });
+  assert.deepEqual(parseState('{"pid":7,"status":"weird"}', 'x', 'runc'), { status: 'unknown', pid: 7 });
+  assert.throws(() => parseState('not json', 'x', 'runc'), OciRuntimeError);
+});
+
+test('signalArg() accepts names with or without SIG and numbers', () => {
+  assert.equal(signalArg('SIGTERM'), 'TERM');
+  assert.equal(signalArg('kill'), 'KILL');
+  assert.equal(signalArg(9), '9');
+  assert.equal(signalArg('15'), '15');
+});
