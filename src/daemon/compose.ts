@@ -7,7 +7,14 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { CheckResult } from '../host/checks.ts';
 import { findExecutable } from '../host/checks.ts';
 import { RuntimeInfoService, type RuntimeHandlerInfo } from '../runtime/info-service.ts';
-import { CniConfDirProbe } from './cni-conf-probe.ts';
+import { join } from 'node:path';
+import { CniConfigWatcher } from '../network/cni-config.ts';
+import { CniManager } from '../network/cni.ts';
+import { NamespaceManager } from '../network/netns.ts';
+import { RecordStore } from '../state/record-store.ts';
+import { PodFiles } from '../sandbox/pod-files.ts';
+import { SandboxService } from '../sandbox/sandbox-service.ts';
+import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
 
 export interface ComposeInput {
@@ -39,21 +46,40 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
 
 export async function compose(input: ComposeInput): Promise<Composed> {
   const { config, sources } = input.loaded;
+  const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
+  const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
+  const handlers = await availableHandlers(input.loaded);
+  const sandboxes = new SandboxService({
+    runRoot: config.run_root,
+    runtimeHandlers: handlers.map((h) => h.name).filter((n) => n !== ''),
+    defaultHandler: config.runtime.default_handler,
+    cgroupDriver: config.cgroup_driver,
+    log: input.log.child({ component: 'sandbox' }),
+    cni,
+    namespaces: new NamespaceManager({ runRoot: config.run_root, log: input.log }),
+    files: new PodFiles({ hostResolvConf: '/etc/resolv.conf', hostHosts: '/etc/hosts' }),
+    records: new RecordStore<SandboxMetadata, SandboxStatusRecord>({ dir: join(config.root, 'pods'), kind: 'pod' }),
+    // No containers exist until the container service lands: nothing to stop or remove.
+    containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} },
+    clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+  });
   const runtimeInfo = new RuntimeInfoService({
     config,
     configSources: sources,
     version: input.version,
-    network: new CniConfDirProbe(config.cni.conf_dir),
+    network: { networkCondition: () => ({ type: 'NetworkReady', status: cni.readiness().ready, reason: cni.readiness().reason, message: cni.readiness().message }) },
     hostChecks: input.hostChecks,
-    handlers: await availableHandlers(input.loaded),
+    handlers,
   });
   return {
-    services: { runtimeInfo },
+    services: { runtimeInfo, sandboxes },
     async start() {
       await runtimeInfo.load();
+      await cniConfigs.start();
+      await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
     },
     async close() {
-      // Nothing to release yet; services with background loops close here.
+      cniConfigs.close();
     },
   };
 }

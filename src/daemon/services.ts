@@ -3,7 +3,9 @@
  * the service they need.
  */
 import type { RuntimeInfoService } from '../runtime/info-service.ts';
+import type { SandboxService } from '../sandbox/sandbox-service.ts';
 
 export interface Services {
   runtimeInfo: RuntimeInfoService;
+  sandboxes: SandboxService;
 }

@@ -6,6 +6,11 @@
 import type { UnaryHandler, StreamHandler } from './adapt.ts';
 import type { Services } from '../daemon/services.ts';
 import { versionHandler, statusHandler, runtimeConfigHandler, updateRuntimeConfigHandler } from './runtime-status.ts';
+import { runPodSandboxHandler } from './sandbox-run.ts';
+import { stopPodSandboxHandler } from './sandbox-stop.ts';
+import { removePodSandboxHandler } from './sandbox-remove.ts';
+import { podSandboxStatusHandler } from './sandbox-status.ts';
+import { listPodSandboxHandler, streamPodSandboxesHandler } from './sandbox-list.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -22,5 +27,11 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     Status: u(statusHandler(svc.runtimeInfo)),
     RuntimeConfig: u(runtimeConfigHandler(svc.runtimeInfo)),
     UpdateRuntimeConfig: u(updateRuntimeConfigHandler(svc.runtimeInfo)),
+    RunPodSandbox: u(runPodSandboxHandler(svc.sandboxes)),
+    StopPodSandbox: u(stopPodSandboxHandler(svc.sandboxes)),
+    RemovePodSandbox: u(removePodSandboxHandler(svc.sandboxes)),
+    PodSandboxStatus: u(podSandboxStatusHandler(svc.sandboxes, () => BigInt(Date.now()) * 1_000_000n)),
+    ListPodSandbox: u(listPodSandboxHandler(svc.sandboxes)),
+    StreamPodSandboxes: s(streamPodSandboxesHandler(svc.sandboxes)),
   };
 }
