@@ -102,3 +102,13 @@ test('renderConfig() output loads back to the same config and documents every ke
     assert.deepEqual(parse(renderConfig(again.config)), parse(text));
   });
 });
+
+test('deploy/critter.yaml documents exactly the defaults', async () => {
+  const file = new URL('../../../deploy/critter.yaml', import.meta.url).pathname;
+  await withDir(async (dir) => {
+    await writeFile(join(dir, 'empty.yaml'), '');
+    const defaults = await loadConfig({ file: join(dir, 'empty.yaml') });
+    const shipped = await loadConfig({ file });
+    assert.deepEqual(shipped.config, defaults.config);
+  });
+});

@@ -47,7 +47,7 @@ export const SCHEMA = {
   'runtime.handlers': {
     type: { kind: 'runtimes' },
     default: { runc: { path: 'runc', root: '' }, crun: { path: 'crun', root: '' } },
-    doc: 'Runtime handlers (RuntimeClass handler name → OCI runtime binary and its state root; empty root = <run_root>/<name>). A handler whose binary is missing is left out of Status.',
+    doc: 'Runtime handlers (RuntimeClass handler name → OCI runtime binary and its state root; empty root = <run_root>/runtime/<name>). A handler whose binary is missing is left out of Status.',
   },
   'runtime.conmon_path': { type: { kind: 'path' }, default: 'conmon', doc: 'conmon binary that supervises every container (found on PATH when not absolute).' },
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },

@@ -1,0 +1,63 @@
+/**
+ * The benchmark harness: drives any CRI endpoint over gRPC, times each RPC of a scenario
+ * and prints p50/p90 per RPC. With a second endpoint (containerd's socket, say) the same
+ * scenario runs against both in one process and the table shows the ratio, so figures
+ * are comparable on the machine they ran on rather than absolute.
+ */
+import type { CriClient } from '../test/integration/helpers/cri-client.ts';
+
+/** Samples in milliseconds, per RPC name. */
+export type Timings = Map<string, number[]>;
+
+/** A scenario runs its RPCs `iterations` times against one client and records timings. */
+export interface Scenario {
+  name: string;
+  describe: string;
+  /** Prepares what the timed part needs (images pulled, …). Not timed. */
+  setup?(client: CriClient): Promise<void>;
+  run(client: CriClient, iterations: number, time: Timer): Promise<void>;
+  teardown?(client: CriClient): Promise<void>;
+}
+
+/** Times one call and files it under `rpc`. */
+export type Timer = <T>(rpc: string, fn: () => Promise<T>) => Promise<T>;
+
+export function makeTimer(into: Timings): Timer {
+  return async (rpc, fn) => {
+    const start = process.hrtime.bigint();
+    const out = await fn();
+    const ms = Number(process.hrtime.bigint() - start) / 1e6;
+    const list = into.get(rpc) ?? [];
+    list.push(ms);
+    into.set(rpc, list);
+    return out;
+  };
+}
+
+/** The q-quantile (0..1) of `samples` by nearest rank. */
+export function quantile(samples: readonly number[], q: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** A text table of p50/p90 per RPC, with ratios against `baseline` when given. */
+export function formatTimings(label: string, t: Timings, baseline?: { label: string; timings: Timings }): string {
+  const rows: string[][] = [['RPC', 'n', `${label} p50 ms`, `${label} p90 ms`]];
+  if (baseline) rows[0]!.push(`${baseline.label} p50 ms`, `${baseline.label} p90 ms`, 'p50 ratio', 'p90 ratio');
+  for (const [rpc, samples] of t) {
+    const p50 = quantile(samples, 0.5);
+    const p90 = quantile(samples, 0.9);
+    const row = [rpc, String(samples.length), p50.toFixed(2), p90.toFixed(2)];
+    const b = baseline?.timings.get(rpc);
+    if (baseline) {
+      const b50 = b ? quantile(b, 0.5) : NaN;
+      const b90 = b ? quantile(b, 0.9) : NaN;
+      row.push(b50.toFixed(2), b90.toFixed(2), (p50 / b50).toFixed(2), (p90 / b90).toFixed(2));
+    }
+    rows.push(row);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm run bench -- [--scenario NAME] [--iterations N] [--endpoint unix:///path]
+ *                   [--compare unix:///run/containerd/containerd.sock]`
+ * Without --endpoint a critter daemon is started on temp dirs for the run. With
+ * --compare the same scenario runs against that endpoint too and ratios are printed
+ * (critter / other: below 1 means critter is faster).
+ */
+import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { criClient, type CriClient } from '../test/integration/helpers/cri-client.ts';
+import { startDaemon, type RunningDaemon } from '../test/integration/helpers/daemon.ts';
+import { makeTimer, formatTimings, type Timings, type Scenario } from './harness.ts';
+import { SCENARIOS } from './scenarios/index.ts';
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<Timings> {
+  const t: Timings = new Map();
+  await s.setup?.(client);
+  // Warm-up: connection set-up and JIT are not what we measure.
+  await s.run(client, Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
+  await s.run(client, iterations, makeTimer(t));
+  await s.teardown?.(client);
+  return t;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'runtime-info' },
+      iterations: { type: 'string', default: '200' },
+      endpoint: { type: 'string' },
+      compare: { type: 'string' },
+    },
+  });
+  const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario];
+  const iterations = Number(values.iterations);
+  let daemon: RunningDaemon | undefined;
+  let client: CriClient;
+  if (values.endpoint) {
+    client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
+  } else {
+    daemon = await startDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn'] });
+    client = daemon.client;
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log(`critter idle RSS after start: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
+  }
+  const other = values.compare ? criClient(values.compare.replace(/^unix:\/\//, '')) : undefined;
+  try {
+    for (const name of names) {
+      const s = SCENARIOS[name as string];
+      if (!s) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
+      console.log(`\n== ${s.name}: ${s.describe} (${iterations} iterations)`);
+      const mine = await runOne(s, client, iterations);
+      const theirs = other ? await runOne(s, other, iterations) : undefined;
+      console.log(formatTimings('critter', mine, theirs ? { label: 'other', timings: theirs } : undefined));
+    }
+    if (daemon) console.log(`\ncritter RSS after the run: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
+  } finally {
+    other?.close();
+    if (daemon) await daemon.stop();
+    else client.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
