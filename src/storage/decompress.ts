@@ -1,0 +1,122 @@
+/**
+ * Layer blob decompression: gzip (node:zlib), zstd (the `zstd` tool: Node 20's zlib has
+ * no zstd, and no pure-JS decoder is a dependency), or none. The media type says what
+ * to expect; the magic bytes decide, as containers/image's DetectCompression does,
+ * because registries hold "tar.gzip" layers that are plain tar and vice versa.
+ */
+import { spawn } from 'node:child_process';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LayerFormatError } from './errors.ts';
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+
+/**
+ * The compression a layer media type declares.
+ * @throws LayerFormatError for encrypted or unknown layer types
+ */
+export function compressionOf(mediaType: string): Compression {
+  if (mediaType.endsWith('+encrypted')) throw new LayerFormatError(`encrypted layers are not supported: ${mediaType}`);
+  if (/(\+gzip|\.tar\.gzip|\.tar\.gz)$/.test(mediaType)) return 'gzip';
+  if (/(\+zstd|\.tar\.zstd)$/.test(mediaType)) return 'zstd';
+  if (/(\.tar|\.v1\.tar|\.diff\.tar)$/.test(mediaType) || mediaType === 'application/octet-stream') return 'none';
+  throw new LayerFormatError(`unsupported layer media type ${JSON.stringify(mediaType)}`);
+}
+
+/** What the first bytes say; undefined when they match no known compression (plain tar). */
+export function sniffCompression(head: Buffer): Compression | undefined {
+  if (head.subarray(0, 2).equals(GZIP_MAGIC)) return 'gzip';
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
+  return undefined;
+}
+
+/**
+ * Decompresses `source` lazily, chunk by chunk, with backpressure: nothing is read
+ * before the consumer asks.
+ * @throws LayerFormatError when the data is corrupt or the media type unknown
+ */
+export async function* decompress(source: AsyncIterable<Buffer>, mediaType: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  // Called for its checks (encrypted, unknown types); the magic bytes below decide.
+  compressionOf(mediaType);
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headLen = 0;
+  let done = false;
+  while (headLen < ZSTD_MAGIC.length) {
+    const r = await it.next();
+    if (r.done) { done = true; break; }
+    head.push(r.value);
+    headLen += r.value.length;
+  }
+  const first = Buffer.concat(head);
+  const kind = sniffCompression(first) ?? 'none';
+  const rest = withHead(first, it, done);
+  if (kind === 'none') {
+    yield* rest;
+  } else if (kind === 'gzip') {
+    yield* throughTransform(rest, createGunzip({ chunkSize: 256 * 1024 }), 'gzip');
+  } else {
+    yield* throughZstd(rest, signal);
+  }
+}
+
+async function* withHead(head: Buffer, it: AsyncIterator<Buffer>, done: boolean): AsyncGenerator<Buffer> {
+  try {
+    if (head.length > 0) yield head;
+    if (done) return;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  } finally {
+    // Stopped early (an error downstream): let the source release its connection.
+    await it.return?.();
+  }
+}
+
+async function* throughTransform(source: AsyncIterable<Buffer>, transform: NodeJS.ReadWriteStream, what: string): AsyncGenerator<Buffer> {
+  const input = Readable.from(source);
+  const feeding = pipeline(input, transform);
+  feeding.catch(() => undefined);
+  try {
+    for await (const chunk of transform as AsyncIterable<Buffer>) yield chunk;
+    await feeding;
+  } catch (err) {
+    throw new LayerFormatError(`${what} decompression failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    input.destroy();
+  }
+}
+
+/** Streams through `zstd -dc`; its exit status is checked, and it is killed if we stop early. */
+async function* throughZstd(source: AsyncIterable<Buffer>, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (b: Buffer) => { if (stderr.length < 64) stderr.push(b); });
+  const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, sig: null, error }));
+    child.once('close', (code, sig) => resolve({ code, sig }));
+  });
+  const feeding = pipeline(Readable.from(source), child.stdin);
+  feeding.catch(() => undefined);
+  let finished = false;
+  try {
+    try {
+      for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
+    } catch {
+      // The exit status below says why.
+    }
+    const { code, sig, error } = await exited;
+    const feedErr = await feeding.then(() => undefined, (e: unknown) => e);
+    if (error) throw new LayerFormatError(`cannot run zstd: ${error.message}`, { cause: error });
+    if (code !== 0) {
+      const msg = Buffer.concat(stderr).toString('utf8').trim();
+      throw new LayerFormatError(`zstd decompression failed (${sig ?? `exit ${code}`})${msg ? `: ${msg}` : ''}`);
+    }
+    if (feedErr) throw feedErr;
+    finished = true;
+  } finally {
+    if (!finished && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
