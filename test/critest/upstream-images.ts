@@ -1,0 +1,181 @@
+/**
+ * Stand-ins for every image upstream critest (cri-tools v1.26–v1.36) hard-codes, built
+ * offline and pushed under the same repository paths, so a registries.conf rewriting
+ * registry.k8s.io, gcr.io, k8s.gcr.io, docker.io and public.ecr.aws to the test registry
+ * serves them (`registry.k8s.io/e2e-test-images/busybox:1.29-2` → `HOST/e2e-test-images/busybox:1.29-2`).
+ *
+ * Known gap: the base is Debian's busybox-static, which runs applets inside the shell
+ * instead of exec'ing /bin/<applet>. critest's "runtime should support MaskedPaths" masks
+ * /bin/ls and expects `sh -c ls` to fail, which this busybox cannot show; that spec is in
+ * upstream-skips.txt. (A busybox compiled from source without "prefer applets" would pass.)
+ */
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../../src/lib/exec.ts';
+import {
+  BlobCache, buildImage, busyboxRootfsLayer, dir, file, pushImage,
+  type BuildImageOptions, type BuiltImage, type LayerEntry, type LayerSpec, type PushedImage,
+} from '../fixtures/image-builder.ts';
+import type { RegistryEndpoint } from '../fixtures/registry.ts';
+
+const E2E = 'e2e-test-images';
+const STAGING = 'k8s-staging-cri-tools';
+const BUSYBOX_TAGS = [
+  `${E2E}/busybox:1.29-2`,
+  'docker/library/busybox:1.35.0-glibc', 'docker/library/busybox:1-uclibc', 'docker/library/busybox:1',
+  'docker/library/busybox:1-glibc', 'docker/library/busybox:1-musl',
+  'library/busybox:latest', 'library/busybox:1.35', 'busybox:1.28',
+];
+
+/** busybox-style users and groups, as in the upstream busybox image. */
+const PASSWD = `root:x:0:0:root:/root:/bin/sh
+daemon:x:1:1:daemon:/usr/sbin:/bin/false
+bin:x:2:2:bin:/bin:/bin/false
+sys:x:3:3:sys:/dev:/bin/false
+sync:x:4:100:sync:/bin:/bin/sync
+mail:x:8:8:mail:/var/spool/mail:/bin/false
+www-data:x:33:33:www-data:/var/www:/bin/false
+operator:x:37:37:Operator:/var:/bin/false
+nobody:x:65534:65534:nobody:/home:/bin/false
+`;
+const GROUP = `root:x:0:
+daemon:x:1:
+bin:x:2:
+sys:x:3:
+adm:x:4:
+tty:x:5:
+disk:x:6:
+lp:x:7:
+mail:x:8:
+kmem:x:9:
+wheel:x:10:root
+cdrom:x:11:
+dialout:x:18:
+floppy:x:19:
+video:x:28:
+audio:x:29:
+tape:x:32:
+www-data:x:33:
+operator:x:37:
+utmp:x:43:
+plugdev:x:46:
+staff:x:50:
+lock:x:54:
+netdev:x:82:
+users:x:100:
+nogroup:x:65534:
+`;
+const SHADOW = PASSWD.trim().split('\n').map((l) => `${l.split(':')[0]}:*:10933:0:99999:7:::`).join('\n') + '\n';
+
+const NGINX_INDEX = `<!DOCTYPE html>
+<html><head><title>Welcome to nginx!</title></head>
+<body><h1>Welcome to nginx!</h1><p>critest web server stand-in (busybox httpd).</p></body></html>
+`;
+
+/** Prints Apache's start-up lines (critest greps the log for "httpd -D FOREGROUND"), then serves htdocs. */
+const HTTPD_FOREGROUND = `#!/bin/sh
+set -e
+echo "[mpm_event:notice] [pid $$] AH00489: Apache/2.4.39 (Unix) stand-in (busybox httpd) configured -- resuming normal operations" >&2
+echo "[core:notice] [pid $$] AH00094: Command line: 'httpd -D FOREGROUND'" >&2
+exec /bin/httpd -f -p 80 -h /usr/local/apache2/htdocs
+`;
+
+/** Repository root: the nearest ancestor with package.json (works from test/ and from dist/test/). */
+export async function repoRoot(): Promise<string> {
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (await access(join(d, 'package.json')).then(() => true, () => false)) return d;
+    const up = dirname(d);
+    if (up === d) throw new Error('cannot find the repository root (package.json) above the critest images code');
+    d = up;
+  }
+}
+
+/** Compiles one of images/src/*.c statically (gcc -static), cached by source hash. */
+async function staticBinary(name: 'pause' | 'fake-nginx' | 'nnp', cache: BlobCache): Promise<string> {
+  const src = join(await repoRoot(), 'test', 'critest', 'images', 'src', `${name}.c`);
+  const hash = createHash('sha256').update(await readFile(src)).digest('hex').slice(0, 16);
+  const out = join(cache.dir, 'bin', `${name}-${hash}`);
+  if (await access(out).then(() => true, () => false)) return out;
+  await mkdir(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  await run('gcc', ['-static', '-O2', '-Wall', '-o', tmp, src], { timeoutMs: 120_000 });
+  await run('strip', [tmp], { timeoutMs: 30_000 });
+  await rename(tmp, out);
+  return out;
+}
+
+function hostFile(path: string, source: string, mode: number): LayerEntry {
+  return { type: 'hostFile', path, source, mode };
+}
+
+/** repo:tag → pushed image, for every image the upstream suite may pull. */
+export type UpstreamCritestImages = Record<string, PushedImage>;
+
+export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opts: { cache?: BlobCache } = {}): Promise<UpstreamCritestImages> {
+  const cache = opts.cache ?? new BlobCache();
+  const [pauseBin, nginxBin, nnpBin] = await Promise.all([staticBinary('pause', cache), staticBinary('fake-nginx', cache), staticBinary('nnp', cache)]);
+  const base = await busyboxRootfsLayer({
+    passwd: PASSWD, group: GROUP, shadow: SHADOW,
+    extra: [dir('var/spool'), dir('var/spool/mail')],
+  });
+  const build = (layers: LayerSpec[], config: BuildImageOptions['config']): Promise<BuiltImage> => buildImage({ layers, config, cache });
+  const onBase = (entries: LayerEntry[], config: BuildImageOptions['config'] = { Cmd: ['sh'] }): Promise<BuiltImage> =>
+    build(entries.length ? [base, { entries }] : [base], config);
+  const nginxLayer = (listen: string): LayerEntry[] => [
+    dir('etc/nginx'), dir('etc/nginx/conf.d'), dir('var/log/nginx'), dir('usr/share'), dir('usr/share/nginx'), dir('usr/share/nginx/html'),
+    hostFile('usr/sbin/nginx', nginxBin, 0o755),
+    file('etc/nginx/conf.d/default.conf', `server {\n    listen       ${listen};\n    server_name  localhost;\n    root /usr/share/nginx/html;\n}\n`),
+    file('usr/share/nginx/html/index.html', NGINX_INDEX),
+  ];
+  const nginxConfig = (port: string): BuildImageOptions['config'] =>
+    ({ Cmd: ['nginx', '-g', 'daemon off;'], ExposedPorts: { [`${port}/tcp`]: {} }, StopSignal: 'SIGTERM' });
+  const pauseLayers: LayerSpec[] = [{ entries: [hostFile('pause', pauseBin, 0o755)] }];
+  const marker = (name: string): Promise<BuiltImage> => onBase([file(name, '')]);
+
+  const busybox = await onBase([]);
+  const images: [BuiltImage, string[]][] = await Promise.all([
+    Promise.resolve<[BuiltImage, string[]]>([busybox, BUSYBOX_TAGS]),
+    build(pauseLayers, { Entrypoint: ['/pause'], User: '65535:65535' }).then((i) => [i, ['pause:3.9', 'pause:3.6']] as [BuiltImage, string[]]),
+    // A distinct image ID for a runtime's own sandbox image: the spec "removing image from
+    // one registry should remove all tags from other registries" expects pause:3.9 to have
+    // exactly the tags the suite gave it.
+    build(pauseLayers, { Entrypoint: ['/pause'], User: '65535:65535', Labels: { 'org.opencontainers.image.version': '3.10', 'org.critter.role': 'sandbox' } })
+      .then((i) => [i, ['pause:3.10']] as [BuiltImage, string[]]),
+    onBase(nginxLayer('80'), nginxConfig('80')).then((i) => [i, [`${E2E}/nginx:1.14-2`]] as [BuiltImage, string[]]),
+    onBase(nginxLayer('127.0.0.1:12003'), nginxConfig('12003')).then((i) => [i, [`${STAGING}/hostnet-nginx-amd64:latest`]] as [BuiltImage, string[]]),
+    onBase([
+      dir('usr/local'), dir('usr/local/apache2'), dir('usr/local/apache2/htdocs'), dir('usr/local/apache2/bin'), dir('usr/local/bin'),
+      file('usr/local/apache2/htdocs/index.html', '<html><body><h1>It works!</h1></body></html>\n'),
+      file('usr/local/bin/httpd-foreground', HTTPD_FOREGROUND, { mode: 0o755 }),
+    ], {
+      Env: ['PATH=/usr/local/apache2/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HTTPD_PREFIX=/usr/local/apache2'],
+      WorkingDir: '/usr/local/apache2', Cmd: ['httpd-foreground'], ExposedPorts: { '80/tcp': {} },
+    }).then((i) => [i, [`${E2E}/httpd:2.4.39-4`]] as [BuiltImage, string[]]),
+    onBase([dir('usr/local'), dir('usr/local/bin'), hostFile('usr/local/bin/nnp', nnpBin, 0o4755)], { Cmd: ['/usr/local/bin/nnp'], User: '1000' })
+      .then((i) => [i, [`${E2E}/nonewprivs:1.3`]] as [BuiltImage, string[]]),
+    ...([['user-uid', '1002'], ['user-username', 'www-data'], ['user-uid-group', '1003:1004'], ['user-username-group', 'www-data:1004']] as const)
+      .map(([n, user]) => onBase([], { Cmd: ['sh'], User: user }).then((i) => [i, [`${STAGING}/test-image-${n}:latest`]] as [BuiltImage, string[]])),
+    // Same users and groups as upstream's image-predefined-group Dockerfile (adduser + addgroup).
+    onBase([
+      file('etc/passwd', `${PASSWD}default-user:x:1000:1000:Linux User,,,:/home/default-user:/bin/sh\n`),
+      file('etc/group', `${GROUP}default-user:x:1000:\ngroup-defined-in-image:x:50000:default-user\n`),
+      file('etc/shadow', `${SHADOW}default-user:!:19000:0:99999:7:::\n`, { mode: 0o640 }),
+      dir('home/default-user', { uid: 1000, gid: 1000, mode: 0o755 }),
+    ], { Cmd: ['sh'], User: '1000' }).then((i) => [i, [`${STAGING}/test-image-predefined-group:latest`]] as [BuiltImage, string[]]),
+    ...['test-image-1', 'test-image-2', 'test-image-3', 'test-image-latest', 'test-image-digest']
+      .map((n) => marker(n).then((i) => [i, [`${STAGING}/${n}:latest`]] as [BuiltImage, string[]])),
+    marker('same-image').then((i) => [i, [1, 2, 3].map((t) => `${STAGING}/test-image-tags:${t}`)] as [BuiltImage, string[]]),
+    marker('test').then((i) => [i, [`${STAGING}/test-image-tag:test`]] as [BuiltImage, string[]]),
+    marker('all').then((i) => [i, [`${STAGING}/test-image-tag:all`]] as [BuiltImage, string[]]),
+  ]);
+
+  const pushed: UpstreamCritestImages = {};
+  await Promise.all(images.flatMap(([image, refs]) => refs.map(async (ref) => {
+    const at = ref.lastIndexOf(':');
+    pushed[ref] = await pushImage(registry, ref.slice(0, at), ref.slice(at + 1), image);
+  })));
+  return pushed;
+}
