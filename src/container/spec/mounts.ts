@@ -134,8 +134,14 @@ export function bindOptions(req: BindRequest, host: BindMountHost): { options: s
   return { options, rootfs };
 }
 
+/** Go's filepath.Clean for absolute paths: normalised, no trailing slash ("/a/b/" → "/a/b"). */
+export function cleanPath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
 function depth(destination: string): number {
-  return posix.normalize(destination).split('/').filter((p) => p !== '').length;
+  return cleanPath(destination).split('/').filter((p) => p !== '').length;
 }
 
 const STRONGER: Record<RootfsPropagation, number> = { rprivate: 0, rslave: 1, rshared: 2 };
@@ -152,11 +158,11 @@ export function buildMounts(
   privileged: boolean,
   host: BindMountHost,
 ): { mounts: OciMount[]; rootfsPropagation: RootfsPropagation } {
-  const criDests = new Set(criBinds.map((b) => posix.normalize(b.containerPath)));
-  const binds = [...criBinds, ...podBinds.filter((b) => !criDests.has(posix.normalize(b.containerPath)))];
-  const bindDests = new Set(binds.map((b) => posix.normalize(b.containerPath)));
+  const criDests = new Set(criBinds.map((b) => cleanPath(b.containerPath)));
+  const binds = [...criBinds, ...podBinds.filter((b) => !criDests.has(cleanPath(b.containerPath)))];
+  const bindDests = new Set(binds.map((b) => cleanPath(b.containerPath)));
   const defaults = defaultMounts(privileged).filter((m) => {
-    const dest = posix.normalize(m.destination);
+    const dest = cleanPath(m.destination);
     if (bindDests.has(dest)) return false;
     return !(bindDests.has('/dev') && dest.startsWith('/dev/'));
   });
@@ -179,9 +185,9 @@ export function buildMounts(
  * mkdir`) is to create them as plain directories in the rootfs; the caller does the mkdir.
  */
 export function uncoveredImageVolumes(volumes: Record<string, unknown> | null | undefined, mounts: readonly OciMount[]): string[] {
-  const dests = new Set(mounts.map((m) => posix.normalize(m.destination)));
+  const dests = new Set(mounts.map((m) => cleanPath(m.destination)));
   return Object.keys(volumes ?? {})
-    .map((v) => posix.normalize(v))
+    .map((v) => cleanPath(v))
     .filter((v) => v.startsWith('/') && !dests.has(v))
     .sort();
 }
