@@ -264,7 +264,7 @@ export class LayerStore {
     const wanted = new Map([...this.#records.values()].map((r) => [r.shortId, join('..', r.id, 'diff')]));
     for (const name of await readdir(linkDir)) {
       const target = await readlink(join(linkDir, name)).catch(() => undefined);
-      if (wanted.get(name) !== target) {
+      if (target === undefined || wanted.get(name) !== target) {
         this.#log.warn({ link: name }, 'Removing stale layer link');
         await rm(join(linkDir, name), { recursive: true, force: true });
       }
