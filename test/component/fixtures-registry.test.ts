@@ -5,7 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { access } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Agent, fetch } from 'undici';
 import { MEDIA_TYPES } from '../fixtures/media-types.ts';
@@ -152,6 +154,29 @@ test('RunningRegistry.stop() ends the process and removes its storage', async ()
   await assert.rejects(access(registry.storageDir), /ENOENT/);
   await assert.rejects(fetch(`${registry.url}/v2/`));
   await registry.stop();
+});
+
+test('startRegistry() registry dies with a test process killed by SIGKILL', async () => {
+  const fixture = new URL('../fixtures/registry.js', import.meta.url).href;
+  const script = `const { startRegistry } = await import(${JSON.stringify(fixture)});
+const r = await startRegistry();
+process.stdout.write(String(r.pid) + ' ' + r.storageDir + '\\n', () => process.kill(process.pid, 'SIGKILL'));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  await new Promise((resolve) => child.once('exit', resolve));
+  const [pidText, storageDir] = out.trim().split(' ');
+  const pid = Number(pidText);
+  assert.ok(pid > 0, `child printed ${JSON.stringify(out)}`);
+  try {
+    const deadline = Date.now() + 5_000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(alive(pid), false, `registry ${pid} outlived its killed parent`);
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    // The killed process could not remove its temp dir; its parent dir is the registry's work dir.
+    if (storageDir) await rm(dirname(storageDir), { recursive: true, force: true });
+  }
 });
 
 test('startRegistry({ tls: true }) serves HTTPS with a certificate trusted through caCertPem', async (t) => {
