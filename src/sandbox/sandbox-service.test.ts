@@ -1,0 +1,174 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { SandboxService, type PodFileWriter, type PodNamespacePinner } from './sandbox-service.ts';
+import { matchesFilter } from './sandbox-view.ts';
+import { cgroupParentFor } from './cgroup-parent.ts';
+import { bandwidthFor } from './sandbox-config.ts';
+import { FakeCni } from '../network/testing.ts';
+import { RecordStore } from '../state/record-store.ts';
+import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
+import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
+import { AlreadyExistsError, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
+
+const log = pino({ level: 'silent' });
+const op = { log, signal: new AbortController().signal };
+
+class FakeNamespaces implements PodNamespacePinner {
+  pinned = new Set<string>();
+  async create(_op: unknown, id: string) { this.pinned.add(id); return { net: `/fake/netns/${id}` }; }
+  async remove(_op: unknown, id: string) { this.pinned.delete(id); }
+  async arePinned() { return true; }
+}
+
+class FakeFiles implements PodFileWriter {
+  shm = new Set<string>();
+  async writeResolvConf(dir: string) { return join(dir, 'resolv.conf'); }
+  async writeHosts(dir: string) { return join(dir, 'hosts'); }
+  async writeHostname(dir: string) { return join(dir, 'hostname'); }
+  async mountShm(_op: unknown, dir: string) { this.shm.add(dir); return dir; }
+  async unmountShm(_op: unknown, dir: string) { this.shm.delete(dir); }
+  async removeDir(_op: unknown, dir: string) { this.shm.delete(dir); await rm(dir, { recursive: true, force: true }); }
+}
+
+function podConfig(name: string, extra: Partial<PodSandboxConfig__Output> = {}): PodSandboxConfig__Output {
+  return {
+    metadata: { name, namespace: 'ns', uid: `uid-${name}`, attempt: 0 },
+    hostname: '', log_directory: '', dns_config: null, port_mappings: [], labels: { app: name }, annotations: {},
+    linux: null, windows: null, ...extra,
+  };
+}
+
+async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: FakeNamespaces; files: FakeFiles; dir: string }) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'sandbox-svc-'));
+  await mkdir(join(dir, 'run'), { recursive: true });
+  const cni = new FakeCni();
+  const ns = new FakeNamespaces();
+  const files = new FakeFiles();
+  const records = new RecordStore<SandboxMetadata, SandboxStatusRecord>({ dir: join(dir, 'pods'), kind: 'pod' });
+  const service = new SandboxService({
+    runRoot: join(dir, 'run'), runtimeHandlers: ['runc', 'crun'], defaultHandler: 'runc', cgroupDriver: 'cgroupfs', log,
+    cni, namespaces: ns, files, records,
+    containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} },
+    clock: { nowNs: () => 1_700_000_000_000_000_000n }, cniDelAttempts: 2,
+  });
+  await service.recover(op);
+  try {
+    await fn({ service, cni, ns, files, dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('SandboxService.run() names the missing metadata field and refuses unknown handlers and host sysctls', async () => {
+  await harness(async ({ service }) => {
+    for (const field of ['name', 'namespace', 'uid'] as const) {
+      const cfg = podConfig('a');
+      cfg.metadata![field] = '';
+      await assert.rejects(service.run(op, cfg, ''), (e: Error) => e instanceof InvalidArgumentError && e.message.includes(`metadata.${field}`));
+    }
+    await assert.rejects(service.run(op, podConfig('a'), 'kata'), /runtime_handler "kata"/);
+    const linux = { cgroup_parent: '', security_context: null, sysctls: { 'kernel.panic': '1' }, overhead: null, resources: null };
+    await assert.rejects(service.run(op, podConfig('a', { linux }), ''), /sysctl "kernel.panic" is not namespaced/);
+  });
+});
+
+test('SandboxService.run() returns the same id to a retry, in flight or finished, and AlreadyExists on a real clash', async () => {
+  await harness(async ({ service, cni }) => {
+    const [a, b] = await Promise.all([service.run(op, podConfig('web'), ''), service.run(op, podConfig('web'), '')]);
+    assert.equal(a, b);
+    assert.equal(await service.run(op, podConfig('web'), 'runc'), a);
+    assert.equal(cni.calls.filter((c) => c.method === 'setUp').length, 1);
+    await assert.rejects(service.run(op, podConfig('web', { hostname: 'other' }), ''), (e: Error) => e instanceof AlreadyExistsError && e.message.includes(a));
+  });
+});
+
+test('SandboxService.run() unwinds namespaces, shm, network and record when CNI ADD fails', async () => {
+  await harness(async ({ service, cni, ns, files }) => {
+    cni.failSetUp = new Error('plugin exploded');
+    await assert.rejects(service.run(op, podConfig('web'), ''), /plugin exploded/);
+    assert.equal(ns.pinned.size, 0);
+    assert.equal(files.shm.size, 0);
+    assert.equal(cni.attached.size, 0, 'a failed ADD is followed by a DEL');
+    assert.deepEqual(service.list(), []);
+    cni.failSetUp = undefined;
+    assert.match(await service.run(op, podConfig('web'), ''), /^[0-9a-f]{64}$/, 'the name was released');
+  });
+});
+
+test('SandboxService.run() refuses with Unavailable while no CNI network is configured', async () => {
+  await harness(async ({ service, cni, ns }) => {
+    cni.ready = { ready: false, reason: 'NetworkPluginNotReady', message: 'no CNI configuration file in /x' };
+    await assert.rejects(service.run(op, podConfig('web'), ''), UnavailableError);
+    assert.equal(ns.pinned.size, 0);
+  });
+});
+
+test('SandboxService.stop() and remove() are idempotent and a failed CNI DEL leaves the pod NOTREADY for a retry', async () => {
+  await harness(async ({ service, cni, ns }) => {
+    await service.stop(op, 'ffffffff');
+    await service.remove(op, 'ffffffff');
+    const id = await service.run(op, podConfig('web'), '');
+    cni.failTearDown = new Error('DEL failed');
+    await assert.rejects(service.stop(op, id), UnavailableError);
+    assert.equal(service.get(id).status.phase, 'notready');
+    assert.equal(service.get(id).status.networkAttached, true);
+    cni.failTearDown = undefined;
+    await service.stop(op, id);
+    await service.stop(op, id);
+    assert.equal(cni.attached.size, 0);
+    await service.remove(op, id.slice(0, 10));
+    await service.remove(op, id);
+    assert.equal(ns.pinned.size, 0);
+    assert.deepEqual(service.list(), []);
+  });
+});
+
+test('matchesFilter() applies id prefix, state and label selector together', async () => {
+  await harness(async ({ service }) => {
+    const a = await service.run(op, podConfig('a', { labels: { tier: 'web', x: '1' } }), '');
+    const b = await service.run(op, podConfig('b', { labels: { tier: 'db' } }), '');
+    await service.stop(op, b);
+    const ids = (filter: Parameters<typeof matchesFilter>[1]) => service.list().filter((r) => matchesFilter(r, filter)).map((r) => r.id);
+    assert.deepEqual(ids({ id: a.slice(0, 6), state: null, label_selector: {} }), [a]);
+    assert.deepEqual(ids({ id: '', state: { state: 1 }, label_selector: {} }), [b]);
+    assert.deepEqual(ids({ id: '', state: null, label_selector: { tier: 'web' } }), [a]);
+    assert.deepEqual(ids({ id: '', state: { state: 0 }, label_selector: { tier: 'db' } }), []);
+  });
+});
+
+test('SandboxService.recover() cleans a pod left half-created and keeps finished ones', async () => {
+  await harness(async ({ service, cni, dir }) => {
+    const keep = await service.run(op, podConfig('keep'), '');
+    await service.records.create('abcdef0123456789', {
+      name: 'half_ns_uid_0', configDigest: 'x', config: podConfig('half'), runtimeHandler: 'runc', createdAt: '1', hostname: 'half',
+      cgroupParent: '', cgroupDriver: 'cgroupfs', runDir: join(dir, 'run', 'pods', 'abcdef0123456789'),
+    }, { phase: 'creating', namespaces: { net: '/fake' }, networkAttached: true, ips: [], cniResult: null, shmMounted: true });
+    const records = new RecordStore<SandboxMetadata, SandboxStatusRecord>({ dir: join(dir, 'pods'), kind: 'pod' });
+    const restarted = new SandboxService({
+      runRoot: join(dir, 'run'), runtimeHandlers: ['runc'], defaultHandler: 'runc', cgroupDriver: 'cgroupfs', log,
+      cni, namespaces: new FakeNamespaces(), files: new FakeFiles(), records,
+      containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} }, clock: { nowNs: () => 1n },
+    });
+    await restarted.recover(op);
+    assert.deepEqual(restarted.list().map((r) => r.id), [keep]);
+    assert.ok(cni.calls.some((c) => c.method === 'tearDown' && c.podId === 'abcdef0123456789'));
+    assert.equal(await restarted.run(op, podConfig('keep'), ''), keep);
+  });
+});
+
+test('cgroupParentFor() converts cgroupfs paths to systemd slices', () => {
+  assert.equal(cgroupParentFor('systemd', '/kubepods/burstable/pod12-34'), 'kubepods-burstable-pod12_34.slice');
+  assert.equal(cgroupParentFor('systemd', 'kubepods.slice'), 'kubepods.slice');
+  assert.equal(cgroupParentFor('cgroupfs', '/kubepods/pod1'), '/kubepods/pod1');
+  assert.throws(() => cgroupParentFor('cgroupfs', 'kubepods.slice'), InvalidArgumentError);
+});
+
+test('bandwidthFor() turns the kubernetes.io bandwidth annotations into bits per second', () => {
+  assert.deepEqual(bandwidthFor({ 'kubernetes.io/ingress-bandwidth': '10M' }), { ingressRate: 10_000_000, ingressBurst: 2147483647 });
+  assert.equal(bandwidthFor({}), undefined);
+  assert.throws(() => bandwidthFor({ 'kubernetes.io/egress-bandwidth': 'fast' }), /egress-bandwidth/);
+});
