@@ -58,13 +58,13 @@ describe('toOciSeccomp()', () => {
     assert.deepEqual(admin.syscalls?.map((s) => s.names[0]), ['read', 'mount']);
   });
 
-  it('toOciSeccomp() honours arch includes/excludes, capability excludes and errnoRet/args', () => {
+  it('toOciSeccomp() honours arch includes/excludes (Go or SCMP names), capability excludes and errnoRet/args', () => {
     const source = {
       defaultAction: 'SCMP_ACT_ERRNO',
       architectures: ['SCMP_ARCH_X86_64'],
       syscalls: [
-        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'SCMP_ARCH_X86_64'] } },
-        { names: ['only_arm'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['SCMP_ARCH_AARCH64'] } },
+        { names: ['arch_prctl'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['amd64', 'x32'] } },
+        { names: ['only_arm'], action: 'SCMP_ACT_ALLOW', includes: { arches: ['arm', 'arm64'] } },
         { names: ['not_x86'], action: 'SCMP_ACT_ALLOW', excludes: { arches: ['SCMP_ARCH_X86_64'] } },
         { names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: 1, excludes: { caps: ['CAP_SYS_ADMIN'] } },
         { names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] },

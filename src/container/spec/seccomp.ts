@@ -68,17 +68,22 @@ export function seccompLocalhostPath(sc: LinuxContainerSecurityContext__Output |
   return choice.kind === 'localhost' ? choice.path : undefined;
 }
 
-/** Node's process.arch → libseccomp's native architecture name. */
-const SECCOMP_ARCH: Record<string, string> = {
-  x64: 'SCMP_ARCH_X86_64',
-  ia32: 'SCMP_ARCH_X86',
-  arm64: 'SCMP_ARCH_AARCH64',
-  arm: 'SCMP_ARCH_ARM',
-  ppc64: 'SCMP_ARCH_PPC64LE',
-  s390x: 'SCMP_ARCH_S390X',
-  riscv64: 'SCMP_ARCH_RISCV64',
-  mips64el: 'SCMP_ARCH_MIPSEL64',
-  loong64: 'SCMP_ARCH_LOONGARCH64',
+/**
+ * Node's process.arch → the names profiles use for it: archMap entries use libseccomp's
+ * SCMP_ARCH_*, while `includes/excludes.arches` use Go's GOARCH with 386 spelled "x86"
+ * (moby profiles/seccomp; containers-common seccomp.json has e.g. arch_prctl for
+ * ["amd64", "x32"]). Both spellings are accepted in includes/excludes.
+ */
+const ARCH_NAMES: Record<string, { scmp: string; go: string }> = {
+  x64: { scmp: 'SCMP_ARCH_X86_64', go: 'amd64' },
+  ia32: { scmp: 'SCMP_ARCH_X86', go: 'x86' },
+  arm64: { scmp: 'SCMP_ARCH_AARCH64', go: 'arm64' },
+  arm: { scmp: 'SCMP_ARCH_ARM', go: 'arm' },
+  ppc64: { scmp: 'SCMP_ARCH_PPC64LE', go: 'ppc64le' },
+  s390x: { scmp: 'SCMP_ARCH_S390X', go: 's390x' },
+  riscv64: { scmp: 'SCMP_ARCH_RISCV64', go: 'riscv64' },
+  mips64el: { scmp: 'SCMP_ARCH_MIPSEL64', go: 'mips64le' },
+  loong64: { scmp: 'SCMP_ARCH_LOONGARCH64', go: 'loong64' },
 };
 
 interface Filter {
@@ -105,11 +110,12 @@ interface SourceProfile {
   syscalls?: SourceSyscall[];
 }
 
-function keep(call: SourceSyscall, arch: string, caps: ReadonlySet<string>): boolean {
+function keep(call: SourceSyscall, arch: { scmp: string; go: string }, caps: ReadonlySet<string>): boolean {
   const inc = call.includes ?? {};
   const exc = call.excludes ?? {};
-  if (inc.arches !== undefined && inc.arches.length > 0 && !inc.arches.includes(arch)) return false;
-  if (exc.arches !== undefined && exc.arches.includes(arch)) return false;
+  const isNative = (a: string): boolean => a === arch.go || a === arch.scmp;
+  if (inc.arches !== undefined && inc.arches.length > 0 && !inc.arches.some(isNative)) return false;
+  if (exc.arches !== undefined && exc.arches.some(isNative)) return false;
   if (inc.caps !== undefined && inc.caps.some((c) => !caps.has(c))) return false;
   if (exc.caps !== undefined && exc.caps.some((c) => caps.has(c))) return false;
   return true;
@@ -125,13 +131,13 @@ export function toOciSeccomp(source: unknown, arch: string, capabilities: readon
     throw new InvalidArgumentError(`seccomp profile ${what} is not a seccomp profile (no defaultAction)`);
   }
   const profile = source as SourceProfile;
-  const native = SECCOMP_ARCH[arch];
+  const native = ARCH_NAMES[arch];
   if (native === undefined) throw new InvalidArgumentError(`no seccomp architecture known for ${JSON.stringify(arch)}`);
   const caps = new Set(capabilities);
   const out: OciSeccomp = { defaultAction: profile.defaultAction ?? '' };
   if (profile.defaultErrnoRet !== undefined) out.defaultErrnoRet = profile.defaultErrnoRet;
   if (profile.archMap !== undefined && profile.archMap.length > 0) {
-    const entry = profile.archMap.find((a) => a.architecture === native);
+    const entry = profile.archMap.find((a) => a.architecture === native.scmp);
     out.architectures = entry === undefined ? [] : [entry.architecture, ...(entry.subArchitectures ?? [])];
   } else if (profile.architectures !== undefined) {
     out.architectures = [...profile.architectures];
