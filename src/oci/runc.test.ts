@@ -17,6 +17,10 @@ test('runtimeError() maps unknown containers to NotFoundError, except for delete
   assert.ok(runtimeError('runc', 'state', 'x', runcMissing, 1) instanceof NotFoundError);
   assert.ok(runtimeError('crun', 'kill', 'x', crunMissing, 1) instanceof NotFoundError);
   assert.equal(runtimeError('runc', 'delete', 'x', runcMissing, 1), null);
+  assert.equal(runtimeError('crun', 'delete', 'x', '{"msg":"cannot open directory \'/run/crun/x\': No such file or directory","level":"error"}', 1), null);
+  assert.ok(runtimeError('crun', 'exec', 'x', 'error opening file `/run/crun/x/status`: No such file or directory', 1) instanceof NotFoundError);
+  // a create never fails with "not found" for the container itself: the message is the runtime's
+  assert.ok(runtimeError('runc', 'create', 'x', 'exec: "/bin/a": stat /bin/a: no such file or directory', 1) instanceof OciRuntimeError);
   assert.match(runtimeError('runc', 'start', 'abc', runcMissing, 1)?.message ?? '', /"abc".*runc.*container does not exist/);
 });
 

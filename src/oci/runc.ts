@@ -31,8 +31,9 @@ export type RuntimeVerb = 'state' | 'start' | 'kill' | 'delete' | 'update' | 'pa
 const STATUSES: ReadonlySet<string> = new Set(['creating', 'created', 'running', 'stopped', 'paused']);
 
 // runc: "container does not exist" (1.1), "container not found"; crun: "error opening file
-// `ROOT/ID/status`: No such file or directory".
-const NOT_FOUND = /does not exist|container not found|error opening file .*status.*No such file or directory/i;
+// `ROOT/ID/status`: No such file or directory", and on delete "cannot open directory
+// 'ROOT/ID': No such file or directory".
+const NOT_FOUND = /container does not exist|container not found|error opening file .*status.*No such file or directory|cannot open directory .*No such file or directory/i;
 // runc: "container not running", "process already finished" (older), crun: "No such process".
 const ALREADY_STOPPED = /not running|already stopped|process already finished|no such process/i;
 // runc: "cannot start a container that has stopped", "cannot start an already running
@@ -71,6 +72,7 @@ export function runtimeMessage(stderr: string): string {
  */
 export function runtimeError(handler: string, verb: RuntimeVerb, id: string, stderr: string, exitCode: number | null): Error | null {
   const message = runtimeMessage(stderr) || `exit status ${exitCode}`;
+  if (verb === 'exec' && NOT_FOUND.test(message)) return new NotFoundError(`container "${id}" not found by runtime ${handler}: ${message}`);
   if (verb === 'create' || verb === 'exec') {
     // runc: "container with id exists: X"; crun: "container `X` already exists".
     if (/container with id exists|already exists/i.test(message)) return new AlreadyExistsError(`container "${id}" already exists in runtime ${handler}: ${message}`);

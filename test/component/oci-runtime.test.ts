@@ -22,6 +22,7 @@ import { isSameProcess, processStartTime } from '../../src/oci/process-identity.
 
 const RUNC = '/usr/sbin/runc';
 const CONMON = '/usr/bin/conmon';
+const CRUN = '/usr/bin/crun';
 const BUSYBOX = '/bin/busybox';
 const APPLETS = ['sh', 'echo', 'sleep', 'cat', 'true', 'head', 'ls', 'ps'];
 const CGROUP_PARENT = `critter-oci-test-${process.pid}`;
@@ -33,6 +34,7 @@ let runtime: ConmonOciRuntime;
 let watcher: ExitWatcher;
 const exits: Array<ContainerExit & { seenAt: number }> = [];
 const created = new Map<string, number>(); // id → conmon pid
+let crun: ConmonOciRuntime;
 let seq = 0;
 
 function processSpec(args: string[], terminal = false): OciProcess {
@@ -66,15 +68,16 @@ interface Started {
   pid: number;
 }
 
-async function createContainer(args: string[], opts: { terminal?: boolean; start?: boolean } = {}): Promise<Started> {
+async function createContainer(args: string[], opts: { terminal?: boolean; start?: boolean; runtime?: ConmonOciRuntime } = {}): Promise<Started> {
+  const rt = opts.runtime ?? runtime;
   const id = `oci-${process.pid}-${++seq}`;
   const bundle = join(base, 'bundles', id);
   await mkdir(bundle, { recursive: true });
   await writeFile(join(bundle, 'config.json'), JSON.stringify(ociConfig(id, args, opts.terminal ?? false)));
   const logPath = join(base, 'logs', `${id}.log`);
-  const result = await runtime.createContainer(op, { id, bundle, logPath, persistDir: join(base, 'persist', id), terminal: opts.terminal ?? false, stdin: false, stdinOnce: false });
+  const result = await rt.createContainer(op, { id, bundle, logPath, persistDir: join(base, 'persist', id), terminal: opts.terminal ?? false, stdin: false, stdinOnce: false });
   created.set(id, result.conmonPid);
-  if (opts.start ?? true) await runtime.start(op, id);
+  if (opts.start ?? true) await rt.start(op, id);
   return { id, logPath, pid: result.pid };
 }
 
@@ -138,6 +141,15 @@ before(async () => {
     exitDir: join(base, 'exits'),
     scratchDir: join(base, 'scratch'),
   });
+  crun = new ConmonOciRuntime({
+    handler: 'crun',
+    runtimeBinary: CRUN,
+    conmonPath: CONMON,
+    runtimeRoot: runtimeRootFor(join(base, 'run'), 'crun'),
+    socketDir: join(base, 's'),
+    exitDir: join(base, 'exits'),
+    scratchDir: join(base, 'scratch'),
+  });
   watcher = new ExitWatcher({ dir: join(base, 'exits'), log: op.log, onExit: (e) => exits.push({ ...e, seenAt: Date.now() }) });
   await watcher.start();
 });
@@ -146,6 +158,7 @@ after(async () => {
   watcher?.close();
   for (const [id, conmonPid] of created) {
     await runtime.delete(op, id, { force: true }).catch(() => {});
+    await crun.delete(op, id, { force: true }).catch(() => {});
     try {
       process.kill(conmonPid, 'SIGKILL');
     } catch {
@@ -307,6 +320,10 @@ describe('ConmonOciRuntime execSync()', () => {
     });
   });
 
+  test('execSync() in an unknown container is NotFoundError', async () => {
+    await assert.rejects(runtime.execSync(op, 'no-such-container', { processSpec: processSpec(['true']), timeoutSec: 0, terminal: false }), NotFoundError);
+  });
+
   test('execSync() 200 times leaves no zombie, fd or temp dir', async (t) => {
     const spec = processSpec(['true']);
     const fdsBefore = (await readdir('/proc/self/fd')).length;
@@ -323,5 +340,36 @@ describe('ConmonOciRuntime execSync()', () => {
     assert.equal(await zombieChildren(), 0);
     assert.ok(!exits.some((e) => e.id === id), 'exec sessions wrote no exit file for the container');
     t.diagnostic(`execSync(true) median ${median(latencies.slice(0, 20)).toFixed(1)} ms (first 20), ${median(latencies).toFixed(1)} ms (200)`);
+  });
+});
+
+describe('ConmonOciRuntime with crun', () => {
+  test('crun handler behaviour: create, start, exec, kill, delete', async (t) => {
+    let c: Started;
+    try {
+      c = await createContainer(['sleep', '1000'], { runtime: crun });
+    } catch (err) {
+      // crun refuses cgroup v1 hosts whose v2 hierarchy also has controllers ("hybrid mode").
+      if (/hybrid mode not supported/.test(String(err))) {
+        t.skip(`crun cannot run containers on this host: ${String(err)}`);
+        return;
+      }
+      throw err;
+    }
+    assert.equal((await crun.state(op, c.id)).status, 'running');
+    const r = await crun.execSync(op, c.id, { processSpec: processSpec(['sh', '-c', 'echo o; exit 2']), timeoutSec: 0, terminal: false });
+    assert.equal(r.exitCode, 2);
+    assert.equal(r.stdout.toString(), 'o\n');
+    await crun.kill(op, c.id, 'KILL');
+    assert.equal((await exitOf(c.id)).exitCode, 137);
+    await crun.kill(op, c.id, 'KILL');
+    await crun.delete(op, c.id, { force: false });
+    await assert.rejects(crun.state(op, c.id), NotFoundError);
+  });
+
+  test('crun handler behaviour: unknown ids', async () => {
+    await assert.rejects(crun.state(op, 'no-such-container'), NotFoundError);
+    await assert.rejects(crun.kill(op, 'no-such-container', 'KILL'), NotFoundError);
+    await crun.delete(op, 'no-such-container', { force: false });
   });
 });
