@@ -304,6 +304,13 @@ describe('ConmonOciRuntime execSync()', () => {
     assert.equal((await containerPids(id)).length, 1, 'only the container init is left');
   });
 
+  test('execSync() aborted by the caller kills the command', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('caller gave up')), 300);
+    await assert.rejects(runtime.execSync({ log: op.log, signal: controller.signal }, id, { processSpec: processSpec(['sleep', '10']), timeoutSec: 0, terminal: false }), /caller gave up/);
+    await waitUntil('exec gone', async () => ((await containerPids(id)).length === 1 ? true : undefined), 2000);
+  });
+
   test('execSync() caps each stream at 16 MiB', async () => {
     const big = String(17 * 1024 * 1024);
     const r = await runtime.execSync(op, id, { processSpec: processSpec(['sh', '-c', `head -c ${big} /dev/zero; head -c ${big} /dev/zero >&2; exit 0`]), timeoutSec: 30, terminal: false });
