@@ -97,13 +97,13 @@ async function runDaemon(configFile: string | undefined, overrides: ReturnType<t
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   process.on('SIGHUP', () => {
-    loadConfig({ file: configFile, overrides }).then(
-      (next) => {
+    loadConfig({ file: configFile, overrides })
+      .then(async (next) => {
         log.level = next.config.log_level;
+        await daemon.reload(next);
         log.info({ logLevel: next.config.log_level }, 'Configuration reloaded (reloadable keys applied)');
-      },
-      (err: unknown) => log.error({ err: describeError(err) }, 'Reload refused; keeping the running configuration'),
-    );
+      })
+      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Reload refused; keeping the running configuration'));
   });
   try {
     await daemon.start();

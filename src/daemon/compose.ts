@@ -16,6 +16,8 @@ import { PodFiles } from '../sandbox/pod-files.ts';
 import { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
+import { composeImages } from './compose-images.ts';
+import type { Config } from '../config/schema.ts';
 
 export interface ComposeInput {
   loaded: LoadedConfig;
@@ -29,6 +31,8 @@ export interface Composed {
   services: Services;
   /** Start-up work (recovery) to finish before RPCs are served. */
   start(): Promise<void>;
+  /** Applies the reloadable keys of a new configuration (SIGHUP). */
+  reload(config: Config): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +53,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
   const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
   const handlers = await availableHandlers(input.loaded);
+  const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
   const sandboxes = new SandboxService({
     runRoot: config.run_root,
     runtimeHandlers: handlers.map((h) => h.name).filter((n) => n !== ''),
@@ -72,14 +77,18 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     handlers,
   });
   return {
-    services: { runtimeInfo, sandboxes },
+    services: { runtimeInfo, sandboxes, images: imagePart.images },
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
     },
+    async reload(next) {
+      await imagePart.reload(next);
+    },
     async close() {
       cniConfigs.close();
+      await imagePart.close();
     },
   };
 }

@@ -62,6 +62,11 @@ export class Daemon {
     log.info({ socket: config.socket, version: this.#input.version }, 'critter is ready');
   }
 
+  /** Applies the reloadable keys of `next` (SIGHUP). */
+  async reload(next: LoadedConfig): Promise<void> {
+    await this.#composed?.reload(next.config);
+  }
+
   /** Stops accepting, waits for in-flight calls up to the shutdown timeout, releases services. */
   async stop(): Promise<void> {
     const log = this.#input.log;

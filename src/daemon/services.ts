@@ -4,8 +4,10 @@
  */
 import type { RuntimeInfoService } from '../runtime/info-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
+import type { ImageService } from '../image/image-service.ts';
 
 export interface Services {
   runtimeInfo: RuntimeInfoService;
   sandboxes: SandboxService;
+  images: ImageService;
 }

@@ -11,6 +11,11 @@ import { stopPodSandboxHandler } from './sandbox-stop.ts';
 import { removePodSandboxHandler } from './sandbox-remove.ts';
 import { podSandboxStatusHandler } from './sandbox-status.ts';
 import { listPodSandboxHandler, streamPodSandboxesHandler } from './sandbox-list.ts';
+import { pullImageHandler } from './image-pull.ts';
+import { imageStatusHandler } from './image-status.ts';
+import { listImagesHandler, streamImagesHandler } from './image-list.ts';
+import { removeImageHandler } from './image-remove.ts';
+import { imageFsInfoHandler } from './image-fs-info.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -33,5 +38,11 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     PodSandboxStatus: u(podSandboxStatusHandler(svc.sandboxes, () => BigInt(Date.now()) * 1_000_000n)),
     ListPodSandbox: u(listPodSandboxHandler(svc.sandboxes)),
     StreamPodSandboxes: s(streamPodSandboxesHandler(svc.sandboxes)),
+    PullImage: u(pullImageHandler(svc.images, svc.runtimeInfo)),
+    ImageStatus: u(imageStatusHandler(svc.images)),
+    ListImages: u(listImagesHandler(svc.images)),
+    StreamImages: s(streamImagesHandler(svc.images)),
+    RemoveImage: u(removeImageHandler(svc.images)),
+    ImageFsInfo: u(imageFsInfoHandler(svc.images)),
   };
 }

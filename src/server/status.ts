@@ -16,6 +16,12 @@ const BY_CODE: Record<string, Code> = {
   CRI_ERR_PERMISSION_DENIED: Code.PERMISSION_DENIED,
   CRI_ERR_DEADLINE_EXCEEDED: Code.DEADLINE_EXCEEDED,
   CRI_ERR_RESOURCE_EXHAUSTED: Code.RESOURCE_EXHAUSTED,
+  // A blob that does not match its digest is corrupt data, whoever sent it.
+  CRI_ERR_DIGEST_MISMATCH: Code.DATA_LOSS,
+  // The image itself is unusable (a hostile or broken layer): retrying cannot help.
+  CRI_ERR_UNSAFE_LAYER_ENTRY: Code.FAILED_PRECONDITION,
+  CRI_ERR_LAYER_FORMAT: Code.FAILED_PRECONDITION,
+  CRI_ERR_INVALID_MANIFEST: Code.FAILED_PRECONDITION,
 };
 
 /** A status ready to hand to a grpc-js callback or stream. */

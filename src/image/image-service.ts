@@ -1,0 +1,144 @@
+/**
+ * The image service behind the CRI ImageService: pull (short names through
+ * registries.conf, identical concurrent pulls shared), look-up by id, tag or digest,
+ * list, remove (every name of the image, refused while a container uses it) and the
+ * image filesystem's usage.
+ */
+import type { Op } from '../lib/op.ts';
+import { FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
+import type { Store, ImageRecord, StorageUsage } from '../storage/store.ts';
+import { credentialsFingerprint, type RegistryCredentials } from './auth.ts';
+import { formatReference, parseReference } from './reference.ts';
+import type { RegistriesConf } from './registries-conf.ts';
+import type { RegistryClient } from './registry/registry-client.ts';
+import { pullResolved, type PullProgress } from './pull.ts';
+import { findLocalImage } from './image-lookup.ts';
+
+export interface ImageServiceDeps {
+  store: Store;
+  /** Current registry client and registries.conf (both replaced on SIGHUP). */
+  registry: () => { client: RegistryClient; conf: RegistriesConf };
+  maxParallelLayers: number;
+  /** Images reported as pinned (config `image.pinned_images`, the pause image). */
+  pinned: () => readonly string[];
+}
+
+/** An image with what CRI reports about it. */
+export interface ImageView {
+  record: ImageRecord;
+  pinned: boolean;
+  /** The config's User, for uid/username. */
+  user: string;
+}
+
+export class ImageService {
+  readonly #deps: ImageServiceDeps;
+  readonly #inflight = new Map<string, Promise<ImageRecord>>();
+  #inUse: (imageId: string) => boolean = () => false;
+
+  constructor(deps: ImageServiceDeps) {
+    this.#deps = deps;
+  }
+
+  /** Lets the container service say which images its containers use. */
+  setImageUsers(fn: (imageId: string) => boolean): void {
+    this.#inUse = fn;
+  }
+
+  /**
+   * Pulls `image` and returns the stored record. Identical concurrent pulls (same
+   * reference and credentials) share one operation; a short name tries each candidate
+   * registries.conf gives, in order.
+   * @throws InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError, …
+   */
+  async pull(op: Op, image: string, creds?: RegistryCredentials, progress?: PullProgress): Promise<ImageRecord> {
+    const { conf } = this.#deps.registry();
+    const candidates = conf.resolveShortName(parseReference(image)).candidates.map(formatReference);
+    let lastError: unknown;
+    for (const ref of candidates) {
+      try {
+        return await this.#pullShared(op, ref, creds, progress);
+      } catch (err) {
+        lastError = err;
+        if (op.signal.aborted || candidates.length === 1 || !(err instanceof NotFoundError)) throw err;
+        op.log.debug({ ref }, 'Short-name candidate not found; trying the next');
+      }
+    }
+    throw lastError;
+  }
+
+  #pullShared(op: Op, ref: string, creds: RegistryCredentials | undefined, progress?: PullProgress): Promise<ImageRecord> {
+    const key = `${ref}\0${credentialsFingerprint(creds)}`;
+    const running = this.#inflight.get(key);
+    if (running) {
+      op.log.debug({ ref }, 'Joining an identical pull in progress');
+      return abortable(running, op.signal);
+    }
+    const pull = (async () => {
+      const { client } = this.#deps.registry();
+      const resolved = await client.resolve(op, ref, creds);
+      const rec = await pullResolved(op, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, progress);
+      op.log.info({ ref, image: rec.id, from: resolved.source.endpoint }, 'Image pulled');
+      return rec;
+    })().finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, pull);
+    return pull;
+  }
+
+  /** The image `spec` names (id, id prefix, tag, digest or short name), or undefined. */
+  find(spec: string): ImageRecord | undefined {
+    return findLocalImage(this.#deps.store, this.#deps.registry().conf, spec);
+  }
+
+  /** @throws NotFoundError naming `spec` */
+  require(spec: string): ImageRecord {
+    const rec = this.find(spec);
+    if (!rec) throw new NotFoundError(`image "${spec}" not found`);
+    return rec;
+  }
+
+  async view(rec: ImageRecord): Promise<ImageView> {
+    const pinnedIds = new Set(this.#deps.pinned().map((p) => this.find(p)?.id).filter((x): x is string => x !== undefined));
+    return { record: rec, pinned: pinnedIds.has(rec.id), user: await this.#configUser(rec.id) };
+  }
+
+  list(): ImageRecord[] {
+    return this.#deps.store.listImages();
+  }
+
+  /** The image config JSON as stored. */
+  async config(id: string): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.#deps.store.imageConfig(id)).toString('utf8')) as Record<string, unknown>;
+  }
+
+  /** Removes the image `spec` names with all its names. Idempotent. @throws FailedPreconditionError while in use */
+  async remove(op: Op, spec: string): Promise<void> {
+    const rec = this.find(spec);
+    if (!rec) {
+      op.log.debug({ image: spec }, 'RemoveImage of an absent image: nothing to do');
+      return;
+    }
+    if (this.#inUse(rec.id)) throw new FailedPreconditionError(`image "${spec}" (${rec.id}) is in use by a container`);
+    await this.#deps.store.removeImage(op, rec.id);
+  }
+
+  usage(): Promise<StorageUsage> {
+    return this.#deps.store.usage();
+  }
+
+  async #configUser(id: string): Promise<string> {
+    const cfg = await this.config(id).catch(() => ({}) as Record<string, unknown>);
+    const inner = cfg.config as { User?: unknown } | undefined;
+    return typeof inner?.User === 'string' ? inner.User : '';
+  }
+}
+
+/** Waits for a shared promise but lets this caller's signal give up on it alone. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

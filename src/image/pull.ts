@@ -1,0 +1,110 @@
+/**
+ * The pull pipeline for one resolved image: every missing layer is streamed from the
+ * registry through digest verification, decompression and extraction (Store.ingestLayer
+ * does all three in one pass), up to `maxParallel` at a time; layers already present are
+ * skipped. Only when every layer is stored is the image recorded, so a failed or
+ * cancelled pull registers nothing (DESIGN: Images and storage).
+ */
+import type { Op } from '../lib/op.ts';
+import { FailedPreconditionError } from '../lib/errors.ts';
+import type { Store, ImageRecord } from '../storage/store.ts';
+import { chainIdOf } from '../storage/digest.ts';
+import type { RegistryClient, ResolvedImage } from './registry/registry-client.ts';
+import { formatDigested, formatTagged } from './reference.ts';
+
+export interface PullDeps {
+  store: Store;
+  registry: Pick<RegistryClient, 'openBlob'>;
+  maxParallel: number;
+}
+
+/** Progress of one pull, for metrics and the CLI's progress display. */
+export interface PullProgress {
+  onLayer?(event: { digest: string; state: 'skipped' | 'started' | 'done'; size: number }): void;
+}
+
+interface ImageConfigJson {
+  rootfs?: { type?: string; diff_ids?: string[] };
+}
+
+/** The diff IDs the config lists, checked against the manifest's layer count. */
+export function diffIdsOf(resolved: ResolvedImage): string[] {
+  let config: ImageConfigJson;
+  try {
+    config = JSON.parse(resolved.config.toString('utf8')) as ImageConfigJson;
+  } catch (err) {
+    throw new FailedPreconditionError(`image ${resolved.canonicalName}: config ${resolved.configDigest} is not JSON`, { cause: err });
+  }
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== resolved.layers.length) {
+    throw new FailedPreconditionError(
+      `image ${resolved.canonicalName}: config ${resolved.configDigest} lists ${diffIds.length} diff IDs but the manifest has ${resolved.layers.length} layers`,
+    );
+  }
+  return diffIds;
+}
+
+/** Chain IDs, base first ("sha256:<hex>"). */
+export function chainIdsOf(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  let parent: string | null = null;
+  for (const d of diffIds) {
+    parent = chainIdOf(parent, d);
+    out.push(`sha256:${parent}`);
+  }
+  return out;
+}
+
+/** Downloads and stores every missing layer, then records the image. Returns its record. */
+export async function pullResolved(op: Op, deps: PullDeps, resolved: ResolvedImage, progress: PullProgress = {}): Promise<ImageRecord> {
+  const diffIds = diffIdsOf(resolved);
+  const chain = chainIdsOf(diffIds);
+  const jobs = resolved.layers.map((layer, i) => ({ layer, i }));
+  // The first failure stops the other downloads instead of letting them run on.
+  const stop = new AbortController();
+  const layerOp: Op = { log: op.log, signal: AbortSignal.any([op.signal, stop.signal]) };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < jobs.length) {
+      const { layer, i } = jobs[next++]!;
+      if (deps.store.hasLayer(chain[i]!)) {
+        progress.onLayer?.({ digest: layer.digest, state: 'skipped', size: layer.size });
+        continue;
+      }
+      layerOp.signal.throwIfAborted();
+      progress.onLayer?.({ digest: layer.digest, state: 'started', size: layer.size });
+      const body = await deps.registry.openBlob(layerOp, resolved.source, layer);
+      await deps.store.ingestLayer(layerOp, {
+        parentChainId: i === 0 ? null : chain[i - 1]!,
+        diffId: diffIds[i]!,
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        size: layer.size,
+        body,
+      });
+      progress.onLayer?.({ digest: layer.digest, state: 'done', size: layer.size });
+    }
+  };
+  // Workers share the job list; the layer store registers each layer after its parent.
+  let firstError: unknown;
+  const workers = Array.from({ length: Math.min(deps.maxParallel, jobs.length) }, () =>
+    worker().catch((err: unknown) => {
+      firstError ??= err;
+      stop.abort(err);
+    }));
+  await Promise.all(workers);
+  if (firstError !== undefined) throw firstError;
+  const names = resolved.tag !== undefined ? [formatTagged(resolved.canonicalName, resolved.tag)] : [];
+  return deps.store.putImage(op, {
+    id: resolved.configDigest,
+    names,
+    digests: [formatDigested(resolved.canonicalName, resolved.referenceDigest)],
+    topLayer: chain.length ? chain[chain.length - 1]! : emptyImageError(resolved),
+    manifest: resolved.manifest,
+    config: resolved.config,
+  });
+}
+
+function emptyImageError(resolved: ResolvedImage): never {
+  throw new FailedPreconditionError(`image ${resolved.canonicalName}@${resolved.manifestDigest} has no layers`);
+}
