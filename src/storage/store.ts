@@ -43,7 +43,6 @@ const USAGE_TTL_MS = 30_000;
 
 export class Store {
   readonly root: string;
-  readonly #log: Logger;
   readonly #layers: LayerStore;
   readonly #images: ImageStore;
   readonly #mutex = new KeyedMutex();
@@ -52,7 +51,6 @@ export class Store {
 
   private constructor(deps: { root: string; log: Logger; layers: LayerStore; images: ImageStore }) {
     this.root = deps.root;
-    this.#log = deps.log;
     this.#layers = deps.layers;
     this.#images = deps.images;
   }
