@@ -48,7 +48,9 @@ export class FakeStreamingBackend implements StreamingBackend {
           await cat(io.stdin, io.stdout);
           return { exitCode: 0 };
         case 'resize-echo':
-          await Promise.all([drain(io.stdin), this.#echoResizes(call, io)]);
+          // The resize stream stays open as long as the session does: stdin ending is the cue.
+          void this.#echoResizes(call, io);
+          await drain(io.stdin);
           return { exitCode: 0 };
         case 'hang':
           await abortOf(op.signal);
