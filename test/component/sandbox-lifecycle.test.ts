@@ -6,14 +6,14 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, readdir, readFile, chmod, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { pino } from 'pino';
-import { run, runAllowFailure } from '../../src/lib/exec.ts';
+import { run } from '../../src/lib/exec.ts';
+import { createPodNetwork, iptablesRules, type PodNetwork, readFromPort, writeFailingPlugin } from '../integration/helpers/pod-network.ts';
 import { CniConfigWatcher } from '../../src/network/cni-config.ts';
 import { CniManager } from '../../src/network/cni.ts';
 import { NamespaceManager, mountPoints } from '../../src/network/netns.ts';
@@ -26,32 +26,9 @@ import type { PodSandboxConfig__Output } from '../../src/generated/cri/runtime/v
 
 const log = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
 const op = { log, signal: new AbortController().signal };
-const tag = randomBytes(3).toString('hex');
-const bridge = `crt${tag}`;
-const subnetOctet = 100 + (randomBytes(1)[0]! % 100);
-const subnet = `10.209.${subnetOctet}.0/24`;
-const failBridge = `crf${tag}`;
-const failSubnet = `10.209.${subnetOctet + 100 > 254 ? subnetOctet - 50 : subnetOctet + 100}.0/24`;
-
 let root: string;
-let ipForwardBefore: string;
-let iptablesBefore: string;
-
-function conflist(name: string, br: string, net: string, extra: object[] = []): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0', name,
-    plugins: [
-      { type: 'bridge', bridge: br, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: net }]], dataDir: join(root, 'ipam') } },
-      { type: 'portmap', capabilities: { portMappings: true } },
-      ...extra,
-    ],
-  });
-}
-
-async function iptablesRules(): Promise<string> {
-  const out = (await run('iptables-save', [])).stdout;
-  return out.split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith(':')).sort().join('\n');
-}
+let net: PodNetwork;
+let failNet: PodNetwork;
 
 interface Stack { service: SandboxService; watcher: CniConfigWatcher; ns: NamespaceManager }
 
@@ -80,19 +57,11 @@ function podConfig(name: string, extra: Partial<PodSandboxConfig__Output> = {}):
   };
 }
 
-async function leasedIps(network: string): Promise<string[]> {
-  const names = await readdir(join(root, 'ipam', network)).catch(() => [] as string[]);
-  return names.filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n));
-}
-
 let stack: Stack;
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'critter-sandbox-'));
-  ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
-  iptablesBefore = await iptablesRules();
-  await mkdir(join(root, 'net.d'), { recursive: true });
-  await writeFile(join(root, 'net.d', '10-test.conflist'), conflist(`crt-${tag}`, bridge, subnet));
+  net = await createPodNetwork({ confDir: join(root, 'net.d') });
   stack = await buildService(join(root, 'net.d'));
 });
 
@@ -100,29 +69,11 @@ after(async () => {
   stack?.watcher.close();
   for (const rec of stack?.service.list() ?? []) await stack.service.remove(op, rec.id).catch(() => undefined);
   await stack?.ns.unmountDirs(op).catch(() => undefined);
-  for (const br of [bridge, failBridge]) await runAllowFailure('ip', ['link', 'del', br]);
-  await writeFile('/proc/sys/net/ipv4/ip_forward', ipForwardBefore);
-  await removeTopLevelPortmapChains();
+  // Reverse order of creation: each restores the ip_forward value it found.
+  await failNet?.cleanup();
+  await net?.cleanup();
   await rm(root, { recursive: true, force: true });
 });
-
-/** portmap creates shared CNI-HOSTPORT-* chains on first use and never removes them; drop the ones this suite created. */
-async function removeTopLevelPortmapChains(): Promise<void> {
-  if (iptablesBefore.includes('CNI-HOSTPORT')) return;
-  for (const [table, chain, parents] of [
-    ['nat', 'CNI-HOSTPORT-DNAT', ['PREROUTING', 'OUTPUT']], ['nat', 'CNI-HOSTPORT-SNAT', ['POSTROUTING']], ['nat', 'CNI-HOSTPORT-MASQ', ['POSTROUTING']],
-  ] as const) {
-    for (const parent of parents) {
-      for (const args of [['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain], ['-j', chain], ['-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', chain]]) {
-        while ((await runAllowFailure('iptables', ['-t', table, '-D', parent, ...args])).exitCode === 0) { /* drop every copy */ }
-      }
-    }
-  }
-  for (const chain of ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK']) {
-    await runAllowFailure('iptables', ['-t', 'nat', '-F', chain]);
-    await runAllowFailure('iptables', ['-t', 'nat', '-X', chain]);
-  }
-}
 
 test('SandboxService.run() pins namespaces, sets hostname and sysctls, attaches the pod and publishes its hostPort', async () => {
   const hostPort = 20000 + (randomBytes(2).readUInt16BE() % 10000);
@@ -134,7 +85,7 @@ test('SandboxService.run() pins namespaces, sets hostname and sysctls, attaches 
   const status = sandboxStatusResponse(stack.service.get(id), true, 0n).status!;
   assert.equal(status.state, 0);
   const ip = status.network?.ip ?? '';
-  assert.match(ip, new RegExp(`^10\\.209\\.${subnetOctet}\\.\\d+$`));
+  assert.match(ip, net.addressPattern);
   const netns = stack.ns.pathOf('net', id);
   const addr = await run('nsenter', [`--net=${netns}`, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
   assert.ok(addr.stdout.includes(`${ip}/24`), addr.stdout);
@@ -148,40 +99,22 @@ test('SandboxService.run() pins namespaces, sets hostname and sysctls, attaches 
 
   const listener = spawn('nsenter', [`--net=${netns}`, 'socat', 'TCP-LISTEN:8080,reuseaddr', 'EXEC:/bin/echo hello-from-pod'], { stdio: 'ignore' });
   try {
-    const reply = await readWithRetry('127.0.0.1', hostPort);
+    const reply = await readFromPort('127.0.0.1', hostPort);
     assert.equal(reply.trim(), 'hello-from-pod');
   } finally {
     listener.kill('SIGKILL');
   }
 
-  assert.deepEqual(await leasedIps(`crt-${tag}`), [ip]);
+  assert.deepEqual(await net.leasedIps(), [ip]);
   await stack.service.stop(op, id);
   await stack.service.stop(op, id);
-  assert.deepEqual(await leasedIps(`crt-${tag}`), [], 'stop frees the IP');
+  assert.deepEqual(await net.leasedIps(), [], 'stop frees the IP');
   assert.equal(sandboxStatusResponse(stack.service.get(id), false, 0n).status!.state, 1);
   assert.ok(!(await mountPoints()).has(join(runDir, 'shm')));
   await stack.service.remove(op, id);
   await stack.service.remove(op, id);
   assert.deepEqual(await readdir(join(root, 'run', 'netns')), []);
 });
-
-async function readWithRetry(host: string, port: number): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const sock = connect({ host, port });
-        let data = '';
-        sock.on('data', (b) => { data += b.toString(); });
-        sock.on('end', () => (data ? resolve(data) : reject(new Error('empty reply'))));
-        sock.on('error', reject);
-        sock.setTimeout(2000, () => sock.destroy(new Error('timeout')));
-      });
-    } catch (err) {
-      if (attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 test('SandboxService run/stop/remove cycles leave no netns file, mount, IP or iptables rule', async () => {
   const warm = await stack.service.run(op, podConfig('warm', { port_mappings: [{ protocol: 0, container_port: 80, host_port: 30080, host_ip: '' }] }), '');
@@ -196,26 +129,22 @@ test('SandboxService run/stop/remove cycles leave no netns file, mount, IP or ip
   assert.deepEqual(await iptablesRules(), rulesBefore);
   assert.deepEqual([...(await mountPoints())].filter((m) => !mountsBefore.has(m)), []);
   for (const kind of ['netns', 'ipcns', 'utsns']) assert.deepEqual(await readdir(join(root, 'run', kind)), [], kind);
-  assert.deepEqual(await leasedIps(`crt-${tag}`), []);
+  assert.deepEqual(await net.leasedIps(), []);
   assert.deepEqual(await readdir(join(root, 'pods')), []);
   assert.deepEqual(await readdir(join(root, 'cni-cache')), []);
 });
 
 test('SandboxService.run() unwinds everything when a CNI plugin in the chain fails', async () => {
   const pluginDir = join(root, 'fail-plugins');
-  await mkdir(pluginDir, { recursive: true });
-  // Fails ADD with a CNI error object; DEL succeeds, as a well-behaved plugin must.
-  await writeFile(join(pluginDir, 'crtfail'), '#!/bin/sh\ncat >/dev/null\nif [ "$CNI_COMMAND" = ADD ]; then echo \'{"cniVersion":"1.0.0","code":999,"msg":"injected failure","details":"test"}\'; exit 1; fi\nif [ "$CNI_COMMAND" = VERSION ]; then echo \'{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}\'; fi\nexit 0\n');
-  await chmod(join(pluginDir, 'crtfail'), 0o755);
+  await writeFailingPlugin(pluginDir, 'crtfail', 'injected failure', 'test');
   const confDir = join(root, 'fail.d');
-  await mkdir(confDir, { recursive: true });
-  await writeFile(join(confDir, '10-fail.conflist'), conflist(`crf-${tag}`, failBridge, failSubnet, [{ type: 'crtfail' }]));
+  failNet = await createPodNetwork({ confDir, extraPlugins: [{ type: 'crtfail' }] });
   const failing = await buildService(confDir, [pluginDir, '/usr/lib/cni']);
   try {
     const rulesBefore = await iptablesRules();
     await assert.rejects(failing.service.run(op, podConfig('doomed'), ''), /injected failure: test/);
     assert.deepEqual(failing.service.list(), []);
-    assert.deepEqual(await leasedIps(`crf-${tag}`), []);
+    assert.deepEqual(await failNet.leasedIps(), []);
     assert.deepEqual(await iptablesRules(), rulesBefore);
     for (const kind of ['netns', 'ipcns', 'utsns']) assert.deepEqual(await readdir(join(root, 'run', kind)), [], kind);
     assert.deepEqual(await readdir(join(root, 'pods')), []);
@@ -235,10 +164,10 @@ test('SandboxService.recover() on the same roots sees the pod with the same id, 
     assert.equal(status.id, id);
     assert.equal(status.state, 0);
     assert.equal(status.network!.ip, ip);
-    assert.deepEqual(await leasedIps(`crt-${tag}`), [ip], 'start-up GC keeps live attachments');
+    assert.deepEqual(await net.leasedIps(), [ip], 'start-up GC keeps live attachments');
     assert.equal(await restarted.service.run(op, podConfig('survivor'), ''), id, 'a retry after restart gets the same id');
     await restarted.service.remove(op, id);
-    assert.deepEqual(await leasedIps(`crt-${tag}`), []);
+    assert.deepEqual(await net.leasedIps(), []);
   } finally {
     restarted.watcher.close();
   }

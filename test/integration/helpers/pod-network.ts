@@ -1,0 +1,190 @@
+/**
+ * A private CNI network for one test (or one benchmark run): its own conflist in the
+ * given conf dir, its own bridge name, a 10.209.x.0/24 subnet no interface on this host
+ * uses yet, and its own host-local IPAM data dir, so tests never touch a real pod network
+ * and can run beside one. `cleanup()` removes what the bridge and portmap plugins leave
+ * on the host after the last pod is gone: the bridge, the shared CNI-HOSTPORT-* chains
+ * portmap never deletes, and the ip_forward switch the bridge plugin turns on.
+ */
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { run, runAllowFailure } from '../../../src/lib/exec.ts';
+
+export interface PodNetworkOptions {
+  /** The conf dir the runtime reads; the conflist is written there. */
+  confDir: string;
+  /** Plugins appended to bridge + portmap (a failing plugin, say). */
+  extraPlugins?: object[];
+  /** File name inside confDir (default 10-<name>.conflist). */
+  fileName?: string;
+}
+
+export interface PodNetwork {
+  /** CNI network name (the IPAM data dir's subdirectory). */
+  name: string;
+  bridge: string;
+  /** `10.209.N.0/24`. */
+  subnet: string;
+  /** Matches an address of the subnet. */
+  addressPattern: RegExp;
+  conflistFile: string;
+  conflistText: string;
+  ipamDir: string;
+  /** The addresses host-local holds leases for right now. */
+  leasedIps(): Promise<string[]>;
+  /** Deletes the bridge and IPAM dir, drops idle CNI-HOSTPORT chains, restores ip_forward. */
+  cleanup(): Promise<void>;
+}
+
+const SUBNET_FIRST = 10;
+const SUBNET_LAST = 250;
+
+/** Every 10.209.N third octet some interface of this host already has. */
+async function usedOctets(): Promise<Set<number>> {
+  const out = (await run('ip', ['-4', '-o', 'addr', 'show'])).stdout;
+  return new Set([...out.matchAll(/inet 10\.209\.(\d+)\./g)].map((m) => Number(m[1])));
+}
+
+export async function createPodNetwork(opts: PodNetworkOptions): Promise<PodNetwork> {
+  const tag = randomBytes(3).toString('hex');
+  const used = await usedOctets();
+  let octet = SUBNET_FIRST + (randomBytes(2).readUInt16BE() % (SUBNET_LAST - SUBNET_FIRST));
+  while (used.has(octet)) octet = octet >= SUBNET_LAST ? SUBNET_FIRST : octet + 1;
+  const name = `crt-${tag}`;
+  const bridge = `crt${tag}`;
+  const subnet = `10.209.${octet}.0/24`;
+  const ipamDir = await mkdtemp(join(tmpdir(), 'critter-ipam-'));
+  const ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  const conflistText = JSON.stringify({
+    cniVersion: '1.0.0',
+    name,
+    plugins: [
+      { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: ipamDir } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+      ...(opts.extraPlugins ?? []),
+    ],
+  }, null, 2);
+  await mkdir(opts.confDir, { recursive: true });
+  const conflistFile = join(opts.confDir, opts.fileName ?? `10-${name}.conflist`);
+  await writeFile(conflistFile, conflistText);
+  return {
+    name, bridge, subnet, conflistFile, conflistText, ipamDir,
+    addressPattern: new RegExp(`^10\\.209\\.${octet}\\.\\d+$`),
+    async leasedIps() {
+      const names = await readdir(join(ipamDir, name)).catch(() => [] as string[]);
+      return names.filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)).sort();
+    },
+    async cleanup() {
+      await runAllowFailure('ip', ['link', 'del', bridge]);
+      await removeIdlePortmapChains();
+      await writeFile('/proc/sys/net/ipv4/ip_forward', ipForwardBefore);
+      await rm(ipamDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** iptables-save without comments and counters, sorted: equal dumps mean no rule or chain was left behind. */
+export async function iptablesRules(): Promise<string[]> {
+  const out = (await run('iptables-save', [])).stdout;
+  return out.split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => (l.startsWith(':') ? l.replace(/\s*\[\d+:\d+\]$/, '') : l))
+    .sort();
+}
+
+const HOSTPORT_PARENTS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['CNI-HOSTPORT-DNAT', ['PREROUTING', 'OUTPUT']],
+  ['CNI-HOSTPORT-SNAT', ['POSTROUTING']],
+  ['CNI-HOSTPORT-MASQ', ['POSTROUTING']],
+];
+const HOSTPORT_JUMPS = (chain: string): string[][] => [
+  ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', chain],
+  ['-j', chain],
+  ['-m', 'comment', '--comment', 'CNI portfwd requiring masquerade', '-j', chain],
+];
+
+/**
+ * portmap creates shared CNI-HOSTPORT-* chains in the nat table on first use and never
+ * removes them. They are dropped only when no pod on the host (ours or anyone's) still
+ * has a hostPort rule in them, so a pod network running beside the tests is untouched.
+ */
+export async function removeIdlePortmapChains(): Promise<void> {
+  const dnat = await runAllowFailure('iptables', ['-t', 'nat', '-S', 'CNI-HOSTPORT-DNAT']);
+  if (dnat.exitCode !== 0) return;
+  if (dnat.stdout.split('\n').some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT'))) return;
+  for (const [chain, parents] of HOSTPORT_PARENTS) {
+    for (const parent of parents) {
+      for (const jump of HOSTPORT_JUMPS(chain)) {
+        while ((await runAllowFailure('iptables', ['-t', 'nat', '-D', parent, ...jump])).exitCode === 0) { /* drop every copy */ }
+      }
+    }
+  }
+  for (const chain of ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK']) {
+    await runAllowFailure('iptables', ['-t', 'nat', '-F', chain]);
+    await runAllowFailure('iptables', ['-t', 'nat', '-X', chain]);
+  }
+}
+
+/** Mount points in this mount namespace at or below `dir`, deepest first. */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const points = text.split('\n')
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((p) => p === dir || p.startsWith(prefix));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Unmounts everything a runtime left mounted under `dir`. A daemon keeps its namespace
+ * directories mounted after it exits (pods must outlive it), so a test removes them
+ * once its pods are gone.
+ */
+export async function unmountAllUnder(dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) {
+    await runAllowFailure('umount', [point]);
+  }
+  for (const point of await mountsUnder(dir)) await runAllowFailure('umount', ['-l', point]);
+}
+
+/**
+ * Writes an executable CNI plugin `<dir>/<type>` whose ADD fails with a CNI error object
+ * (`msg: details` is what a runtime should report) and whose DEL succeeds, as a
+ * well-behaved plugin's must (CNI SPEC.md: DEL after a failed ADD).
+ */
+export async function writeFailingPlugin(dir: string, type: string, msg: string, details: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const error = JSON.stringify({ cniVersion: '1.0.0', code: 999, msg, details }).replace(/'/g, '');
+  const file = join(dir, type);
+  await writeFile(file, [
+    '#!/bin/sh',
+    'cat >/dev/null',
+    `if [ "$CNI_COMMAND" = ADD ]; then echo '${error}'; exit 1; fi`,
+    `if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}'; fi`,
+    'exit 0',
+    '',
+  ].join('\n'), { mode: 0o755 });
+  return file;
+}
+
+/** Connects to host:port until a listener answers (it may still be starting) and returns all it sent. */
+export async function readFromPort(host: string, port: number, attempts = 30): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        const sock = connect({ host, port });
+        let data = '';
+        sock.on('data', (b: Buffer) => { data += b.toString(); });
+        sock.on('end', () => (data ? resolve(data) : reject(new Error(`empty reply from ${host}:${port}`))));
+        sock.on('error', reject);
+        sock.setTimeout(2000, () => sock.destroy(new Error(`no reply from ${host}:${port} in 2 s`)));
+      });
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
