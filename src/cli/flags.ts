@@ -14,6 +14,7 @@ export const CONFIG_FLAGS = {
   'registries-conf': 'image.registries_conf',
   'cni-conf-dir': 'cni.conf_dir',
   'cni-plugin-dir': 'cni.plugin_dirs',
+  'metrics-port': 'metrics.port',
 } as const satisfies Record<string, ConfigKey>;
 
 export const FLAG_HELP = `Options (each also settable in the config file):
@@ -25,6 +26,7 @@ export const FLAG_HELP = `Options (each also settable in the config file):
   --registries-conf FILE   containers-registries.conf (default /etc/containers/registries.conf)
   --cni-conf-dir DIR       CNI network configs (default /etc/cni/net.d)
   --cni-plugin-dir DIR     CNI plugin directory; repeat for several (default /opt/cni/bin, /usr/lib/cni)
+  --metrics-port PORT      Prometheus /metrics port on 127.0.0.1 (default 9090; 0 = random)
   -h, --help               this help
 `;
 
@@ -50,6 +52,7 @@ export function parseFlags(argv: string[], extra: Record<string, { type: 'string
       'registries-conf': { type: 'string' },
       'cni-conf-dir': { type: 'string' },
       'cni-plugin-dir': { type: 'string', multiple: true },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       ...extra,
     },

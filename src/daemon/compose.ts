@@ -17,6 +17,7 @@ import { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
+import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
 
 export interface ComposeInput {
@@ -29,6 +30,7 @@ export interface ComposeInput {
 /** A composed daemon: the services plus what must be started and closed with them. */
 export interface Composed {
   services: Services;
+  metrics: Metrics;
   /** Start-up work (recovery) to finish before RPCs are served. */
   start(): Promise<void>;
   /** Applies the reloadable keys of a new configuration (SIGHUP). */
@@ -50,6 +52,7 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
 
 export async function compose(input: ComposeInput): Promise<Composed> {
   const { config, sources } = input.loaded;
+  const metrics = new Metrics();
   const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
   const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
   const handlers = await availableHandlers(input.loaded);
@@ -78,6 +81,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   });
   return {
     services: { runtimeInfo, sandboxes, images: imagePart.images },
+    metrics,
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();

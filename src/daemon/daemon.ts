@@ -16,6 +16,7 @@ import { registerCri } from '../server/register.ts';
 import { rpcTable } from '../server/rpc-table.ts';
 import { compose, type Composed } from './compose.ts';
 import { prepareSocketPath, restrictSocket } from './socket.ts';
+import { MetricsServer } from '../metrics/server.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -32,6 +33,7 @@ export class Daemon {
   #composed: Composed | undefined;
   #ready = false;
   #inflight = new InflightCalls();
+  #metricsServer: MetricsServer | undefined;
 
   constructor(input: DaemonInput) {
     this.#input = input;
@@ -47,7 +49,7 @@ export class Daemon {
     await mkdir(config.root, { recursive: true, mode: 0o700 });
     await mkdir(config.run_root, { recursive: true, mode: 0o700 });
     this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
-    const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight };
+    const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight, observer: this.#composed.metrics };
     const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
     const names = registerCri(server, loadCri(), rpcTable(this.#composed.services), deps);
     await prepareSocketPath(config.socket);
@@ -58,6 +60,10 @@ export class Daemon {
     this.#server = server;
     log.info({ socket: config.socket, rpcs: names.length }, 'Listening; finishing start-up work');
     await this.#composed.start();
+    if (config.metrics.enabled) {
+      this.#metricsServer = new MetricsServer({ metrics: this.#composed.metrics, address: config.metrics.address, port: config.metrics.port, log });
+      await this.#metricsServer.start();
+    }
     this.#ready = true;
     log.info({ socket: config.socket, version: this.#input.version }, 'critter is ready');
   }
@@ -81,6 +87,7 @@ export class Daemon {
       server.forceShutdown();
       await closed;
     }
+    await this.#metricsServer?.close();
     await this.#composed?.close();
     log.info('critter stopped; containers keep running under conmon');
   }

@@ -43,6 +43,8 @@ export interface RunningDaemon {
   stop(opts?: { keepDirs?: boolean }): Promise<number | null>;
   /** SIGKILL (crash), wait for exit; keeps the dirs. */
   kill(): Promise<void>;
+  /** The daemon's /metrics URL, from its start-up log. */
+  metricsUrl(): string;
 }
 
 /** Creates a fresh set of directories for one daemon. */
@@ -65,7 +67,7 @@ export async function makeDirs(): Promise<DaemonDirs> {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const dirs = opts.dirs ?? (await makeDirs());
   await writeFile(dirs.configFile, opts.configYaml ?? '# test defaults\n');
-  const args = [CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug'];
+  const args = [CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
   if (opts.registriesConf) {
     const f = join(dirs.base, 'etc', 'registries.conf');
     await writeFile(f, opts.registriesConf);
@@ -89,6 +91,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       const code = await exited;
       if (!o.keepDirs) await rm(dirs.base, { recursive: true, force: true });
       return code;
+    },
+    metricsUrl() {
+      const m = /"address":"(http:\/\/[^"]+\/metrics)"/.exec(logs);
+      if (!m) throw new Error(`no metrics URL in the daemon log:\n${logs}`);
+      return m[1]!;
     },
     async kill() {
       client.close();

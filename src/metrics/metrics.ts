@@ -1,0 +1,41 @@
+/**
+ * critter's Prometheus metrics: one prom-client Registry built by the composition root
+ * and injected (no global registry). Names follow the `critter_` prefix; units in names.
+ */
+import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { RpcObserver } from '../server/adapt.ts';
+
+/** Latency buckets (seconds) spanning a cheap Status call to a long image pull. */
+const RPC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export class Metrics implements RpcObserver {
+  readonly registry = new Registry();
+  readonly rpcRequests: Counter<'rpc' | 'code'>;
+  readonly rpcDuration: Histogram<'rpc'>;
+  readonly pullBytes: Counter<never>;
+  readonly pulls: Counter<'outcome' | 'reason'>;
+  readonly pullsInProgress: Gauge<never>;
+  readonly oomKills: Counter<never>;
+  readonly cniDuration: Histogram<'operation'>;
+  readonly cniErrors: Counter<'operation'>;
+  readonly eventsDropped: Counter<never>;
+
+  constructor() {
+    const registers = [this.registry];
+    this.rpcRequests = new Counter({ name: 'critter_rpc_requests_total', help: 'CRI RPCs served, by method and gRPC status code.', labelNames: ['rpc', 'code'], registers });
+    this.rpcDuration = new Histogram({ name: 'critter_rpc_duration_seconds', help: 'CRI RPC latency by method.', labelNames: ['rpc'], buckets: RPC_BUCKETS, registers });
+    this.pullBytes = new Counter({ name: 'critter_image_pull_bytes_total', help: 'Layer bytes downloaded by image pulls.', registers });
+    this.pulls = new Counter({ name: 'critter_image_pulls_total', help: 'Image pulls by outcome (success, failure) and failure reason (gRPC code).', labelNames: ['outcome', 'reason'], registers });
+    this.pullsInProgress = new Gauge({ name: 'critter_image_pulls_in_progress', help: 'Image pulls running now.', registers });
+    this.oomKills = new Counter({ name: 'critter_container_oom_kills_total', help: 'Containers killed by the cgroup OOM killer.', registers });
+    this.cniDuration = new Histogram({ name: 'critter_cni_operation_duration_seconds', help: 'CNI operation latency (ADD, DEL, CHECK, GC).', labelNames: ['operation'], buckets: RPC_BUCKETS, registers });
+    this.cniErrors = new Counter({ name: 'critter_cni_operation_errors_total', help: 'Failed CNI operations.', labelNames: ['operation'], registers });
+    this.eventsDropped = new Counter({ name: 'critter_container_events_dropped_total', help: 'Container events dropped because a subscriber was too slow.', registers });
+    collectDefaultMetrics({ register: this.registry, prefix: 'critter_' });
+  }
+
+  observe(rpc: string, code: string, seconds: number): void {
+    this.rpcRequests.inc({ rpc, code });
+    this.rpcDuration.observe({ rpc }, seconds);
+  }
+}
