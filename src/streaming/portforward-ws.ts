@@ -6,6 +6,7 @@
  * port is done when its target closes; the WebSocket closes when every port is done.
  */
 import { Duplex } from 'node:stream';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { describeError } from '../lib/errors.ts';
@@ -29,6 +30,8 @@ export interface ServePortForwardWsDeps {
 export async function servePortForwardWs(deps: ServePortForwardWsDeps): Promise<void> {
   const { ws, log, podId, ports } = deps;
   const aborter = new AbortController();
+  // One signal is shared by every forwarded connection of this session.
+  setMaxListeners(0, aborter.signal);
   const onShutdown = (): void => aborter.abort(new Error('streaming server is shutting down'));
   deps.shutdown.addEventListener('abort', onShutdown, { once: true });
   const idle = new IdleTimer({ timeoutMs: deps.idleTimeoutMs, onIdle: () => ws.close(1000, 'idle timeout') });

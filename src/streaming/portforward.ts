@@ -7,6 +7,7 @@
  * is closed only once the dial result is known (derisk §4 gotcha 7).
  */
 import type { Duplex } from 'node:stream';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { describeError } from '../lib/errors.ts';
 import type { StreamingBackend } from './backend.ts';
@@ -46,6 +47,8 @@ export async function servePortForwardSpdy(deps: ServePortForwardSpdyDeps): Prom
   const { log, podId } = deps;
   const pairs = new Map<string, StreamPair>();
   const aborter = new AbortController();
+  // One signal is shared by every forwarded connection of this session.
+  setMaxListeners(0, aborter.signal);
   const forwards = new Set<Promise<void>>();
 
   const onStream = (stream: SpdyStream): void => {

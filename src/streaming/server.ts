@@ -72,13 +72,13 @@ export class StreamingServer {
     this.#wsRemoteCommand = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
-      handleProtocols: (offered) => REMOTECOMMAND_WS_PROTOCOLS.find((p) => offered.has(p)) ?? false,
+      handleProtocols: (offered) => REMOTECOMMAND_WS_PROTOCOLS.find((p) => offered.has(asWsToken(p))) ?? false,
     });
     this.#wsPortForward = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
       handleProtocols: (offered) =>
-        [PORTFORWARD_WS_TUNNEL_PROTOCOL, PORTFORWARD_WS_CHANNEL_PROTOCOL].find((p) => offered.has(p)) ?? false,
+        [PORTFORWARD_WS_TUNNEL_PROTOCOL, PORTFORWARD_WS_CHANNEL_PROTOCOL].find((p) => offered.has(asWsToken(p))) ?? false,
     });
   }
 
@@ -204,6 +204,8 @@ export class StreamingServer {
 
   async #serveWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, pending: Pending, log: Logger): Promise<void> {
     const wss = pending.kind === 'portforward' ? this.#wsPortForward : this.#wsRemoteCommand;
+    const offered = headerValues(req, 'sec-websocket-protocol');
+    if (offered.length > 0) req.headers['sec-websocket-protocol'] = offered.map(asWsToken).join(', ');
     const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
     const common = { ws, log, backend: this.#deps.backend, idleTimeoutMs: this.#idleTimeoutMs, shutdown: this.#shutdown.signal };
     if (pending.kind !== 'portforward') {
@@ -218,6 +220,16 @@ export class StreamingServer {
     }
     return servePortForwardWs({ ...common, podId: pending.request.podId, ports: pending.request.ports });
   }
+}
+
+/**
+ * `ws` rejects (400) a Sec-WebSocket-Protocol value that is not an RFC 7230 token, but
+ * client-go's tunnel protocol `SPDY/3.1+portforward.k8s.io` holds a '/'. The offered values
+ * are rewritten into tokens before `ws` parses them, and handleProtocols answers with the
+ * original spelling, which `ws` echoes verbatim.
+ */
+function asWsToken(protocol: string): string {
+  return protocol.replaceAll('/', '~');
 }
 
 /** cri-api item 26 (containerd's validateExecRequest / CRI-O). */
