@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { run, runAllowFailure } from '../../../src/lib/exec.ts';
+import { makeDirs, startDaemon, type RunningDaemon } from './daemon.ts';
+import type { CriClient } from './cri-client.ts';
 
 export interface PodNetworkOptions {
   /** The conf dir the runtime reads; the conflist is written there. */
@@ -35,6 +37,14 @@ export interface PodNetwork {
   ipamDir: string;
   /** The addresses host-local holds leases for right now. */
   leasedIps(): Promise<string[]>;
+  /**
+   * The iptables rules that belong to this network's pods (they name the network or an
+   * address of its subnet) and the declarations of the chains they use. Scoped so that
+   * other pod networks on the host do not disturb a before/after comparison.
+   */
+  iptablesRules(): Promise<string[]>;
+  /** Host-side interfaces enslaved to this network's bridge (one veth per attached pod). */
+  bridgePorts(): Promise<string[]>;
   /** Deletes the bridge and IPAM dir, drops idle CNI-HOSTPORT chains, restores ip_forward. */
   cleanup(): Promise<void>;
 }
@@ -76,6 +86,17 @@ export async function createPodNetwork(opts: PodNetworkOptions): Promise<PodNetw
     async leasedIps() {
       const names = await readdir(join(ipamDir, name)).catch(() => [] as string[]);
       return names.filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n)).sort();
+    },
+    async iptablesRules() {
+      const all = await iptablesRules();
+      const prefix = `10.209.${octet}.`;
+      const ours = all.filter((l) => !l.startsWith(':') && (l.includes(`"${name}"`) || l.includes(`\\"${name}\\"`) || l.includes(prefix)));
+      const chains = new Set(ours.flatMap((l) => [...l.matchAll(/(?:-A|-j) (CNI-[\w-]+)/g)].map((m) => m[1]!)));
+      return [...ours, ...all.filter((l) => l.startsWith(':') && chains.has(l.slice(1).split(' ')[0]!))].sort();
+    },
+    async bridgePorts() {
+      const out = (await runAllowFailure('ip', ['-o', 'link', 'show', 'master', bridge])).stdout;
+      return out.split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').filter(Boolean).sort();
     },
     async cleanup() {
       await runAllowFailure('ip', ['link', 'del', bridge]);
@@ -187,4 +208,84 @@ export async function readFromPort(host: string, port: number, attempts = 30): P
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+export interface PodDaemon {
+  daemon: RunningDaemon;
+  net: PodNetwork;
+  /**
+   * Stops the daemon keeping its dirs (pods stay pinned and attached) and starts it again
+   * on them; `crash` kills it with SIGKILL instead of SIGTERM.
+   */
+  restart(opts?: { crash?: boolean }): Promise<void>;
+  /** Removes every pod over gRPC, stops the daemon, then unmounts and deletes what is left. */
+  close(): Promise<void>;
+}
+
+export interface PodDaemonOptions {
+  extraPlugins?: object[];
+  extraArgs?: string[];
+  configYaml?: string;
+}
+
+/** A critter daemon whose CNI conf dir holds a private network written before it starts. */
+export async function startPodDaemon(opts: PodDaemonOptions = {}): Promise<PodDaemon> {
+  const dirs = await makeDirs();
+  const net = await createPodNetwork({ confDir: dirs.cniConfDir, extraPlugins: opts.extraPlugins });
+  const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml });
+  let daemon: RunningDaemon;
+  try {
+    daemon = await start();
+  } catch (err) {
+    await unmountAllUnder(dirs.base);
+    await net.cleanup();
+    await rm(dirs.base, { recursive: true, force: true });
+    throw err;
+  }
+  const pd: PodDaemon = {
+    daemon,
+    net,
+    async restart(o = {}) {
+      if (o.crash) await pd.daemon.kill();
+      else await pd.daemon.stop({ keepDirs: true });
+      pd.daemon = await start();
+    },
+    async close() {
+      try {
+        const pods = (await pd.daemon.client.call('ListPodSandbox', {})).items as { id: string }[];
+        for (const p of pods) await pd.daemon.client.call('RemovePodSandbox', { pod_sandbox_id: p.id });
+      } finally {
+        await pd.daemon.stop({ keepDirs: true });
+        await unmountAllUnder(dirs.base);
+        await net.cleanup();
+        await rm(dirs.base, { recursive: true, force: true });
+      }
+    },
+  };
+  return pd;
+}
+
+/** A RunPodSandbox config (proto field names) with a unique uid; `extra` overrides top-level fields. */
+export function podSandboxConfig(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    metadata: { name, namespace: 'critter-test', uid: `uid-${name}-${randomBytes(4).toString('hex')}`, attempt: 0 },
+    labels: { app: name },
+    annotations: { 'critter.test/owner': 'integration' },
+    linux: {},
+    ...extra,
+  };
+}
+
+export interface PodVerboseInfo {
+  netnsPath: string;
+  namespaces: { net?: string; ipc?: string; uts?: string };
+  runDir: string;
+  hostname: string;
+  cniResult: unknown;
+}
+
+/** PodSandboxStatus with verbose=true: the status and the parsed verbose info. */
+export async function podStatusVerbose(client: CriClient, id: string): Promise<{ status: Record<string, any>; info: PodVerboseInfo }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const res = await client.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+  return { status: res.status, info: JSON.parse(res.info.info as string) as PodVerboseInfo };
 }
