@@ -11,6 +11,8 @@ import { describeError } from '../lib/errors.ts';
 import { createRootLogger } from '../log/logger.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import { parseFlags, FLAG_HELP } from './flags.ts';
+import { PULL_HELP, runPull } from './pull.ts';
+import { IMAGES_HELP, runImages } from './images.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -22,6 +24,8 @@ Commands:
   daemon     serve CRI on the socket (runs until SIGTERM/SIGINT)
   config     print the effective configuration (--validate FILE checks a file)
   check      list host prerequisites; exits 1 when a required one is missing
+  pull       pull an image into the running daemon, with progress (critter pull IMAGE)
+  images     list the daemon's images; "images import FILE" loads an OCI or docker archive
   version    print the version
 
 Run "critter <command> --help" for a command's options.
@@ -32,6 +36,14 @@ const HELP: Record<string, string> = {
   config: `Usage: critter config [options] [--validate FILE]\n\nPrints the effective configuration (defaults, file, drop-ins, flags) as commented YAML.\n  --validate FILE          check FILE alone; exits 1 naming the bad key and value\n\n${FLAG_HELP}`,
   check: `Usage: critter check [options]\n\nPrints a table of host prerequisites and the Debian package that provides each missing one.\nExits 1 when a required one is missing.\n\n${FLAG_HELP}`,
   version: 'Usage: critter version\n\nPrints the version.\n',
+  pull: PULL_HELP,
+  images: IMAGES_HELP,
+};
+
+/** Options only some commands take, beside the shared flags. */
+const COMMAND_OPTIONS: Record<string, Record<string, { type: 'string' | 'boolean' }>> = {
+  config: { validate: { type: 'string' } },
+  pull: { creds: { type: 'string' } },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -45,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`critter: unknown command "${command}"\n\n${USAGE}`);
     return 2;
   }
-  const flags = parseFlags(rest, command === 'config' ? { validate: { type: 'string' } } : {});
+  const flags = parseFlags(rest, COMMAND_OPTIONS[command] ?? {});
   if (flags.help) {
     process.stdout.write(help);
     return 0;
@@ -73,6 +85,19 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'daemon':
       return runDaemon(flags.configFile, flags.overrides);
+    case 'pull': {
+      if (flags.positionals.length !== 1) {
+        process.stderr.write(`critter pull: want exactly one IMAGE\n\n${PULL_HELP}`);
+        return 2;
+      }
+      const { config } = await loadConfig({ file: flags.configFile, overrides: flags.overrides });
+      const creds = typeof flags.extra.creds === 'string' ? flags.extra.creds : undefined;
+      return runPull({ image: flags.positionals[0]!, creds, runRoot: config.run_root, out: process.stdout });
+    }
+    case 'images': {
+      const { config } = await loadConfig({ file: flags.configFile, overrides: flags.overrides });
+      return runImages({ args: flags.positionals, runRoot: config.run_root, out: process.stdout });
+    }
   }
   return 2;
 }

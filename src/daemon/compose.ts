@@ -17,6 +17,7 @@ import { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
+import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -31,6 +32,8 @@ export interface ComposeInput {
 export interface Composed {
   services: Services;
   metrics: Metrics;
+  /** The CLI's admin socket: started once the daemon is ready, closed first on shutdown. */
+  admin: ComposedAdmin;
   /** Start-up work (recovery) to finish before RPCs are served. */
   start(): Promise<void>;
   /** Applies the reloadable keys of a new configuration (SIGHUP). */
@@ -82,6 +85,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   return {
     services: { runtimeInfo, sandboxes, images: imagePart.images },
     metrics,
+    admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store),
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();

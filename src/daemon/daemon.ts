@@ -65,6 +65,7 @@ export class Daemon {
       await this.#metricsServer.start();
     }
     this.#ready = true;
+    await this.#composed.admin.start();
     log.info({ socket: config.socket, version: this.#input.version }, 'critter is ready');
   }
 
@@ -78,6 +79,7 @@ export class Daemon {
     const log = this.#input.log;
     const server = this.#server;
     this.#ready = false;
+    await this.#composed?.admin.close();
     if (server) {
       const timeoutMs = this.#input.loaded.config.shutdown_timeout_seconds * 1000;
       log.info({ inflight: this.#inflight.count, timeoutMs }, 'Shutting down: no new calls, draining in-flight ones');

@@ -11,7 +11,7 @@ import { credentialsFingerprint, type RegistryCredentials } from './auth.ts';
 import { formatReference, parseReference } from './reference.ts';
 import type { RegistriesConf } from './registries-conf.ts';
 import type { RegistryClient } from './registry/registry-client.ts';
-import { pullResolved, type PullProgress } from './pull.ts';
+import { ProgressFanout, pullResolved, type PullProgress } from './pull.ts';
 import { findLocalImage } from './image-lookup.ts';
 
 export interface ImageServiceDeps {
@@ -33,7 +33,7 @@ export interface ImageView {
 
 export class ImageService {
   readonly #deps: ImageServiceDeps;
-  readonly #inflight = new Map<string, Promise<ImageRecord>>();
+  readonly #inflight = new Map<string, { pull: Promise<ImageRecord>; progress: ProgressFanout }>();
   #inUse: (imageId: string) => boolean = () => false;
 
   constructor(deps: ImageServiceDeps) {
@@ -72,16 +72,22 @@ export class ImageService {
     const running = this.#inflight.get(key);
     if (running) {
       op.log.debug({ ref }, 'Joining an identical pull in progress');
-      return abortable(running, op.signal);
+      const leave = progress ? running.progress.add(progress) : undefined;
+      return abortable(running.pull, op.signal).finally(() => leave?.());
     }
+    const fanout = new ProgressFanout();
+    const leave = progress ? fanout.add(progress) : undefined;
     const pull = (async () => {
       const { client } = this.#deps.registry();
       const resolved = await client.resolve(op, ref, creds);
-      const rec = await pullResolved(op, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, progress);
+      const rec = await pullResolved(op, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, fanout);
       op.log.info({ ref, image: rec.id, from: resolved.source.endpoint }, 'Image pulled');
       return rec;
-    })().finally(() => this.#inflight.delete(key));
-    this.#inflight.set(key, pull);
+    })().finally(() => {
+      this.#inflight.delete(key);
+      leave?.();
+    });
+    this.#inflight.set(key, { pull, progress: fanout });
     return pull;
   }
 

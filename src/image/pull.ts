@@ -5,6 +5,7 @@
  * skipped. Only when every layer is stored is the image recorded, so a failed or
  * cancelled pull registers nothing (DESIGN: Images and storage).
  */
+import { Transform, pipeline, type Readable } from 'node:stream';
 import type { Op } from '../lib/op.ts';
 import { FailedPreconditionError } from '../lib/errors.ts';
 import type { Store, ImageRecord } from '../storage/store.ts';
@@ -20,7 +21,31 @@ export interface PullDeps {
 
 /** Progress of one pull, for metrics and the CLI's progress display. */
 export interface PullProgress {
-  onLayer?(event: { digest: string; state: 'skipped' | 'started' | 'done'; size: number }): void;
+  onLayer?(event: LayerStateEvent): void;
+  /** Called for every chunk of a layer blob as it arrives: `bytes` so far of `size`. */
+  onBytes?(event: LayerBytesEvent): void;
+}
+
+export interface LayerStateEvent { digest: string; state: 'skipped' | 'started' | 'done'; size: number }
+export interface LayerBytesEvent { digest: string; bytes: number; size: number }
+
+/**
+ * Passes a blob body through unchanged, counting its bytes for `onBytes`. The pipeline
+ * ties the two streams' lives together: destroying the counter destroys the body (the
+ * layer store does that when another ingest got the layer first), and a body error
+ * reaches the consumer.
+ */
+function countingBody(body: Readable, digest: string, size: number, onBytes: (e: LayerBytesEvent) => void): Readable {
+  let bytes = 0;
+  const counter = new Transform({
+    readableHighWaterMark: body.readableHighWaterMark,
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      onBytes({ digest, bytes, size });
+      cb(null, chunk);
+    },
+  });
+  return pipeline(body, counter, () => undefined);
 }
 
 interface ImageConfigJson {
@@ -73,7 +98,9 @@ export async function pullResolved(op: Op, deps: PullDeps, resolved: ResolvedIma
       }
       layerOp.signal.throwIfAborted();
       progress.onLayer?.({ digest: layer.digest, state: 'started', size: layer.size });
-      const body = await deps.registry.openBlob(layerOp, resolved.source, layer);
+      const blob = await deps.registry.openBlob(layerOp, resolved.source, layer);
+      const onBytes = progress.onBytes?.bind(progress);
+      const body = onBytes ? countingBody(blob, layer.digest, layer.size, onBytes) : blob;
       await deps.store.ingestLayer(layerOp, {
         parentChainId: i === 0 ? null : chain[i - 1]!,
         diffId: diffIds[i]!,
@@ -107,4 +134,36 @@ export async function pullResolved(op: Op, deps: PullDeps, resolved: ResolvedIma
 
 function emptyImageError(resolved: ResolvedImage): never {
   throw new FailedPreconditionError(`image ${resolved.canonicalName}@${resolved.manifestDigest} has no layers`);
+}
+
+/**
+ * One pull's progress delivered to every caller sharing it: identical concurrent pulls
+ * run once (DESIGN: Images and storage), yet each caller — the kubelet's PullImage,
+ * `critter pull` — wants to see it. A caller that joins late first gets each layer's
+ * latest state, so its display starts where the pull is.
+ */
+export class ProgressFanout implements PullProgress {
+  readonly #listeners = new Set<PullProgress>();
+  readonly #layers = new Map<string, { state?: LayerStateEvent; bytes?: LayerBytesEvent }>();
+
+  /** Adds a listener; returns the function that removes it. */
+  add(listener: PullProgress): () => void {
+    for (const { state, bytes } of this.#layers.values()) {
+      if (state) listener.onLayer?.(state);
+      if (bytes && state?.state === 'started') listener.onBytes?.(bytes);
+    }
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  onLayer(event: LayerStateEvent): void {
+    this.#layers.set(event.digest, { state: event });
+    for (const l of this.#listeners) l.onLayer?.(event);
+  }
+
+  onBytes(event: LayerBytesEvent): void {
+    const entry = this.#layers.get(event.digest);
+    if (entry) entry.bytes = event;
+    for (const l of this.#listeners) l.onBytes?.(event);
+  }
 }
