@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Runtime needs (DESIGN: Host dependencies), then what the tests need.
 RUNTIME_PKGS=(runc crun conmon catatonit containernetworking-plugins iptables socat util-linux
   golang-github-containers-common zstd iproute2)
-TEST_PKGS=(docker-registry busybox-static attr openssl)
+TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils)
 # node-pty compiles its native addon at npm install time.
 BUILD_PKGS=(build-essential python3)
 
