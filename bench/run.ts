@@ -1,14 +1,17 @@
 /**
  * `npm run bench -- [--scenario NAME] [--iterations N] [--endpoint unix:///path]
- *                   [--compare unix:///run/containerd/containerd.sock]`
- * Without --endpoint a critter daemon is started on temp dirs for the run. With
+ *                   [--compare unix:///run/containerd/containerd.sock] [--compare-cni-conf-dir DIR]`
+ * Without --endpoint a critter daemon is started on temp dirs for the run, with a private
+ * CNI bridge network in its conf dir (pod scenarios need one). --compare-cni-conf-dir
+ * writes another private network into the compared runtime's CNI conf dir for the run. With
  * --compare the same scenario runs against that endpoint too and ratios are printed
  * (critter / other: below 1 means critter is faster).
  */
 import { parseArgs } from 'node:util';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { criClient, type CriClient } from '../test/integration/helpers/cri-client.ts';
-import { startDaemon, type RunningDaemon } from '../test/integration/helpers/daemon.ts';
+import type { RunningDaemon } from '../test/integration/helpers/daemon.ts';
+import { createPodNetwork, startPodDaemon, type PodDaemon, type PodNetwork } from '../test/integration/helpers/pod-network.ts';
 import { makeTimer, formatTimings, type Timings, type Scenario } from './harness.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
@@ -35,21 +38,25 @@ async function main(): Promise<void> {
       iterations: { type: 'string', default: '200' },
       endpoint: { type: 'string' },
       compare: { type: 'string' },
+      'compare-cni-conf-dir': { type: 'string' },
     },
   });
   const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario];
   const iterations = Number(values.iterations);
+  let podDaemon: PodDaemon | undefined;
   let daemon: RunningDaemon | undefined;
   let client: CriClient;
   if (values.endpoint) {
     client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
   } else {
-    daemon = await startDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn'] });
+    podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn'] });
+    daemon = podDaemon.daemon;
     client = daemon.client;
     await new Promise((r) => setTimeout(r, 2000));
     console.log(`critter idle RSS after start: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
   }
   const other = values.compare ? criClient(values.compare.replace(/^unix:\/\//, '')) : undefined;
+  const otherNet: PodNetwork | undefined = values['compare-cni-conf-dir'] ? await createPodNetwork({ confDir: values['compare-cni-conf-dir'] }) : undefined;
   try {
     for (const name of names) {
       const s = SCENARIOS[name as string];
@@ -62,8 +69,12 @@ async function main(): Promise<void> {
     if (daemon) console.log(`\ncritter RSS after the run: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
   } finally {
     other?.close();
-    if (daemon) await daemon.stop();
+    if (podDaemon) await podDaemon.close();
     else client.close();
+    if (otherNet) {
+      await rm(otherNet.conflistFile, { force: true });
+      await otherNet.cleanup();
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 /** Every benchmark scenario by name; later issues add theirs here. */
 import type { Scenario } from '../harness.ts';
 import { runtimeInfo } from './runtime-info.ts';
+import { pods } from './pods.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
+  [pods.name]: pods,
 };
