@@ -4,6 +4,7 @@
  * then record the image. Layers already stored are skipped.
  */
 import type { Op } from '../lib/op.ts';
+import { describeError } from '../lib/errors.ts';
 import type { Store, ImageRecord } from '../storage/store.ts';
 import type { ArchiveFiles } from './import-archive.ts';
 import { ImageArchiveError } from './import-archive.ts';
@@ -54,14 +55,20 @@ export async function ingestArchiveImage(op: Op, store: Store, files: ArchiveFil
   for (const [i, layer] of img.layers.entries()) {
     if (store.hasLayer(chain[i]!)) continue;
     op.signal.throwIfAborted();
-    await store.ingestLayer(op, {
-      parentChainId: i === 0 ? null : chain[i - 1]!,
-      diffId: layer.diffId,
-      digest: layer.digest,
-      mediaType: layer.mediaType,
-      size: layer.size,
-      body: files.open(layer.file),
-    });
+    try {
+      await store.ingestLayer(op, {
+        parentChainId: i === 0 ? null : chain[i - 1]!,
+        diffId: layer.diffId,
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        size: layer.size,
+        body: files.open(layer.file),
+      });
+    } catch (err) {
+      if (op.signal.aborted) throw err;
+      // A layer that fails to verify or unpack makes the archive unusable: say which one.
+      throw new ImageArchiveError(`${img.what}: layer ${layer.digest} (${layer.file}): ${describeError(err)}`, { cause: err });
+    }
   }
   return store.putImage(op, {
     id: img.configDigest,
