@@ -18,6 +18,8 @@ import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-re
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
 import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
+import { composeStreaming } from './compose-streaming.ts';
+import { RecordStreamTargets } from '../container/stream/record-targets.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -74,6 +76,14 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} },
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
   });
+  // Exec/attach need the container service's records and OCI runtimes; until it is wired
+  // only port-forward has targets.
+  const streaming = await composeStreaming({
+    config,
+    log: input.log.child({ component: 'streaming' }),
+    targets: new RecordStreamTargets({ containers: null, sandboxes }),
+    ociRuntime: null,
+  });
   const runtimeInfo = new RuntimeInfoService({
     config,
     configSources: sources,
@@ -83,18 +93,20 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     handlers,
   });
   return {
-    services: { runtimeInfo, sandboxes, images: imagePart.images },
+    services: { runtimeInfo, sandboxes, images: imagePart.images, streaming: streaming.service },
     metrics,
     admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store),
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
+      await streaming.start();
     },
     async reload(next) {
       await imagePart.reload(next);
     },
     async close() {
+      await streaming.close();
       cniConfigs.close();
       await imagePart.close();
     },

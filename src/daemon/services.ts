@@ -5,9 +5,11 @@
 import type { RuntimeInfoService } from '../runtime/info-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { ImageService } from '../image/image-service.ts';
+import type { ContainerStreamingService } from '../container/stream/service.ts';
 
 export interface Services {
   runtimeInfo: RuntimeInfoService;
   sandboxes: SandboxService;
   images: ImageService;
+  streaming: ContainerStreamingService;
 }

@@ -16,6 +16,7 @@ import { imageStatusHandler } from './image-status.ts';
 import { listImagesHandler, streamImagesHandler } from './image-list.ts';
 import { removeImageHandler } from './image-remove.ts';
 import { imageFsInfoHandler } from './image-fs-info.ts';
+import { execHandler, attachHandler, portForwardHandler } from './container-stream.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -44,5 +45,8 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     StreamImages: s(streamImagesHandler(svc.images)),
     RemoveImage: u(removeImageHandler(svc.images)),
     ImageFsInfo: u(imageFsInfoHandler(svc.images)),
+    Exec: u(execHandler(svc.streaming)),
+    Attach: u(attachHandler(svc.streaming)),
+    PortForward: u(portForwardHandler(svc.streaming)),
   };
 }

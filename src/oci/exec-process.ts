@@ -1,0 +1,252 @@
+/**
+ * One streaming exec session: `<runtime> exec --process FILE ID` in the foreground, its
+ * stdio wired to the client's streams (DESIGN: Streaming; derisk §3). Without a TTY the
+ * runtime gets plain pipes and keeps stdout and stderr apart; with one it runs under a pty
+ * (node-pty) and `exec -t` proxies the container's terminal to it, so a `pty.resize()`
+ * reaches the container through SIGWINCH. This is CRI-O's model (`runc exec` under
+ * creack/pty) rather than `conmon --exec-attach`, which needs a second socket round trip.
+ *
+ * The runtime writes its own failures (no such container, executable not found) to a JSON
+ * log file as well as to the process's stderr, so a failure of the runtime is told apart
+ * from the command exiting non-zero. `--pid-file` gives the command's host PID: killing the
+ * foreground runtime alone would leave the command running in the container, so an aborted
+ * session kills the command itself.
+ *
+ * Child processes are spawned here rather than through lib/exec.ts: their stdio *is* the
+ * session, which a capture-everything helper cannot express.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import * as pty from 'node-pty';
+import type { Op } from '../lib/op.ts';
+import { runtimeError } from './runc.ts';
+import { OciRuntimeError, type OciProcess } from './runtime.ts';
+
+/** How to call one runtime handler's CLI (the same flags `RuncCli` uses). */
+export interface RuntimeExecTarget {
+  handler: string;
+  /** Absolute path of runc or crun. */
+  binary: string;
+  /** The handler's `--root`. */
+  root: string;
+  systemdCgroup: boolean;
+}
+
+export interface TermSize {
+  width: number;
+  height: number;
+}
+
+export interface ExecProcessOptions {
+  containerId: string;
+  /** The process to run: the container's spec process with `args` replaced. */
+  process: OciProcess;
+  tty: boolean;
+  /** Ends when the client closes stdin; null = the command gets an empty stdin. */
+  stdin: Readable | null;
+  /** Never ended here (the caller owns it); null = output is discarded. */
+  stdout: Writable | null;
+  /** Null with a TTY (the terminal merges it into stdout). */
+  stderr: Writable | null;
+  resize: AsyncIterable<TermSize> | null;
+  /** Parent of the per-session temp dir (process spec, pid file, runtime log). */
+  scratchDir: string;
+}
+
+/** The terminal size until the client's first resize arrives (the kubelet's default too). */
+const DEFAULT_SIZE: TermSize = { width: 80, height: 24 };
+/** After the runtime exits, how long a background process may hold the output pipes open. */
+const DRAIN_GRACE_MS = 200;
+/** After killing the command, how long the runtime gets to notice before it is killed too. */
+const RUNTIME_KILL_GRACE_MS = 2000;
+
+interface Spawned {
+  /** Resolves with the runtime's exit status once its output has been handed on. */
+  exited: Promise<{ code: number | null; signal: string | number | null }>;
+  killRuntime(): void;
+}
+
+/** Runs the session to completion; resolves with the command's exit code. */
+export async function runExecProcess(op: Op, runtime: RuntimeExecTarget, opts: ExecProcessOptions): Promise<{ exitCode: number }> {
+  await mkdir(opts.scratchDir, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(opts.scratchDir, 'exec-'));
+  try {
+    return await runInDir(op, runtime, opts, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runInDir(op: Op, runtime: RuntimeExecTarget, opts: ExecProcessOptions, dir: string): Promise<{ exitCode: number }> {
+  const specFile = join(dir, 'process.json');
+  const pidFile = join(dir, 'pid');
+  const logFile = join(dir, 'runtime.log');
+  const { consoleSize: _dropped, ...spec } = opts.process;
+  await writeFile(specFile, JSON.stringify({ ...spec, terminal: opts.tty }), { mode: 0o600 });
+  const args = [
+    '--root', runtime.root,
+    '--log', logFile,
+    '--log-format', 'json',
+    ...(runtime.systemdCgroup ? ['--systemd-cgroup'] : []),
+    'exec',
+    ...(opts.tty ? ['-t'] : []),
+    '--process', specFile,
+    '--pid-file', pidFile,
+    opts.containerId,
+  ];
+  if (op.signal.aborted) throw abortError(op.signal, opts.containerId);
+  const child = opts.tty ? spawnWithPty(runtime.binary, args, opts) : spawnWithPipes(runtime.binary, args, opts);
+  let killTimer: NodeJS.Timeout | undefined;
+  const onAbort = (): void => {
+    void killCommand(pidFile);
+    killTimer = setTimeout(() => child.killRuntime(), RUNTIME_KILL_GRACE_MS);
+    killTimer.unref();
+  };
+  op.signal.addEventListener('abort', onAbort, { once: true });
+  let status;
+  try {
+    status = await child.exited;
+  } finally {
+    op.signal.removeEventListener('abort', onAbort);
+    clearTimeout(killTimer);
+  }
+  if (op.signal.aborted) throw abortError(op.signal, opts.containerId);
+  const code = status.code ?? 128 + signalNumber(status.signal);
+  if (code !== 0) {
+    const failure = runtimeFailure(await readFile(logFile, 'utf8').catch(() => ''));
+    if (failure !== null) throw runtimeError(runtime.handler, 'exec', opts.containerId, failure, code) ?? new OciRuntimeError(failure);
+  }
+  return { exitCode: code };
+}
+
+function spawnWithPipes(binary: string, args: string[], opts: ExecProcessOptions): Spawned {
+  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  child.stdin.on('error', () => undefined); // EPIPE once the command stops reading
+  if (opts.stdin) {
+    opts.stdin.pipe(child.stdin);
+  } else {
+    child.stdin.end();
+  }
+  forward(child.stdout, opts.stdout);
+  forward(child.stderr, opts.stderr);
+  const exited = new Promise<{ code: number | null; signal: string | number | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      // The exit may be seen before the last output is read; wait for the pipes to close,
+      // but not for a background process the command left holding them.
+      const done = (): void => {
+        opts.stdin?.unpipe(child.stdin);
+        child.stdout.unpipe();
+        child.stderr.unpipe();
+        child.stdout.destroy();
+        child.stderr.destroy();
+        resolve({ code, signal });
+      };
+      if (child.stdout.closed && child.stderr.closed) done();
+      else {
+        const t = setTimeout(done, DRAIN_GRACE_MS);
+        child.once('close', () => { clearTimeout(t); done(); });
+      }
+    });
+  });
+  return { exited, killRuntime: () => child.kill('SIGKILL') };
+}
+
+function forward(from: Readable, to: Writable | null): void {
+  if (to === null) from.resume();
+  else from.pipe(to, { end: false });
+}
+
+function spawnWithPty(binary: string, args: string[], opts: ExecProcessOptions): Spawned {
+  const term = pty.spawn(binary, args, {
+    name: 'xterm',
+    cols: DEFAULT_SIZE.width,
+    rows: DEFAULT_SIZE.height,
+    cwd: '/',
+    env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm' },
+    // null: Buffers both ways, so output is forwarded byte-exact (no UTF-8 re-encoding).
+    encoding: null,
+  });
+  let running = true;
+  const out = opts.stdout;
+  term.onData((data: string | Buffer) => {
+    if (out === null || out.destroyed) return;
+    if (!out.write(data)) {
+      term.pause();
+      out.once('drain', () => term.resume());
+    }
+  });
+  const onStdin = (d: Buffer): void => {
+    if (running) term.write(d);
+  };
+  opts.stdin?.on('data', onStdin);
+  if (opts.resize) void followResizes(opts.resize, (size) => {
+    if (running && size.width > 0 && size.height > 0) term.resize(size.width, size.height);
+  }, () => running);
+  // node-pty emits exit only after the pty's output is fully read (or 200 ms passed).
+  const exited = new Promise<{ code: number | null; signal: string | number | null }>((resolve) => {
+    term.onExit(({ exitCode, signal }) => {
+      running = false;
+      opts.stdin?.off('data', onStdin);
+      resolve({ code: signal ? null : exitCode, signal: signal ?? null });
+    });
+  });
+  return {
+    exited,
+    killRuntime: () => {
+      try {
+        term.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+async function followResizes(events: AsyncIterable<TermSize>, apply: (s: TermSize) => void, alive: () => boolean): Promise<void> {
+  try {
+    for await (const size of events) {
+      if (!alive()) return;
+      apply(size);
+    }
+  } catch {
+    // the resize stream died with the session
+  }
+}
+
+/** The runtime's own error lines (level error/fatal) from its JSON log; null if none. */
+export function runtimeFailure(log: string): string | null {
+  const messages: string[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      if ((entry.level === 'error' || entry.level === 'fatal') && typeof entry.msg === 'string') messages.push(entry.msg);
+    } catch {
+      // a torn line: ignore
+    }
+  }
+  return messages.length > 0 ? messages.join('; ') : null;
+}
+
+async function killCommand(pidFile: string): Promise<void> {
+  try {
+    const pid = Number((await readFile(pidFile, 'utf8')).trim());
+    if (pid > 0) process.kill(pid, 'SIGKILL');
+  } catch {
+    // not started yet, or already gone
+  }
+}
+
+function signalNumber(signal: string | number | null): number {
+  if (typeof signal === 'number') return signal;
+  if (signal === null) return 0;
+  return (constants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+function abortError(signal: AbortSignal, id: string): Error {
+  return signal.reason instanceof Error ? signal.reason : new OciRuntimeError(`exec in container "${id}" aborted`);
+}
