@@ -8,7 +8,9 @@
  * (critter / other: below 1 means critter is faster).
  */
 import { parseArgs } from 'node:util';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { criClient, type CriClient } from '../test/integration/helpers/cri-client.ts';
 import type { RunningDaemon } from '../test/integration/helpers/daemon.ts';
 import { createPodNetwork, startPodDaemon, type PodDaemon, type PodNetwork } from '../test/integration/helpers/pod-network.ts';
@@ -20,6 +22,9 @@ async function rssMiB(pid: number): Promise<number> {
   const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
+
+/** A scenario that needs something before the daemon starts (its own registry, say). */
+type WithDaemonSetup = Scenario & { beforeDaemon?(): Promise<{ registriesConf?: string; close(): Promise<void> }> };
 
 async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<Timings> {
   const t: Timings = new Map();
@@ -46,10 +51,19 @@ async function main(): Promise<void> {
   let podDaemon: PodDaemon | undefined;
   let daemon: RunningDaemon | undefined;
   let client: CriClient;
+  const prepared: { registriesConf?: string; close(): Promise<void> }[] = [];
+  for (const name of names) {
+    const s = SCENARIOS[name as string] as WithDaemonSetup | undefined;
+    if (s?.beforeDaemon) prepared.push(await s.beforeDaemon());
+  }
+  const registriesConf = prepared.map((p) => p.registriesConf ?? '').join('\n').trim();
+  const confDir = registriesConf ? await mkdtemp(join(tmpdir(), 'critter-bench-conf-')) : undefined;
+  if (confDir) await writeFile(join(confDir, 'registries.conf'), registriesConf);
+  const confArgs = confDir ? ['--registries-conf', join(confDir, 'registries.conf')] : [];
   if (values.endpoint) {
     client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
   } else {
-    podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn'] });
+    podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn', ...confArgs] });
     daemon = podDaemon.daemon;
     client = daemon.client;
     await new Promise((r) => setTimeout(r, 2000));
@@ -71,6 +85,8 @@ async function main(): Promise<void> {
     other?.close();
     if (podDaemon) await podDaemon.close();
     else client.close();
+    for (const p of prepared) await p.close();
+    if (confDir) await rm(confDir, { recursive: true, force: true });
     if (otherNet) {
       await rm(otherNet.conflistFile, { force: true });
       await otherNet.cleanup();

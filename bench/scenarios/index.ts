@@ -1,9 +1,11 @@
 /** Every benchmark scenario by name; later issues add theirs here. */
 import type { Scenario } from '../harness.ts';
 import { runtimeInfo } from './runtime-info.ts';
+import { pull } from './pull.ts';
 import { pods } from './pods.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
+  [pull.name]: pull,
   [pods.name]: pods,
 };
