@@ -116,8 +116,10 @@ test('SandboxService.stop() and remove() are idempotent and a failed CNI DEL lea
     await assert.rejects(service.stop(op, id), UnavailableError);
     assert.equal(service.get(id).status.phase, 'notready');
     assert.equal(service.get(id).status.networkAttached, true);
+    assert.equal(service.get(id).status.ips.length, 1, 'the pod still holds its IP while DEL has not succeeded');
     cni.failTearDown = undefined;
     await service.stop(op, id);
+    assert.deepEqual(service.get(id).status.ips, [], 'a stopped pod no longer reports the IP it released');
     await service.stop(op, id);
     assert.equal(cni.attached.size, 0);
     await service.remove(op, id.slice(0, 10));

@@ -190,7 +190,8 @@ export class SandboxService {
     if (rec.status.phase === 'ready') await records.update(id, (s) => ({ ...s, phase: 'notready' }));
     if (rec.status.networkAttached) {
       await this.#teardownNetwork(op, rec);
-      await records.update(id, (s) => ({ ...s, networkAttached: false }));
+      // The addresses went back to IPAM and may already belong to another pod; a stopped pod reports none (as containerd does once its netns is down).
+      await records.update(id, (s) => ({ ...s, networkAttached: false, ips: [] }));
     }
     rec = records.get(id)!;
     if (rec.status.shmMounted) {

@@ -107,7 +107,10 @@ test('StopPodSandbox frees the IP and leaves the pod NOTREADY; stop and remove a
   assert.equal((await pd.net.leasedIps()).length, 1);
   await call('StopPodSandbox', { pod_sandbox_id: id });
   assert.deepEqual(await pd.net.leasedIps(), [], 'stop released the lease');
-  assert.equal((await call('PodSandboxStatus', { pod_sandbox_id: id })).status.state, NOTREADY);
+  const stopped = (await call('PodSandboxStatus', { pod_sandbox_id: id })).status;
+  assert.equal(stopped.state, NOTREADY);
+  // Regression: a stopped pod kept reporting the IP it had released, which the next pod may get (containerd reports none once the netns is down).
+  assert.deepEqual(stopped.network, { ip: '', additional_ips: [] });
   await call('StopPodSandbox', { pod_sandbox_id: id });
   assert.equal((await call('PodSandboxStatus', { pod_sandbox_id: id })).status.state, NOTREADY);
   await call('RemovePodSandbox', { pod_sandbox_id: id });
