@@ -5,6 +5,8 @@
  * and can run beside one. `cleanup()` removes what the bridge and portmap plugins leave
  * on the host after the last pod is gone: the bridge, the shared CNI-HOSTPORT-* chains
  * portmap never deletes, and the ip_forward switch the bridge plugin turns on.
+ * `startPodDaemon()` runs a daemon on such a network and `close()` removes its pods,
+ * stops it and unmounts what it kept mounted under its dirs.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
