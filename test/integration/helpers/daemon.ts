@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { criClient, type CriClient } from './cri-client.ts';
+import { unmountAllUnder } from './mounts.ts';
 
 export const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 
@@ -89,7 +90,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       client.close();
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       const code = await exited;
-      if (!o.keepDirs) await rm(dirs.base, { recursive: true, force: true });
+      if (!o.keepDirs) {
+        // Pod namespaces and shm stay mounted after the daemon exits (pods outlive it).
+        await unmountAllUnder(dirs.base);
+        await rm(dirs.base, { recursive: true, force: true });
+      }
       return code;
     },
     metricsUrl() {
