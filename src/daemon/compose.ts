@@ -18,6 +18,7 @@ import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-re
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
 import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
+import { composeContainers, type ComposedContainers } from './compose-containers.ts';
 import { composeStreaming } from './compose-streaming.ts';
 import { RecordStreamTargets } from '../container/stream/record-targets.ts';
 import { Metrics } from '../metrics/metrics.ts';
@@ -62,6 +63,8 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
   const handlers = await availableHandlers(input.loaded);
   const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
+  // The pod and container services need each other: pods stop and remove their containers.
+  let containerPart: ComposedContainers | undefined;
   const sandboxes = new SandboxService({
     runRoot: config.run_root,
     runtimeHandlers: handlers.map((h) => h.name).filter((n) => n !== ''),
@@ -72,17 +75,19 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     namespaces: new NamespaceManager({ runRoot: config.run_root, log: input.log }),
     files: new PodFiles({ hostResolvConf: '/etc/resolv.conf', hostHosts: '/etc/hosts' }),
     records: new RecordStore<SandboxMetadata, SandboxStatusRecord>({ dir: join(config.root, 'pods'), kind: 'pod' }),
-    // No containers exist until the container service lands: nothing to stop or remove.
-    containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} },
+    containers: {
+      stopAllInPod: (op, podId, timeoutSec) => containerPart!.containers.stopAllInPod(op, podId, timeoutSec),
+      removeAllInPod: (op, podId) => containerPart!.containers.removeAllInPod(op, podId),
+    },
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
   });
-  // Exec/attach need the container service's records and OCI runtimes; until it is wired
-  // only port-forward has targets.
+  containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes });
+  const containersReady = containerPart;
   const streaming = await composeStreaming({
     config,
     log: input.log.child({ component: 'streaming' }),
-    targets: new RecordStreamTargets({ containers: null, sandboxes }),
-    ociRuntime: null,
+    targets: new RecordStreamTargets({ containers: containersReady.containers, sandboxes }),
+    ociRuntime: (handler) => containersReady.runtime(handler),
   });
   const runtimeInfo = new RuntimeInfoService({
     config,
@@ -93,13 +98,14 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     handlers,
   });
   return {
-    services: { runtimeInfo, sandboxes, images: imagePart.images, streaming: streaming.service },
+    services: { runtimeInfo, sandboxes, images: imagePart.images, containers: containersReady.containers, streaming: streaming.service },
     metrics,
     admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store),
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
+      await containersReady.start();
       await streaming.start();
     },
     async reload(next) {
@@ -108,6 +114,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     async close() {
       await streaming.close();
       cniConfigs.close();
+      containersReady.close();
       await imagePart.close();
     },
   };

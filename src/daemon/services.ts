@@ -5,11 +5,13 @@
 import type { RuntimeInfoService } from '../runtime/info-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { ImageService } from '../image/image-service.ts';
+import type { ContainerService } from '../container/container-service.ts';
 import type { ContainerStreamingService } from '../container/stream/service.ts';
 
 export interface Services {
   runtimeInfo: RuntimeInfoService;
   sandboxes: SandboxService;
   images: ImageService;
+  containers: ContainerService;
   streaming: ContainerStreamingService;
 }

@@ -16,6 +16,12 @@ import { imageStatusHandler } from './image-status.ts';
 import { listImagesHandler, streamImagesHandler } from './image-list.ts';
 import { removeImageHandler } from './image-remove.ts';
 import { imageFsInfoHandler } from './image-fs-info.ts';
+import { createContainerHandler } from './container-create.ts';
+import { startContainerHandler, stopContainerHandler, removeContainerHandler } from './container-lifecycle.ts';
+import { containerStatusHandler } from './container-status.ts';
+import { listContainersHandler, streamContainersHandler } from './container-list.ts';
+import { execSyncHandler } from './container-exec-sync.ts';
+import { updateContainerResourcesHandler, reopenContainerLogHandler } from './container-update.ts';
 import { execHandler, attachHandler, portForwardHandler } from './container-stream.ts';
 
 export type RpcEntry =
@@ -45,6 +51,16 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     StreamImages: s(streamImagesHandler(svc.images)),
     RemoveImage: u(removeImageHandler(svc.images)),
     ImageFsInfo: u(imageFsInfoHandler(svc.images)),
+    CreateContainer: u(createContainerHandler(svc.containers)),
+    StartContainer: u(startContainerHandler(svc.containers)),
+    StopContainer: u(stopContainerHandler(svc.containers)),
+    RemoveContainer: u(removeContainerHandler(svc.containers)),
+    ContainerStatus: u(containerStatusHandler(svc.containers)),
+    ListContainers: u(listContainersHandler(svc.containers)),
+    StreamContainers: s(streamContainersHandler(svc.containers)),
+    ExecSync: u(execSyncHandler(svc.containers)),
+    UpdateContainerResources: u(updateContainerResourcesHandler(svc.containers)),
+    ReopenContainerLog: u(reopenContainerLogHandler(svc.containers)),
     Exec: u(execHandler(svc.streaming)),
     Attach: u(attachHandler(svc.streaming)),
     PortForward: u(portForwardHandler(svc.streaming)),

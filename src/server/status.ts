@@ -22,6 +22,8 @@ const BY_CODE: Record<string, Code> = {
   CRI_ERR_UNSAFE_LAYER_ENTRY: Code.FAILED_PRECONDITION,
   CRI_ERR_LAYER_FORMAT: Code.FAILED_PRECONDITION,
   CRI_ERR_INVALID_MANIFEST: Code.FAILED_PRECONDITION,
+  // The OCI runtime or conmon refused (bad spec, missing binary in the image…): the runtime's words are in the details.
+  CRI_ERR_OCI_RUNTIME: Code.UNKNOWN,
 };
 
 /** A status ready to hand to a grpc-js callback or stream. */

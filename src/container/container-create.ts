@@ -1,0 +1,127 @@
+/**
+ * CreateContainer's work once the name is reserved (DESIGN "Containers"): record (phase
+ * creating) → bundle dir → overlay rootfs → OCI spec → config.json → conmon + runtime
+ * create → phase created. Each step registers its undo; a failure unwinds them all, and a
+ * crash leaves a `creating` record that recovery cleans.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
+import type { Op } from '../lib/op.ts';
+import { CleanupStack } from '../lib/cleanup-stack.ts';
+import { FailedPreconditionError, InvalidArgumentError, describeError } from '../lib/errors.ts';
+import type { OciRuntime } from '../oci/runtime.ts';
+import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
+import type { ImageRecord } from '../storage/store.ts';
+import { buildSpec } from './spec/build.ts';
+import type { ImageConfig } from './spec/inputs.ts';
+import { uncoveredImageVolumes } from './spec/mounts.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+import { initialStatus, type ContainerMetadata } from './container-record.ts';
+import { devicesByHostPath, localhostSeccompProfile, podContext, readRootfsFile, resolveConfig } from './create-inputs.ts';
+import { effectiveStopSignal } from './stop-signal.ts';
+
+export interface CreatePlan {
+  id: string;
+  name: string;
+  requestDigest: string;
+  pod: SandboxRecord;
+  config: ContainerConfig__Output;
+  image: ImageRecord;
+  runtime: OciRuntime;
+}
+
+/** The CRI log path: pod log_directory + config log_path (cri-api.md §4 item 22). */
+export function criLogPath(logDirectory: string, logPath: string): string {
+  if (logDirectory === '' || logPath === '') return '';
+  if (isAbsolute(logPath) || logPath.split('/').includes('..')) throw new InvalidArgumentError(`log_path ${JSON.stringify(logPath)} must be relative to the pod's log_directory, without ".."`);
+  return join(logDirectory, logPath);
+}
+
+/** The repo digest for status: one of the requested repository if there is one, else the first. */
+export function imageRefFor(image: ImageRecord, requested: string): string {
+  const repo = requested.split('@')[0]!.replace(/:[^/:]+$/, '');
+  return image.digests.find((d) => d.startsWith(`${repo}@`)) ?? image.digests[0] ?? `sha256:${image.id}`;
+}
+
+export function bundleDirOf(runRoot: string, id: string): string {
+  return join(runRoot, 'containers', id);
+}
+
+export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: CreatePlan): Promise<void> {
+  const { id, pod, image, runtime } = plan;
+  const log = op.log.child({ container: id });
+  const records = deps.records;
+  const fullImageConfig = await deps.images.config(image.id);
+  const imageConfig = (fullImageConfig.config ?? {}) as ImageConfig;
+  const config = await resolveConfig(plan.config, pod.metadata.config);
+  const bundle = bundleDirOf(deps.runRoot, id);
+  const rootfsPath = join(bundle, 'rootfs');
+  const logPath = criLogPath(pod.metadata.config.log_directory, config.log_path);
+  const requested = config.image?.image ?? '';
+  const metadata: ContainerMetadata = {
+    name: plan.name, requestDigest: plan.requestDigest, podId: pod.id, config: plan.config, runtimeHandler: runtime.handler,
+    imageRequested: requested, imageId: image.id, imageRef: imageRefFor(image, requested), topLayer: image.topLayer,
+    createdAt: deps.clock.nowNs().toString(), logPath, conmonLogPath: logPath === '' ? join(bundle, 'console.log') : logPath,
+    bundle, stopSignal: effectiveStopSignal(config.stop_signal, imageConfig.StopSignal),
+  };
+  const stack = new CleanupStack();
+  try {
+    await records.create(id, metadata, initialStatus(config.linux?.resources ?? null));
+    stack.push(`remove record of container ${id}`, () => records.remove(id));
+    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    stack.push(`remove bundle ${bundle}`, () => rm(bundle, { recursive: true, force: true }));
+
+    // Marked before mounting: a crash mid-mount must still be followed by an unmount.
+    await records.update(id, (s) => ({ ...s, mounted: true }));
+    stack.push(`remove read-write layer of ${id}`, (signal) => deps.rootfs.removeLayer({ log, signal }, id));
+    stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
+    await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
+
+    const privileged = config.linux?.security_context?.privileged ?? false;
+    const [host, defaults, devices, localhostProfile, etcPasswd, etcGroup] = await Promise.all([
+      deps.env.hostFacts(privileged), deps.env.defaults(), devicesByHostPath(config), localhostSeccompProfile(config),
+      readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
+    ]);
+    const built = buildSpec({
+      containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
+      etcPasswd, etcGroup, pod: podContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
+      ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
+    });
+    // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs.
+    for (const v of uncoveredImageVolumes(imageConfig.Volumes, built.spec.mounts)) {
+      await mkdir(join(rootfsPath, v), { recursive: true, mode: 0o755 }).catch((err: unknown) => log.warn({ volume: v, err: describeError(err) }, 'Cannot create image volume dir'));
+    }
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
+    await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });
+
+    stack.push(`delete runtime container ${id}`, async (signal) => {
+      await runtime.kill({ log, signal }, id, 'KILL').catch(() => undefined);
+      await runtime.delete({ log, signal }, id, { force: true });
+    });
+    const created = await runtime.createContainer(op, {
+      id, bundle, logPath: metadata.conmonLogPath, persistDir: join(bundle, 'persist'),
+      terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once,
+    });
+    const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
+    await records.update(id, (s) => ({
+      ...s,
+      // An exit recorded meanwhile (the process died at once) is kept.
+      phase: s.phase === 'creating' ? 'created' : s.phase,
+      pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir, user: built.user,
+    }));
+    stack.commit();
+    log.info({ name: plan.name, pod: pod.id, image: image.id }, 'Container created');
+  } catch (err) {
+    log.warn({ err: describeError(err) }, 'CreateContainer failed; unwinding');
+    await stack.unwind(log, deps.cleanupTimeoutMs ?? 60_000);
+    throw err;
+  }
+}
+
+/** The runtime serving the pod's handler. @throws FailedPreconditionError */
+export function runtimeFor(deps: ContainerServiceDeps, handler: string): OciRuntime {
+  const runtime = deps.runtimes.get(handler);
+  if (!runtime) throw new FailedPreconditionError(`runtime handler "${handler}" is not available (have: ${[...deps.runtimes.keys()].join(', ')})`);
+  return runtime;
+}

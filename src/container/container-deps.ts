@@ -1,0 +1,65 @@
+/**
+ * The narrow interfaces the container service is built on (DESIGN convention 5): the
+ * composition root passes the real pod, image, storage, runtime and host objects; unit
+ * tests pass fakes.
+ */
+import type { Logger } from 'pino';
+import type { OciRuntime } from '../oci/runtime.ts';
+import type { RecordStore } from '../state/record-store.ts';
+import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
+import type { ImageRecord } from '../storage/store.ts';
+import type { ContainerMetadata, ContainerStatusRecord } from './container-record.ts';
+import type { RootfsMounter } from './rootfs.ts';
+import type { OomDetector } from './oom.ts';
+import type { HostFacts, RuntimeDefaults } from './spec/inputs.ts';
+
+export interface PodLookup {
+  /** The pod by id or unique prefix. @throws NotFoundError */
+  get(idOrPrefix: string): SandboxRecord;
+}
+
+export interface ImageLookup {
+  /** @throws NotFoundError naming `spec` */
+  require(spec: string): ImageRecord;
+  /** The image config JSON as stored. */
+  config(id: string): Promise<Record<string, unknown>>;
+}
+
+export interface LayerLookup {
+  /** Overlay lower dirs of `topChainId`, top first. */
+  lowerDirs(topChainId: string): string[];
+}
+
+export interface SpecEnvironment {
+  hostFacts(privileged: boolean): Promise<HostFacts>;
+  defaults(): Promise<RuntimeDefaults>;
+}
+
+export interface ExitFiles {
+  /** Deletes the container's exit file once its exit is recorded. */
+  remove(id: string): Promise<void>;
+}
+
+export interface Clock {
+  nowNs(): bigint;
+}
+
+export interface ContainerServiceDeps {
+  /** Bundles go to `<runRoot>/containers/<id>`. */
+  runRoot: string;
+  log: Logger;
+  runtimes: ReadonlyMap<string, OciRuntime>;
+  pods: PodLookup;
+  images: ImageLookup;
+  layers: LayerLookup;
+  rootfs: RootfsMounter;
+  env: SpecEnvironment;
+  records: RecordStore<ContainerMetadata, ContainerStatusRecord>;
+  exitFiles: ExitFiles;
+  oom: OomDetector;
+  clock: Clock;
+  /** Own timeout of an unwind (DESIGN convention 4). */
+  cleanupTimeoutMs?: number;
+  /** How long Stop/Remove wait for an exit after SIGKILL before asking the runtime. */
+  killWaitMs?: number;
+}

@@ -1,0 +1,72 @@
+/**
+ * What is stored for a container (state/ RecordStore, DESIGN "State"): metadata.json is
+ * the request as the kubelet sent it plus what CreateContainer decided; status.json is
+ * what changes over the container's life.
+ */
+import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
+import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
+import type { StoredRecord } from '../state/record-store.ts';
+import type { EffectiveUser } from './spec/user.ts';
+
+export interface ContainerMetadata {
+  /** `<name>_<pod name>_<namespace>_<uid>_<attempt>`: the reserved name. */
+  name: string;
+  /** sha256 of the request: a retry carries the same one, a clash a different one. */
+  requestDigest: string;
+  podId: string;
+  config: ContainerConfig__Output;
+  runtimeHandler: string;
+  /** The image as the request named it (ContainerStatus.image). */
+  imageRequested: string;
+  /** Config digest hex of the resolved image. */
+  imageId: string;
+  /** Repo digest (`repo@sha256:…`), or `sha256:<id>` when the image has none. */
+  imageRef: string;
+  /** Chain id of the image's top layer: the container's rootfs sits on it. */
+  topLayer: string;
+  /** ns since the epoch, decimal (int64 on the wire). */
+  createdAt: string;
+  /** Absolute CRI log path ('' when the pod and container asked for none). */
+  logPath: string;
+  /** The log file conmon writes (`logPath`, or one inside the bundle when none was asked for). */
+  conmonLogPath: string;
+  /** Bundle dir under the run root: config.json, the rootfs mount point, conmon's files. */
+  bundle: string;
+  /** Effective stop signal name (`SIGTERM`…): the config's, else the image's, else SIGTERM. */
+  stopSignal: string;
+}
+
+/**
+ * creating: CreateContainer has not finished (a record left so by a crash is cleaned at
+ * start-up); created / running / exited as in CRI.
+ */
+export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited';
+
+export interface ContainerStatusRecord {
+  phase: ContainerPhase;
+  /** True while the overlay rootfs is (or may be) mounted. */
+  mounted: boolean;
+  pid: number;
+  pidStartTime: string;
+  conmonPid: number;
+  /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at create (for OOM). */
+  memoryCgroupDir: string;
+  startedAt: string;
+  finishedAt: string;
+  exitCode: number;
+  reason: string;
+  message: string;
+  /** Effective ids from the spec (ContainerStatus.user); set once the spec is built. */
+  user: EffectiveUser | null;
+  /** Resources as last applied (create, then UpdateContainerResources). */
+  resources: LinuxContainerResources__Output | null;
+}
+
+export type ContainerRecord = StoredRecord<ContainerMetadata, ContainerStatusRecord>;
+
+export function initialStatus(resources: LinuxContainerResources__Output | null): ContainerStatusRecord {
+  return {
+    phase: 'creating', mounted: false, pid: 0, pidStartTime: '', conmonPid: 0, memoryCgroupDir: '',
+    startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', user: null, resources,
+  };
+}

@@ -1,0 +1,77 @@
+/**
+ * Start-up recovery (DESIGN "Process model"): containers outlive the daemon under conmon,
+ * so on start every record is reloaded, its true state is asked of the runtime, exits that
+ * happened while the daemon was down are recorded (from conmon's persist-dir `exit` file),
+ * and containers a crash left half-created or unreadable are cleaned. Nothing here aborts
+ * start-up: a container that cannot be recovered is logged and left for RemoveContainer.
+ */
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Op } from '../lib/op.ts';
+import { NotFoundError, describeError } from '../lib/errors.ts';
+import { parseExitStatus } from '../oci/exit-watcher.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+import type { ContainerRecord } from './container-record.ts';
+import { bundleDirOf } from './container-create.ts';
+import { teardownContainer } from './container-teardown.ts';
+import type { ExitTracker } from './exit-tracker.ts';
+
+/** Exit status recorded when the container ended while nobody watched and conmon left no file. */
+const UNKNOWN_EXIT_STATUS = 255;
+
+export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, reserve: (name: string, id: string) => void): Promise<void> {
+  const { loaded, broken } = await deps.records.load();
+  for (const b of broken) {
+    op.log.error({ container: b.id, err: b.error }, 'Unreadable container record; removing its runtime state, mount and files');
+    await cleanBroken(deps, op, b.id).catch((err: unknown) => op.log.error({ container: b.id, err: describeError(err) }, 'Cleaning an unreadable container failed'));
+  }
+  for (const rec of loaded) {
+    try {
+      if (rec.status.phase === 'creating') {
+        op.log.warn({ container: rec.id }, 'Container was half-created when critter stopped; cleaning it up');
+        await teardownContainer(deps, op, rec);
+        continue;
+      }
+      reserve(rec.metadata.name, rec.id);
+      if (rec.status.phase === 'created' || rec.status.phase === 'running') await reconcile(deps, op, exits, rec);
+    } catch (err) {
+      op.log.error({ container: rec.id, err: describeError(err) }, 'Recovering a container failed; it stays as recorded');
+    }
+  }
+}
+
+async function reconcile(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, rec: ContainerRecord): Promise<void> {
+  const runtime = deps.runtimes.get(rec.metadata.runtimeHandler);
+  let status = 'stopped';
+  if (runtime) {
+    try {
+      status = (await runtime.state(op, rec.id)).status;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+  if (status === 'stopped') {
+    const exitFile = join(rec.metadata.bundle, 'persist', 'exit');
+    const [content, st] = await Promise.all([readFile(exitFile, 'utf8').catch(() => ''), stat(exitFile, { bigint: true }).catch(() => undefined)]);
+    const code = parseExitStatus(content);
+    if (code === undefined) op.log.warn({ container: rec.id }, 'Container ended while critter was down and left no exit status');
+    await exits.record(rec.id, code ?? UNKNOWN_EXIT_STATUS, st?.mtimeNs ?? deps.clock.nowNs());
+    if (code === undefined) await deps.records.update(rec.id, (s) => ({ ...s, message: 'the container ended while critter was not running; its exit status is unknown' }));
+    await deps.exitFiles.remove(rec.id);
+    return;
+  }
+  if (status === 'running' && rec.status.phase === 'created') {
+    // Started, but the daemon died before it recorded so.
+    await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: deps.clock.nowNs().toString() }));
+  }
+}
+
+async function cleanBroken(deps: ContainerServiceDeps, op: Op, id: string): Promise<void> {
+  for (const runtime of deps.runtimes.values()) await runtime.delete(op, id, { force: true }).catch(() => undefined);
+  const bundle = bundleDirOf(deps.runRoot, id);
+  await deps.rootfs.unmount(op, join(bundle, 'rootfs'));
+  await deps.rootfs.removeLayer(op, id);
+  await rm(bundle, { recursive: true, force: true });
+  await deps.exitFiles.remove(id);
+  await deps.records.remove(id);
+}

@@ -1,0 +1,231 @@
+/**
+ * Containers (DESIGN "Containers", "Process model"): create through conmon + the OCI
+ * runtime, start, stop, remove, status, list, ExecSync, log reopen and resource updates,
+ * with records that survive a daemon restart. Mutations of one container hold its lock;
+ * exits are recorded without it (a Stop holding the lock waits for them).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
+import type { ContainerFilter__Output } from '../generated/cri/runtime/v1/ContainerFilter.ts';
+import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
+import type { Op } from '../lib/op.ts';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { NameRegistrar } from '../state/name-registrar.ts';
+import type { ContainerExit } from '../oci/exit-watcher.ts';
+import type { ExecSyncResult, OciProcess } from '../oci/runtime.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
+import { createContainer, runtimeFor } from './container-create.ts';
+import { matchesContainerFilter } from './container-view.ts';
+import { buildResources } from './spec/resources.ts';
+import { ExitTracker } from './exit-tracker.ts';
+import { recoverContainers } from './container-recovery.ts';
+import { teardownContainer } from './container-teardown.ts';
+
+/** Exit status conmon reports for SIGKILL (128 + 9). */
+const KILLED_STATUS = 137;
+
+export class ContainerService {
+  readonly #deps: ContainerServiceDeps;
+  readonly #names = new NameRegistrar();
+  readonly #locks = new KeyedMutex();
+  readonly #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
+  readonly #exits: ExitTracker;
+
+  constructor(deps: ContainerServiceDeps) {
+    this.#deps = deps;
+    this.#exits = new ExitTracker(deps);
+  }
+
+  /** CreateContainer: the container is CREATED under conmon; a retry of the same request gets the same id. */
+  async create(op: Op, podIdOrPrefix: string, config: ContainerConfig__Output | null): Promise<string> {
+    if (!config) throw new InvalidArgumentError('config is required');
+    const md = config.metadata;
+    if (!md || md.name === '') throw new InvalidArgumentError('config.metadata.name is required');
+    if (/[\s/]/.test(md.name)) throw new InvalidArgumentError(`config.metadata.name "${md.name}" must not contain spaces or "/"`);
+    const imageSpec = config.image?.image ?? '';
+    if (imageSpec === '') throw new InvalidArgumentError('config.image.image is required');
+    const pod = this.#deps.pods.get(podIdOrPrefix);
+    if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} is not ready (${pod.status.phase}); cannot create container "${md.name}" in it`);
+    const podMd = pod.metadata.config.metadata!;
+    const name = `${md.name}_${podMd.name}_${podMd.namespace}_${podMd.uid}_${md.attempt}`;
+    const digest = createHash('sha256').update(JSON.stringify({ pod: pod.id, config })).digest('hex');
+    const inflight = this.#inflight.get(name);
+    if (inflight) {
+      if (inflight.digest !== digest) throw new AlreadyExistsError(`container name "${name}" is being created as ${inflight.id} with a different config`);
+      op.log.info({ container: inflight.id, name }, 'CreateContainer retried while the first call is still running; waiting for it');
+      return inflight.done;
+    }
+    const holder = this.#names.holderOf(name);
+    if (holder !== undefined) {
+      if (this.#deps.records.get(holder)?.metadata.requestDigest === digest) return holder;
+      throw new AlreadyExistsError(`container name "${name}" is already used by container ${holder}`);
+    }
+    const image = this.#deps.images.require(imageSpec);
+    const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
+    const id = randomBytes(32).toString('hex');
+    this.#names.reserve(name, id);
+    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime })
+      .then(() => id, (err: unknown) => {
+        this.#names.release(name, id);
+        throw err;
+      });
+    this.#inflight.set(name, { digest, id, done });
+    try {
+      return await done;
+    } finally {
+      this.#inflight.delete(name);
+    }
+  }
+
+  /** StartContainer: only from CREATED. */
+  async start(op: Op, idOrPrefix: string): Promise<void> {
+    const id = this.get(idOrPrefix).id;
+    await this.#locks.with(id, async () => {
+      const rec = this.get(id);
+      if (rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a CREATED container can be started`);
+      const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+      try {
+        await runtime.start(op, id);
+      } catch (err) {
+        await this.#deps.records.update(id, (s) => ({ ...s, message: err instanceof Error ? err.message : String(err) }));
+        throw err;
+      }
+      const now = this.#deps.clock.nowNs().toString();
+      await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: now }));
+      op.log.info({ container: id }, 'Container started');
+    });
+  }
+
+  /** StopContainer: the stop signal, then SIGKILL after `timeoutSec` (0 = at once). Idempotent. */
+  async stop(op: Op, idOrPrefix: string, timeoutSec: number): Promise<void> {
+    const id = this.get(idOrPrefix).id;
+    await this.#locks.with(id, () => this.#stopLocked(op, id, timeoutSec));
+  }
+
+  async #stopLocked(op: Op, id: string, timeoutSec: number): Promise<void> {
+    const rec = this.#deps.records.get(id);
+    if (!rec || rec.status.phase === 'exited' || rec.status.phase === 'creating') return;
+    const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+    if (rec.status.phase === 'running' && timeoutSec > 0) {
+      await runtime.kill(op, id, rec.metadata.stopSignal);
+      if (await this.#exits.waitFor(id, timeoutSec * 1000, op.signal)) return;
+      op.log.info({ container: id, signal: rec.metadata.stopSignal, timeoutSec }, 'Container ignored its stop signal; sending SIGKILL');
+    }
+    await runtime.kill(op, id, 'SIGKILL');
+    if (await this.#exits.waitFor(id, this.#deps.killWaitMs ?? 10_000, op.signal)) return;
+    // No exit file (conmon gone?): trust the runtime's word that the process is dead.
+    const state = await runtime.state(op, id).catch(() => ({ status: 'stopped' as const, pid: 0 }));
+    if (state.status === 'stopped') await this.#exits.record(id, KILLED_STATUS, this.#deps.clock.nowNs());
+    else throw new FailedPreconditionError(`container ${id} is still ${state.status} after SIGKILL`);
+  }
+
+  /** RemoveContainer: kills it if it runs, then deletes runtime state, rootfs, rw layer and record. Idempotent. */
+  async remove(op: Op, idOrPrefix: string): Promise<void> {
+    const rec = this.#deps.records.find(idOrPrefix);
+    if (!rec) {
+      op.log.debug({ container: idOrPrefix }, 'RemoveContainer for an unknown container: nothing to do');
+      return;
+    }
+    await this.#locks.with(rec.id, async () => {
+      const current = this.#deps.records.get(rec.id);
+      if (!current) return;
+      if (current.status.phase === 'created' || current.status.phase === 'running') await this.#stopLocked(op, rec.id, 0);
+      await teardownContainer(this.#deps, op, current);
+      this.#names.release(current.metadata.name, rec.id);
+      op.log.info({ container: rec.id }, 'Container removed');
+    });
+  }
+
+  /** Containers of a pod: StopPodSandbox stops them all (api.proto "forcibly terminated"). */
+  async stopAllInPod(op: Op, podId: string, timeoutSec: number): Promise<void> {
+    await Promise.all(this.#inPod(podId).map((r) => this.stop(op, r.id, timeoutSec)));
+  }
+
+  async removeAllInPod(op: Op, podId: string): Promise<void> {
+    await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
+  }
+
+  #inPod(podId: string): ContainerRecord[] {
+    return this.#deps.records.list().filter((r) => r.metadata.podId === podId);
+  }
+
+  /** A container by id or unique prefix; containers still being created are not visible. @throws NotFoundError */
+  get(idOrPrefix: string): ContainerRecord {
+    const rec = this.#deps.records.find(idOrPrefix);
+    if (!rec || rec.status.phase === 'creating') throw new NotFoundError(`container "${idOrPrefix}" not found`);
+    return rec;
+  }
+
+  list(filter: ContainerFilter__Output | null): ContainerRecord[] {
+    return this.#deps.records.list().filter((r) => r.status.phase !== 'creating' && matchesContainerFilter(r, filter));
+  }
+
+  /** Verbose ContainerStatus info: pid, sandbox, runtime spec (CRI-O and containerd show the same). */
+  async verboseInfo(rec: ContainerRecord): Promise<Record<string, string>> {
+    const spec = await readFile(join(rec.metadata.bundle, 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+    return {
+      info: JSON.stringify({
+        id: rec.id, name: rec.metadata.name, sandboxID: rec.metadata.podId, pid: rec.status.pid, conmonPid: rec.status.conmonPid,
+        runtimeHandler: rec.metadata.runtimeHandler, bundle: rec.metadata.bundle, imageId: rec.metadata.imageId, runtimeSpec: spec,
+      }),
+    };
+  }
+
+  /** ExecSync: runs `cmd` with the container's process settings; timeout 0 = none. */
+  async execSync(op: Op, idOrPrefix: string, cmd: readonly string[], timeoutSec: number): Promise<ExecSyncResult> {
+    if (cmd.length === 0) throw new InvalidArgumentError('cmd is required');
+    const rec = this.get(idOrPrefix);
+    if (rec.status.phase !== 'running') throw new FailedPreconditionError(`container ${rec.id} is not running (${rec.status.phase})`);
+    const spec = JSON.parse(await readFile(join(rec.metadata.bundle, 'config.json'), 'utf8')) as { process: OciProcess };
+    const processSpec: OciProcess = { ...spec.process, args: [...cmd], terminal: false };
+    const result = await runtimeFor(this.#deps, rec.metadata.runtimeHandler).execSync(op, rec.id, { processSpec, timeoutSec, terminal: false });
+    if (!result.timedOut) return result;
+    // CRI-O: a timed-out probe is exit code -1 with the reason on stderr.
+    return { ...result, stderr: Buffer.concat([result.stderr, Buffer.from(`command timed out after ${timeoutSec}s`)]) };
+  }
+
+  /** ReopenContainerLog: conmon reopens the log at the same path (after the kubelet renamed it). */
+  async reopenLog(op: Op, idOrPrefix: string): Promise<void> {
+    const rec = this.get(idOrPrefix);
+    if (rec.status.phase !== 'running') throw new FailedPreconditionError(`container ${rec.id} is not running (${rec.status.phase}); its log cannot be reopened`);
+    await runtimeFor(this.#deps, rec.metadata.runtimeHandler).reopenLog(op, rec.id);
+  }
+
+  /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
+  async updateResources(op: Op, idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
+    if (!resources) return;
+    const id = this.get(idOrPrefix).id;
+    await this.#locks.with(id, async () => {
+      const rec = this.get(id);
+      if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);
+      const host = await this.#deps.env.hostFacts(false);
+      const oci = buildResources(resources, host);
+      await runtimeFor(this.#deps, rec.metadata.runtimeHandler).updateResources(op, id, oci as Record<string, unknown>);
+      await this.#deps.records.update(id, (s): ContainerStatusRecord => ({ ...s, resources }));
+    });
+  }
+
+  /** Called by the exit watcher for every exit file. */
+  handleExit(exit: ContainerExit): Promise<void> {
+    return this.#exits.handle(exit);
+  }
+
+  /** Start-up: records, runtime states, exits written while down, half-created containers. */
+  async recover(op: Op): Promise<void> {
+    await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id));
+  }
+
+  /** Chain ids container rootfs sit on (Store.setLayerUsers). */
+  layersInUse(): string[] {
+    return this.#deps.records.list().map((r) => r.metadata.topLayer);
+  }
+
+  /** True while a container uses the image (ImageService.setImageUsers). */
+  imageInUse(imageId: string): boolean {
+    return this.#deps.records.list().some((r) => r.metadata.imageId === imageId);
+  }
+}

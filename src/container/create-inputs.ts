@@ -1,0 +1,107 @@
+/**
+ * Gathers what the pure spec builder needs (spec/inputs.ts) for one CreateContainer: the
+ * I/O the builder must not do. Host paths of mounts and devices are resolved (symlinks
+ * followed) and must exist (cri-api.md §4 item 19); the image's /etc/passwd and /etc/group
+ * come from the mounted rootfs; a Localhost seccomp profile is read from its absolute path.
+ */
+import { lstat, readFile, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
+import type { NamespaceOption__Output } from '../generated/cri/runtime/v1/NamespaceOption.ts';
+import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
+import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
+import type { HostDevice, PodContext } from './spec/inputs.ts';
+import { seccompLocalhostPath } from './spec/seccomp.ts';
+import { statDevice } from './host-facts.ts';
+import { NamespaceMode } from '../generated/cri/runtime/v1/NamespaceMode.ts';
+
+/** A file inside the rootfs, read only when it is a regular file (a symlink could point at the host's). */
+export async function readRootfsFile(rootfs: string, path: string): Promise<string | undefined> {
+  const file = join(rootfs, path);
+  try {
+    if (!(await lstat(file)).isFile()) return undefined;
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw err;
+  }
+}
+
+async function resolveHostPath(path: string, what: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${what}: host path ${JSON.stringify(path)} does not exist`, { cause: err });
+    throw new InvalidArgumentError(`${what}: host path ${JSON.stringify(path)} cannot be resolved`, { cause: err });
+  }
+}
+
+/**
+ * The config with mount host paths resolved, and the pod's namespace modes where the
+ * container names none (a container always joins its pod's network and IPC; the kubelet
+ * sends them, other clients may not).
+ */
+export async function resolveConfig(config: ContainerConfig__Output, podConfig: PodSandboxConfig__Output): Promise<ContainerConfig__Output> {
+  const mounts = await Promise.all(config.mounts.map(async (m) => ({
+    ...m, host_path: await resolveHostPath(m.host_path, `mount ${JSON.stringify(m.container_path)}`),
+  })));
+  const linux = config.linux;
+  const sc = linux?.security_context ?? null;
+  const podOpts = podConfig.linux?.security_context?.namespace_options ?? null;
+  if (linux === null || sc === null || sc.namespace_options !== null || podOpts === null) return { ...config, mounts };
+  const namespace_options: NamespaceOption__Output = { ...podOpts };
+  return { ...config, mounts, linux: { ...linux, security_context: { ...sc, namespace_options } } };
+}
+
+/** Device nodes by resolved host path, as the spec builder looks them up. */
+export async function devicesByHostPath(config: ContainerConfig__Output): Promise<Map<string, HostDevice>> {
+  const out = new Map<string, HostDevice>();
+  for (const d of config.devices) {
+    const resolved = await resolveHostPath(d.host_path, `device ${JSON.stringify(d.container_path)}`);
+    const dev = await statDevice(resolved);
+    if (!dev) throw new InvalidArgumentError(`device ${JSON.stringify(d.host_path)} is not a character or block device`);
+    out.set(d.host_path, dev);
+    out.set(resolved, dev);
+  }
+  return out;
+}
+
+/** The Localhost seccomp profile the config names, parsed; undefined for other choices. */
+export async function localhostSeccompProfile(config: ContainerConfig__Output): Promise<unknown> {
+  const path = seccompLocalhostPath(config.linux?.security_context ?? null);
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new NotFoundError(`seccomp Localhost profile ${JSON.stringify(path)} cannot be read`, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new InvalidArgumentError(`seccomp Localhost profile ${JSON.stringify(path)} is not JSON`, { cause: err });
+  }
+}
+
+/** What the pod prepared for its containers (DESIGN "Pod sandboxes"). */
+export function podContext(pod: SandboxRecord): PodContext {
+  const ns = pod.status.namespaces;
+  const runDir = pod.metadata.runDir;
+  const hostIpc = pod.metadata.config.linux?.security_context?.namespace_options?.ipc === NamespaceMode.NODE;
+  const ctx: PodContext = {
+    sandboxId: pod.id,
+    hostname: pod.metadata.hostname,
+    cgroupParent: pod.metadata.cgroupParent,
+    hostsPath: join(runDir, 'hosts'),
+    resolvConfPath: join(runDir, 'resolv.conf'),
+    hostnamePath: join(runDir, 'hostname'),
+  };
+  if (ns.net !== undefined) ctx.netnsPath = ns.net;
+  if (ns.ipc !== undefined) ctx.ipcnsPath = ns.ipc;
+  if (ns.uts !== undefined) ctx.utsnsPath = ns.uts;
+  if (pod.status.infra !== undefined) ctx.infraPid = pod.status.infra.pid;
+  if (pod.status.shmMounted) ctx.shmPath = join(runDir, 'shm');
+  else if (hostIpc) ctx.shmPath = '/dev/shm';
+  return ctx;
+}

@@ -1,0 +1,76 @@
+/**
+ * Records container exits (DESIGN "Process model"): conmon's exit file → status exited
+ * with finished_at, exit code and reason (Completed, Error, OOMKilled as the kubelet
+ * spells them, cri-api.md §4 item 16), then the file is deleted. Stop waits here for
+ * the exit its signal causes.
+ */
+import type { ContainerExit } from '../oci/exit-watcher.ts';
+import { describeError } from '../lib/errors.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+
+export const REASON_COMPLETED = 'Completed';
+export const REASON_ERROR = 'Error';
+export const REASON_OOM_KILLED = 'OOMKilled';
+
+export class ExitTracker {
+  readonly #deps: ContainerServiceDeps;
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  constructor(deps: ContainerServiceDeps) {
+    this.#deps = deps;
+  }
+
+  async handle(exit: ContainerExit): Promise<void> {
+    const rec = this.#deps.records.get(exit.id);
+    if (!rec) {
+      // Not ours (yet): a create in flight has its record already, so this is stale.
+      this.#deps.log.debug({ container: exit.id }, 'Exit file of an unknown container; removing it');
+      await this.#deps.exitFiles.remove(exit.id).catch(() => undefined);
+      return;
+    }
+    try {
+      await this.record(exit.id, exit.exitCode, exit.exitedAtNs);
+      await this.#deps.exitFiles.remove(exit.id);
+    } catch (err) {
+      this.#deps.log.error({ container: exit.id, err: describeError(err) }, 'Cannot record container exit');
+    }
+  }
+
+  /** Marks the container exited (once); wakes Stop calls waiting for it. */
+  async record(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
+    const rec = this.#deps.records.get(id);
+    if (!rec) return;
+    if (rec.status.phase !== 'exited') {
+      const oom = await this.#deps.oom.wasOomKilled(rec.status.memoryCgroupDir).catch(() => false);
+      const reason = oom ? REASON_OOM_KILLED : exitCode === 0 ? REASON_COMPLETED : REASON_ERROR;
+      await this.#deps.records.update(id, (s) => (s.phase === 'exited' ? s : {
+        ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(),
+        // A container that exits before it was started still has a start time of 0 (api.proto).
+      }));
+      this.#deps.log.info({ container: id, exitCode, reason }, 'Container exited');
+    }
+    for (const wake of this.#waiters.get(id) ?? []) wake();
+    this.#waiters.delete(id);
+  }
+
+  /** Resolves true once the container has exited, false after `ms` or on abort. */
+  waitFor(id: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    const exited = (): boolean => this.#deps.records.get(id)?.status.phase !== 'running' && this.#deps.records.get(id)?.status.phase !== 'created';
+    if (exited()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const set = this.#waiters.get(id) ?? new Set<() => void>();
+      this.#waiters.set(id, set);
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        set.delete(wake);
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      };
+      const wake = (): void => done(true);
+      const onAbort = (): void => done(exited());
+      const timer = setTimeout(() => done(exited()), ms);
+      set.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

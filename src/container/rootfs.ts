@@ -1,0 +1,60 @@
+/**
+ * A container's root filesystem: an overlay mount of the image's layers (read-only lower
+ * dirs, top first) with a per-container upper and work dir under the storage root, as
+ * containers/storage's overlay driver does. The lower dirs are passed relative to the
+ * layer store's dir (through its short `l/` links) so the mount options stay under a page.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import type { Op } from '../lib/op.ts';
+import { run } from '../lib/exec.ts';
+import { mountPoints } from '../network/netns.ts';
+
+export interface RootfsMounter {
+  /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
+  mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void>;
+  /** Unmounts `target`; a no-op when it is not mounted. */
+  unmount(op: Op, target: string): Promise<void>;
+  /** Deletes the container's upper and work dirs. */
+  removeLayer(op: Op, id: string): Promise<void>;
+}
+
+export interface OverlayRootfsDeps {
+  /** Holds `<id>/upper` and `<id>/work`, e.g. `<root>/overlay-containers`. */
+  layersDir: string;
+}
+
+const MOUNT_TIMEOUT_MS = 30_000;
+
+export class OverlayRootfs implements RootfsMounter {
+  readonly #deps: OverlayRootfsDeps;
+
+  constructor(deps: OverlayRootfsDeps) {
+    this.#deps = deps;
+  }
+
+  async mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void> {
+    if ((await mountPoints()).has(target)) return;
+    const dir = join(this.#deps.layersDir, id);
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    await mkdir(upper, { recursive: true, mode: 0o755 });
+    await mkdir(work, { recursive: true, mode: 0o700 });
+    await mkdir(target, { recursive: true, mode: 0o755 });
+    // Every lower dir is `<overlay dir>/l/<short>`: relative to the overlay dir they are short.
+    const base = dirname(dirname(lowerDirs[0] ?? '/'));
+    const lowers = lowerDirs.map((l) => relative(base, l)).join(':');
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers},upperdir=${upper},workdir=${work}`, target], {
+      signal: op.signal, timeoutMs: MOUNT_TIMEOUT_MS, cwd: base,
+    });
+  }
+
+  async unmount(op: Op, target: string): Promise<void> {
+    if (!(await mountPoints()).has(target)) return;
+    await run('umount', [target], { signal: op.signal, timeoutMs: MOUNT_TIMEOUT_MS });
+  }
+
+  async removeLayer(_op: Op, id: string): Promise<void> {
+    await rm(join(this.#deps.layersDir, id), { recursive: true, force: true });
+  }
+}

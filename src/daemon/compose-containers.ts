@@ -1,0 +1,122 @@
+/**
+ * Builds the container side: one conmon-driven OCI runtime per available handler, the
+ * exit watcher on their shared exit dir, the overlay rootfs manager, host facts, the
+ * container records and the ContainerService, registered with storage and images as the
+ * user of its layers and images.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.ts';
+import { findExecutable } from '../host/checks.ts';
+import { NotFoundError, describeError } from '../lib/errors.ts';
+import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
+import { ExitWatcher } from '../oci/exit-watcher.ts';
+import type { OciRuntime } from '../oci/runtime.ts';
+import { RecordStore } from '../state/record-store.ts';
+import type { Store } from '../storage/store.ts';
+import type { ImageService } from '../image/image-service.ts';
+import type { SandboxService } from '../sandbox/sandbox-service.ts';
+import { ContainerService } from '../container/container-service.ts';
+import type { ContainerMetadata, ContainerStatusRecord } from '../container/container-record.ts';
+import { OverlayRootfs } from '../container/rootfs.ts';
+import { CgroupOomDetector } from '../container/oom.ts';
+import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
+import type { RuntimeDefaults } from '../container/spec/inputs.ts';
+
+export interface ComposedContainers {
+  containers: ContainerService;
+  /** The OCI runtime of a handler (attach socket, ctl FIFO for streaming). @throws NotFoundError */
+  runtime(handler: string): OciRuntime;
+  /** Recovery, then live exit monitoring (exits written while down are consumed by both). */
+  start(): Promise<void>;
+  close(): void;
+}
+
+async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
+  const conmonPath = (await findExecutable(config.runtime.conmon_path)) ?? config.runtime.conmon_path;
+  const out = new Map<string, OciRuntime>();
+  for (const [name, h] of Object.entries(config.runtime.handlers)) {
+    const binary = await findExecutable(h.path);
+    if (!binary) continue;
+    out.set(name, new ConmonOciRuntime({
+      handler: name,
+      runtimeBinary: binary,
+      conmonPath,
+      runtimeRoot: h.root === '' ? runtimeRootFor(config.run_root, name) : h.root,
+      socketDir: join(config.run_root, 'socket'),
+      exitDir,
+      scratchDir: join(config.run_root, 'exec'),
+      systemdCgroup: config.cgroup_driver === 'systemd',
+    }));
+  }
+  return out;
+}
+
+export interface ComposeContainersInput {
+  config: Config;
+  log: Logger;
+  store: Store;
+  images: ImageService;
+  sandboxes: SandboxService;
+}
+
+export async function composeContainers(input: ComposeContainersInput): Promise<ComposedContainers> {
+  const { config, log } = input;
+  const exitDir = join(config.run_root, 'exits');
+  const runtimes = await runtimesFor(config, exitDir);
+  let fixed: Promise<StaticHostFacts> | undefined;
+  let defaults: Promise<RuntimeDefaults> | undefined;
+  const staticFacts = (): Promise<StaticHostFacts> => {
+    fixed ??= detectStaticHostFacts(config.cgroup_driver).then((f) => {
+      if (f.oomScoreAdjRestricted) log.warn({ minOomScoreAdj: f.minOomScoreAdj }, 'No CAP_SYS_RESOURCE: container oom_score_adj below the daemon\'s own is raised to it');
+      return f;
+    });
+    return fixed;
+  };
+  let watcher: ExitWatcher | undefined;
+  const containers: ContainerService = new ContainerService({
+    runRoot: config.run_root,
+    log,
+    runtimes,
+    pods: input.sandboxes,
+    images: input.images,
+    layers: input.store,
+    rootfs: new OverlayRootfs({ layersDir: join(config.root, 'overlay-containers') }),
+    env: {
+      hostFacts: async (privileged) => hostFactsFor(await staticFacts(), privileged),
+      defaults: () => {
+        defaults ??= readFile(config.runtime.seccomp_profile, 'utf8')
+          .then((t) => JSON.parse(t) as unknown, (err: unknown) => {
+            log.warn({ path: config.runtime.seccomp_profile, err: describeError(err) }, 'RuntimeDefault seccomp profile unreadable');
+            return undefined;
+          })
+          .then((profile) => ({ defaultCapabilities: config.runtime.default_capabilities, seccompDefaultProfile: profile }));
+        return defaults;
+      },
+    },
+    records: new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(config.root, 'containers'), kind: 'container' }),
+    exitFiles: { remove: async (id) => watcher?.remove(id) },
+    oom: new CgroupOomDetector(),
+    clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+  });
+  watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });
+  input.store.setLayerUsers(() => containers.layersInUse());
+  input.images.setImageUsers((id) => containers.imageInUse(id));
+  return {
+    containers,
+    runtime(handler) {
+      const rt = runtimes.get(handler);
+      if (!rt) throw new NotFoundError(`runtime handler "${handler}" is not available`);
+      return rt;
+    },
+    async start() {
+      await staticFacts();
+      await containers.recover({ log: log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
+      await watcher.start();
+    },
+    close() {
+      watcher?.close();
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/** ContainerStatus: every field (cri-api.md §4 items 16–18), verbose info with pid and spec. */
+import type { UnaryHandler } from './adapt.ts';
+import type { ContainerService } from '../container/container-service.ts';
+import { containerStatusResponse } from '../container/container-view.ts';
+import type { ContainerStatusRequest__Output } from '../generated/cri/runtime/v1/ContainerStatusRequest.ts';
+import type { ContainerStatusResponse } from '../generated/cri/runtime/v1/ContainerStatusResponse.ts';
+import { InvalidArgumentError } from '../lib/errors.ts';
+
+export function containerStatusHandler(containers: ContainerService): UnaryHandler<ContainerStatusRequest__Output, ContainerStatusResponse> {
+  return async (req) => {
+    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    const rec = containers.get(req.container_id);
+    return containerStatusResponse(rec, req.verbose ? await containers.verboseInfo(rec) : {});
+  };
+}
