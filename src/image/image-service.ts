@@ -33,7 +33,7 @@ export interface ImageView {
 
 export class ImageService {
   readonly #deps: ImageServiceDeps;
-  readonly #inflight = new Map<string, { pull: Promise<ImageRecord>; progress: ProgressFanout }>();
+  readonly #inflight = new Map<string, SharedPull>();
   #inUse: (imageId: string) => boolean = () => false;
 
   constructor(deps: ImageServiceDeps) {
@@ -67,28 +67,40 @@ export class ImageService {
     throw lastError;
   }
 
+  /**
+   * One pull per (reference, credentials): later callers join it. The shared operation
+   * has its own signal, aborted only when every caller has given up, so one caller's
+   * cancel (a CLI's Ctrl-C) never fails the kubelet's pull that joined it.
+   */
   #pullShared(op: Op, ref: string, creds: RegistryCredentials | undefined, progress?: PullProgress): Promise<ImageRecord> {
     const key = `${ref}\0${credentialsFingerprint(creds)}`;
-    const running = this.#inflight.get(key);
-    if (running) {
+    let shared = this.#inflight.get(key);
+    if (shared) {
       op.log.debug({ ref }, 'Joining an identical pull in progress');
-      const leave = progress ? running.progress.add(progress) : undefined;
-      return abortable(running.pull, op.signal).finally(() => leave?.());
+    } else {
+      const controller = new AbortController();
+      const fanout = new ProgressFanout();
+      const sharedOp: Op = { log: op.log, signal: controller.signal };
+      const pull = (async () => {
+        const { client } = this.#deps.registry();
+        const resolved = await client.resolve(sharedOp, ref, creds);
+        const rec = await pullResolved(sharedOp, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, fanout);
+        op.log.info({ ref, image: rec.id, from: resolved.source.endpoint }, 'Image pulled');
+        return rec;
+      })().finally(() => this.#inflight.delete(key));
+      shared = { pull, progress: fanout, controller, waiters: 0 };
+      this.#inflight.set(key, shared);
     }
-    const fanout = new ProgressFanout();
-    const leave = progress ? fanout.add(progress) : undefined;
-    const pull = (async () => {
-      const { client } = this.#deps.registry();
-      const resolved = await client.resolve(op, ref, creds);
-      const rec = await pullResolved(op, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, fanout);
-      op.log.info({ ref, image: rec.id, from: resolved.source.endpoint }, 'Image pulled');
-      return rec;
-    })().finally(() => {
-      this.#inflight.delete(key);
-      leave?.();
+    const mine = shared;
+    mine.waiters++;
+    const leaveProgress = progress ? mine.progress.add(progress) : undefined;
+    return abortable(mine.pull, op.signal).finally(() => {
+      leaveProgress?.();
+      if (--mine.waiters === 0 && this.#inflight.get(key) === mine) {
+        // The last caller gave up (or all are done): stop downloading for nobody.
+        mine.controller.abort(op.signal.reason ?? new Error(`pull of ${ref} abandoned by every caller`));
+      }
     });
-    this.#inflight.set(key, { pull, progress: fanout });
-    return pull;
   }
 
   /** The image `spec` names (id, id prefix, tag, digest or short name), or undefined. */
@@ -137,6 +149,14 @@ export class ImageService {
     const inner = cfg.config as { User?: unknown } | undefined;
     return typeof inner?.User === 'string' ? inner.User : '';
   }
+}
+
+interface SharedPull {
+  pull: Promise<ImageRecord>;
+  progress: ProgressFanout;
+  controller: AbortController;
+  /** Callers still waiting for it. */
+  waiters: number;
 }
 
 /** Waits for a shared promise but lets this caller's signal give up on it alone. */

@@ -134,6 +134,15 @@ test('identical concurrent pulls share one operation and all get the image id', 
   await d.client.call('RemoveImage', { image: { image: imgs.large.reference } });
 });
 
+test('a caller that gives up does not fail another caller sharing the same pull', async () => {
+  const impatient = d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 150 });
+  await new Promise((r) => setTimeout(r, 20));
+  const patient = pull(imgs.large.reference);
+  await assert.rejects(impatient);
+  assert.equal(await patient, imgs.large.imageId);
+  await d.client.call('RemoveImage', { image: { image: imgs.large.reference } });
+});
+
 test('a pull cut short by its deadline registers nothing and leaves no partial layer behind', async () => {
   const layersDir = join(d.dirs.root, 'overlay');
   const before = new Set(await readdir(layersDir));
