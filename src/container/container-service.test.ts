@@ -1,0 +1,235 @@
+/**
+ * ContainerService logic over hand-written fakes (FakeOciRuntime, a fake rootfs, pods and
+ * images) and real records in a temp dir: the CRI state machine, idempotent stop and
+ * remove, create retries, unwinding and exit handling. No root needed.
+ */
+import { describe, test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { FakeOciRuntime } from '../oci/testing.ts';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
+import { OciRuntimeError } from '../oci/runtime.ts';
+import { RecordStore } from '../state/record-store.ts';
+import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
+import type { Op } from '../lib/op.ts';
+import { ContainerService } from './container-service.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+import type { ContainerMetadata, ContainerStatusRecord } from './container-record.ts';
+import type { RootfsMounter } from './rootfs.ts';
+import { containerConfig, sandboxConfig, specInputs } from './spec/testing.ts';
+
+const op: Op = { log: pino({ level: 'silent' }), signal: new AbortController().signal };
+const IMAGE = { id: 'a'.repeat(64), names: ['docker.io/library/busybox:latest'], digests: [`docker.io/library/busybox@sha256:${'b'.repeat(64)}`], topLayer: 'c'.repeat(64), size: 1, created: '' };
+
+class FakeRootfs implements RootfsMounter {
+  mounted = new Set<string>();
+  layers = new Set<string>();
+  async mount(_op: Op, id: string, _lowers: readonly string[], target: string): Promise<void> {
+    await mkdir(target, { recursive: true });
+    this.mounted.add(target);
+    this.layers.add(id);
+  }
+  async unmount(_op: Op, target: string): Promise<void> {
+    this.mounted.delete(target);
+  }
+  async removeLayer(_op: Op, id: string): Promise<void> {
+    this.layers.delete(id);
+  }
+}
+
+let dir: string;
+let runtime: FakeOciRuntime;
+let rootfs: FakeRootfs;
+let pod: SandboxRecord;
+let svc: ContainerService;
+let removedExitFiles: string[];
+let oomKilled: boolean;
+
+function makeService(): ContainerService {
+  const inputs = specInputs();
+  const deps: ContainerServiceDeps = {
+    runRoot: join(dir, 'run'),
+    log: op.log,
+    runtimes: new Map([['runc', runtime]]),
+    pods: { get: (id) => { if (!pod.id.startsWith(id)) throw new NotFoundError(`pod sandbox "${id}" not found`); return pod; } },
+    images: {
+      require: (spec) => { if (spec !== 'busybox:latest') throw new NotFoundError(`image "${spec}" not found`); return IMAGE; },
+      config: async () => ({ config: { Cmd: ['sh'], StopSignal: 'SIGQUIT' } }),
+    },
+    layers: { lowerDirs: () => ['/layers/l/A'] },
+    rootfs,
+    env: { hostFacts: async () => inputs.host, defaults: async () => inputs.defaults },
+    records: new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' }),
+    exitFiles: { remove: async (id) => { removedExitFiles.push(id); } },
+    oom: { memoryCgroupOf: async (pid) => `/cg/${pid}`, wasOomKilled: async () => oomKilled },
+    clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+    killWaitMs: 200,
+  };
+  const service = new ContainerService(deps);
+  runtime.onStopped = (id, signal) => {
+    queueMicrotask(() => void service.handleExit({ id, exitCode: String(signal).includes('KILL') ? 137 : 143, exitedAt: new Date(), exitedAtNs: BigInt(Date.now()) * 1_000_000n }));
+  };
+  return service;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'critter-ctr-unit-'));
+  runtime = new FakeOciRuntime();
+  rootfs = new FakeRootfs();
+  removedExitFiles = [];
+  oomKilled = false;
+  const cfg = { ...sandboxConfig(), log_directory: join(dir, 'logs') };
+  pod = {
+    id: 'f'.repeat(64),
+    metadata: { name: 'pod_default_uid-1_0', configDigest: '', config: cfg, runtimeHandler: 'runc', createdAt: '1', hostname: 'pod', cgroupParent: '/kubepods', cgroupDriver: 'cgroupfs', runDir: join(dir, 'pod') },
+    status: { phase: 'ready', namespaces: { net: '/ns/net', ipc: '/ns/ipc', uts: '/ns/uts' }, networkAttached: false, ips: [], cniResult: null, shmMounted: true },
+  };
+  svc = makeService();
+  await svc.recover(op);
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const config = (name = 'app', over = {}) => containerConfig({ metadata: { name, attempt: 0 }, ...over });
+
+describe('ContainerService', () => {
+  test('create() leaves the container CREATED with the image stop signal and the CRI log path', async () => {
+    const id = await svc.create(op, pod.id.slice(0, 8), config());
+    const rec = svc.get(id);
+    assert.equal(rec.status.phase, 'created');
+    assert.equal(rec.metadata.stopSignal, 'SIGQUIT');
+    assert.equal(rec.metadata.logPath, join(dir, 'logs', 'app/0.log'));
+    assert.equal(rec.metadata.imageRef, IMAGE.digests[0]);
+    assert.equal(rec.status.memoryCgroupDir, `/cg/${rec.status.pid}`);
+    assert.deepEqual(rec.status.user, { uid: 0, gid: 0, additionalGids: [0] });
+    assert.deepEqual(runtime.callNames(id), ['createContainer']);
+    assert.ok(rootfs.mounted.has(join(dir, 'run', 'containers', id, 'rootfs')));
+    assert.deepEqual(svc.layersInUse(), [IMAGE.topLayer]);
+    assert.equal(svc.imageInUse(IMAGE.id), true);
+  });
+
+  test('create() refuses a missing pod, a pod that is not ready, a missing image and a missing name', async () => {
+    await assert.rejects(svc.create(op, 'abc', config()), NotFoundError);
+    await assert.rejects(svc.create(op, pod.id, config('x', { image: { ...config().image!, image: 'nope:1' } })), (e: Error) => e instanceof NotFoundError && e.message.includes('nope:1'));
+    await assert.rejects(svc.create(op, pod.id, config('')), /metadata.name/);
+    pod.status.phase = 'notready';
+    await assert.rejects(svc.create(op, pod.id, config()), FailedPreconditionError);
+  });
+
+  test('create() retried with the same request returns the same id, concurrently or later; a different one clashes', async () => {
+    const [a, b] = await Promise.all([svc.create(op, pod.id, config()), svc.create(op, pod.id, config())]);
+    assert.equal(a, b);
+    assert.equal(await svc.create(op, pod.id, config()), a);
+    await assert.rejects(svc.create(op, pod.id, config('app', { command: ['other'] })), AlreadyExistsError);
+    assert.equal(runtime.callNames().filter((n) => n === 'createContainer').length, 1);
+  });
+
+  test('create() unwinds everything when the runtime create fails, and the name is free again', async () => {
+    runtime.failNext.set('createContainer', new OciRuntimeError('container create failed: exec: "nope": not found'));
+    await assert.rejects(svc.create(op, pod.id, config()), OciRuntimeError);
+    assert.deepEqual(svc.list(null), []);
+    assert.equal(rootfs.mounted.size, 0);
+    assert.equal(rootfs.layers.size, 0);
+    assert.deepEqual(svc.layersInUse(), []);
+    const id = await svc.create(op, pod.id, config());
+    assert.equal(svc.get(id).status.phase, 'created');
+  });
+
+  const startCases: Array<{ from: string; setup: (id: string) => Promise<void>; ok: boolean }> = [
+    { from: 'created', setup: async () => {}, ok: true },
+    { from: 'running', setup: async (id) => svc.start(op, id), ok: false },
+    { from: 'exited', setup: async (id) => { await svc.start(op, id); await svc.stop(op, id, 0); }, ok: false },
+  ];
+  for (const c of startCases) {
+    test(`start() from ${c.from} ${c.ok ? 'runs the container' : 'is FailedPrecondition'}`, async () => {
+      const id = await svc.create(op, pod.id, config());
+      await c.setup(id);
+      if (c.ok) {
+        await svc.start(op, id);
+        assert.equal(svc.get(id).status.phase, 'running');
+        assert.notEqual(svc.get(id).status.startedAt, '0');
+      } else {
+        await assert.rejects(svc.start(op, id), (e: Error) => e instanceof FailedPreconditionError && e.message.includes(c.from));
+      }
+    });
+  }
+
+  test('stop() sends the stop signal, then SIGKILL after the timeout when it is ignored; it is idempotent', async () => {
+    runtime.fatalSignals = new Set(['SIGKILL']);
+    const id = await svc.create(op, pod.id, config());
+    await svc.start(op, id);
+    const t0 = Date.now();
+    await svc.stop(op, id, 1);
+    assert.ok(Date.now() - t0 >= 950);
+    assert.deepEqual(runtime.containers.get(id)!.signals, ['SIGQUIT', 'SIGKILL']);
+    const rec = svc.get(id);
+    assert.equal(rec.status.phase, 'exited');
+    assert.equal(rec.status.exitCode, 137);
+    assert.equal(rec.status.reason, 'Error');
+    await svc.stop(op, id, 1);
+    assert.equal(runtime.containers.get(id)!.signals.length, 2);
+    assert.deepEqual(removedExitFiles, [id]);
+  });
+
+  test('stop() with timeout 0 kills at once', async () => {
+    const id = await svc.create(op, pod.id, config());
+    await svc.start(op, id);
+    await svc.stop(op, id, 0);
+    assert.deepEqual(runtime.containers.get(id)!.signals, ['SIGKILL']);
+  });
+
+  test('remove() kills a running container, deletes it, unmounts and frees the layer; again and for unknown ids it succeeds', async () => {
+    const id = await svc.create(op, pod.id, config());
+    await svc.start(op, id);
+    await svc.remove(op, id);
+    assert.deepEqual(runtime.callNames(id).slice(-2), ['kill', 'delete']);
+    assert.equal(rootfs.mounted.size, 0);
+    assert.equal(rootfs.layers.size, 0);
+    assert.throws(() => svc.get(id), NotFoundError);
+    await svc.remove(op, id);
+    await svc.remove(op, 'deadbeef');
+    // The name is free again.
+    await svc.create(op, pod.id, config());
+  });
+
+  test('handleExit() records Completed, Error and OOMKilled', async () => {
+    for (const [code, oom, reason] of [[0, false, 'Completed'], [3, false, 'Error'], [137, true, 'OOMKilled']] as const) {
+      oomKilled = oom;
+      const id = await svc.create(op, pod.id, config(`c${code}`));
+      await svc.start(op, id);
+      runtime.exit(id);
+      await svc.handleExit({ id, exitCode: code, exitedAt: new Date(), exitedAtNs: 5n });
+      const s = svc.get(id).status;
+      assert.deepEqual([s.phase, s.exitCode, s.reason, s.finishedAt], ['exited', code, reason, '5']);
+    }
+  });
+
+  test('recover() keeps running containers, records exits from the persist dir and cleans half-created ones', async () => {
+    const running = await svc.create(op, pod.id, config('running'));
+    await svc.start(op, running);
+    const died = await svc.create(op, pod.id, config('died'));
+    await svc.start(op, died);
+    runtime.exit(died);
+    await mkdir(join(dir, 'run', 'containers', died, 'persist'), { recursive: true });
+    await writeFile(join(dir, 'run', 'containers', died, 'persist', 'exit'), '42');
+    // A crash mid-create leaves a record in phase creating.
+    const records = new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' });
+    const half = 'e'.repeat(64);
+    await records.create(half, { ...svc.get(running).metadata, name: 'half' }, { ...svc.get(running).status, phase: 'creating', mounted: true });
+
+    svc = makeService();
+    await svc.recover(op);
+    assert.equal(svc.get(running).status.phase, 'running');
+    const s = svc.get(died).status;
+    assert.deepEqual([s.phase, s.exitCode, s.reason], ['exited', 42, 'Error']);
+    assert.equal(svc.list(null).length, 2);
+    assert.ok(runtime.callNames(half).includes('delete'));
+    // Names were re-reserved: a retry gets the same container.
+    assert.equal(await svc.create(op, pod.id, config('running')), running);
+  });
+});
