@@ -200,6 +200,7 @@ test('ExecSync returns stdout, stderr and the exit code; a 1 s timeout ends slee
     times.push(performance.now() - s);
   }
   t.diagnostic(`ExecSync true median ${median(times).toFixed(1)} ms over 20`);
+  assert.equal((await status(id)).state, RUNNING, 'exec sessions never count as the container exiting');
   await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
 
@@ -283,6 +284,8 @@ test('UpdateContainerResources applies and shows in status; ReopenContainerLog s
   const s = await status(id);
   assert.equal(s.resources.linux.cpu_shares, '512');
   assert.equal(s.resources.linux.memory_limit_in_bytes, String(64 * 1024 * 1024));
+  const inCgroup = await d.client.call('ExecSync', { container_id: id, cmd: ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.shares'] });
+  assert.equal(inCgroup.stdout.toString(), `${64 * 1024 * 1024}\n512\n`, 'applied to the cgroup');
   await waitFor('first lines', async () => ((await readFile(s.log_path, 'utf8').catch(() => '')).includes('line3') ? true : undefined));
   await rename(s.log_path, `${s.log_path}.1`);
   await d.client.call('ReopenContainerLog', { container_id: id });
@@ -306,7 +309,20 @@ test('create+start latency', async (t) => {
     const id = await create(pod, ctrConfig(`lat${i}`, imgs.busybox.reference, { command: ['sleep', '100'] }));
     await d.client.call('StartContainer', { container_id: id });
     times.push(performance.now() - t0);
+    await d.client.call('StopContainer', { container_id: id, timeout: 0 });
   }
   t.diagnostic(`CreateContainer+StartContainer median ${median(times).toFixed(1)} ms over 20`);
+  await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+});
+
+test('an exit is visible in ContainerStatus within 100 ms of the container ending', async () => {
+  const pod = await runPod();
+  const id = await create(pod, ctrConfig('quick', imgs.busybox.reference, { command: ['sh', '-c', 'sleep 0.5; exit 4'] }));
+  await d.client.call('StartContainer', { container_id: id });
+  const s = await waitState(id, EXITED);
+  const seenNs = BigInt(Date.now()) * 1_000_000n;
+  assert.equal(s.exit_code, 4);
+  const lagMs = Number(seenNs - BigInt(s.finished_at)) / 1e6;
+  assert.ok(lagMs < 100, `exit seen ${lagMs} ms after it happened`);
   await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
