@@ -54,13 +54,13 @@ export class ContainerStreamingBackend implements StreamingBackend {
       socketPath: oci.attachSocketPath(target.id),
       ctlPath: oci.ctlFifoPath(target.id),
       tty: io.tty,
-      // A container without stdin has nothing to write to; drain the client's instead.
-      stdin: target.stdin ? io.stdin : null,
+      // Passed even when the config has no stdin, as CRI-O does: a TTY container reads the
+      // pty whatever its config says, and conmon drops input it has nowhere to put.
+      stdin: io.stdin,
       stdout: io.stdout,
       stderr: io.stderr,
       resize: io.resize,
     });
-    if (!target.stdin) io.stdin?.resume();
   }
 
   async portForward(op: Op, io: PortForwardIo): Promise<void> {
