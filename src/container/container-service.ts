@@ -100,9 +100,17 @@ export class ContainerService {
     });
   }
 
-  /** StopContainer: the stop signal, then SIGKILL after `timeoutSec` (0 = at once). Idempotent. */
+  /**
+   * StopContainer: the stop signal, then SIGKILL after `timeoutSec` (0 = at once).
+   * Idempotent: an unknown id succeeds (api.proto; critest "Idempotence").
+   */
   async stop(op: Op, idOrPrefix: string, timeoutSec: number): Promise<void> {
-    const id = this.get(idOrPrefix).id;
+    const rec = this.#deps.records.find(idOrPrefix);
+    if (!rec) {
+      op.log.debug({ container: idOrPrefix }, 'StopContainer of an unknown container: nothing to do');
+      return;
+    }
+    const id = rec.id;
     await this.#locks.with(id, () => this.#stopLocked(op, id, timeoutSec));
   }
 

@@ -88,28 +88,42 @@ export async function pullResolved(op: Op, deps: PullDeps, resolved: ResolvedIma
   // The first failure stops the other downloads instead of letting them run on.
   const stop = new AbortController();
   const layerOp: Op = { log: op.log, signal: AbortSignal.any([op.signal, stop.signal]) };
+  // handedOver[i] settles once layer i is in the store's hands (ingest started, or present).
+  // A child is handed over only after its parent: the store lets a child extract in
+  // parallel and register after its parent, but only if it knows the parent is coming.
+  const handedOver = jobs.map(() => deferred());
+  const pullLayer = async (layer: ResolvedImage['layers'][number], i: number): Promise<void> => {
+    if (deps.store.hasLayer(chain[i]!)) {
+      progress.onLayer?.({ digest: layer.digest, state: 'skipped', size: layer.size });
+      return;
+    }
+    layerOp.signal.throwIfAborted();
+    progress.onLayer?.({ digest: layer.digest, state: 'started', size: layer.size });
+    const blob = await deps.registry.openBlob(layerOp, resolved.source, layer);
+    const onBytes = progress.onBytes?.bind(progress);
+    const body = onBytes ? countingBody(blob, layer.digest, layer.size, onBytes) : blob;
+    if (i > 0) await handedOver[i - 1]!.promise;
+    const ingest = deps.store.ingestLayer(layerOp, {
+      parentChainId: i === 0 ? null : chain[i - 1]!,
+      diffId: diffIds[i]!,
+      digest: layer.digest,
+      mediaType: layer.mediaType,
+      size: layer.size,
+      body,
+    });
+    handedOver[i]!.resolve();
+    await ingest;
+    progress.onLayer?.({ digest: layer.digest, state: 'done', size: layer.size });
+  };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < jobs.length) {
       const { layer, i } = jobs[next++]!;
-      if (deps.store.hasLayer(chain[i]!)) {
-        progress.onLayer?.({ digest: layer.digest, state: 'skipped', size: layer.size });
-        continue;
+      try {
+        await pullLayer(layer, i);
+      } finally {
+        handedOver[i]!.resolve();
       }
-      layerOp.signal.throwIfAborted();
-      progress.onLayer?.({ digest: layer.digest, state: 'started', size: layer.size });
-      const blob = await deps.registry.openBlob(layerOp, resolved.source, layer);
-      const onBytes = progress.onBytes?.bind(progress);
-      const body = onBytes ? countingBody(blob, layer.digest, layer.size, onBytes) : blob;
-      await deps.store.ingestLayer(layerOp, {
-        parentChainId: i === 0 ? null : chain[i - 1]!,
-        diffId: diffIds[i]!,
-        digest: layer.digest,
-        mediaType: layer.mediaType,
-        size: layer.size,
-        body,
-      });
-      progress.onLayer?.({ digest: layer.digest, state: 'done', size: layer.size });
     }
   };
   // Workers share the job list; the layer store registers each layer after its parent.
@@ -166,4 +180,11 @@ export class ProgressFanout implements PullProgress {
     if (entry) entry.bytes = event;
     for (const l of this.#listeners) l.onBytes?.(event);
   }
+}
+
+/** A promise with its resolver (Promise.withResolvers arrives only in Node 22). */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => { resolve = r; });
+  return { promise, resolve };
 }

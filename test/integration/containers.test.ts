@@ -158,6 +158,9 @@ test('CreateContainer → CREATED, StartContainer → RUNNING, the CRI log has t
   assert.ok(!(await mountsUnder(d.dirs.runRoot)).some((m) => m.includes(id)), 'rootfs unmounted');
   assert.ok(!(await readdir(join(d.dirs.root, 'overlay-containers'))).includes(id), 'rw layer freed');
   await assert.rejects(d.client.call('ContainerStatus', { container_id: id }), grpcError(Code.NOT_FOUND));
+  // StopContainer is idempotent too: a removed or never-known id succeeds (critest Idempotence).
+  await d.client.call('StopContainer', { container_id: id, timeout: 0 });
+  await d.client.call('StopContainer', { container_id: 'never-existed', timeout: 0 });
 });
 
 test('CreateContainer validates the pod and the image, and a retry gets the same id', async () => {

@@ -20,7 +20,8 @@ describe('buildNamespaces()', () => {
     { name: 'host pid (NODE) has no pid entry', opts: namespaceOptions({ pid: NODE }), v: 1 as const, want: [net, ipc, uts, { type: 'mount' }] },
     { name: 'TARGET joins the target container', opts: namespaceOptions({ pid: TARGET, target_id: 'abc' }), v: 1 as const, want: [net, ipc, uts, { type: 'pid', path: '/proc/77/ns/pid' }, { type: 'mount' }] },
     { name: 'cgroup v2 adds a cgroup namespace', opts: namespaceOptions(), v: 2 as const, want: [net, ipc, uts, { type: 'pid' }, { type: 'mount' }, { type: 'cgroup' }] },
-    { name: 'host network and IPC', opts: namespaceOptions({ network: NODE, ipc: NODE }), v: 1 as const, want: [uts, { type: 'pid' }, { type: 'mount' }] },
+    // Network and IPC follow the pod, not the container's own options (containerd does the same).
+    { name: 'container asking for host network and IPC still joins its pod\'s', opts: namespaceOptions({ network: NODE, ipc: NODE }), v: 1 as const, want: [net, ipc, uts, { type: 'pid' }, { type: 'mount' }] },
   ];
   for (const c of cases) {
     it(`buildNamespaces() ${c.name}`, () => {
@@ -37,8 +38,12 @@ describe('buildNamespaces()', () => {
     const { utsnsPath: _, netnsPath: __, ...hostNetPod } = pod;
     const got = buildNamespaces({ options: namespaceOptions({ network: NODE }), pod: hostNetPod, cgroupVersion: 1, privileged: false });
     assert.ok(!got.some((n) => n.type === 'uts' || n.type === 'network'));
-    const { utsnsPath: ___, ...noUts } = pod;
-    assert.throws(() => buildNamespaces({ options: namespaceOptions(), pod: noUts, cgroupVersion: 1, privileged: false }), FailedPreconditionError);
+  });
+
+  it('buildNamespaces() puts a container without namespace options in a host-network pod on the host network', () => {
+    const { utsnsPath: _, netnsPath: __, ipcnsPath: ___, ...hostPod } = pod;
+    const got = buildNamespaces({ options: null, pod: hostPod, cgroupVersion: 1, privileged: false });
+    assert.ok(!got.some((n) => n.type === 'uts' || n.type === 'network' || n.type === 'ipc'), JSON.stringify(got));
   });
 
   it('buildNamespaces() treats a missing NamespaceOption as all POD', () => {
@@ -49,7 +54,6 @@ describe('buildNamespaces()', () => {
   const errors = [
     { name: 'POD pid without an infra process', opts: namespaceOptions({ pid: POD }), pod: { ...pod, infraPid: undefined }, cls: FailedPreconditionError },
     { name: 'TARGET without a target pid', opts: namespaceOptions({ pid: TARGET, target_id: 'gone' }), pod: { ...pod, targetPid: undefined }, cls: FailedPreconditionError },
-    { name: 'POD network without a pinned netns', opts: namespaceOptions(), pod: { ...pod, netnsPath: undefined }, cls: FailedPreconditionError },
     { name: 'CONTAINER network mode', opts: namespaceOptions({ network: CONTAINER }), pod, cls: InvalidArgumentError },
     { name: 'user namespaces', opts: namespaceOptions({ userns_options: { mode: POD, uids: [], gids: [] } }), pod, cls: UnimplementedError },
   ];

@@ -16,12 +16,15 @@ export interface NamespaceInputs {
   privileged: boolean;
 }
 
-/** POD mode needs the pod's pinned file; NODE means the host's (no entry at all). */
+/**
+ * Network and IPC always follow the pod, whatever the container's own options say: the
+ * pod pinned them, or it uses the host's (no entry at all). containerd does the same; a
+ * container whose config omits namespace options (crictl, critest) must still land in
+ * its pod's network.
+ */
 function shared(type: 'network' | 'ipc', mode: number, path: string | undefined): OciNamespace[] {
-  if (mode === NamespaceMode.NODE) return [];
-  if (mode !== NamespaceMode.POD) throw new InvalidArgumentError(`${type} namespace mode ${mode} is not supported (only POD or NODE)`);
-  if (path === undefined) throw new FailedPreconditionError(`the pod has no pinned ${type} namespace to join`);
-  return [{ type, path }];
+  if (mode !== NamespaceMode.POD && mode !== NamespaceMode.NODE) throw new InvalidArgumentError(`${type} namespace mode ${mode} is not supported (only POD or NODE)`);
+  return path === undefined ? [] : [{ type, path }];
 }
 
 function pidNamespace(options: NamespaceOption__Output | null, pod: PodContext): OciNamespace[] {
@@ -34,7 +37,7 @@ function pidNamespace(options: NamespaceOption__Output | null, pod: PodContext):
     case NamespaceMode.NODE:
       return [];
     case NamespaceMode.POD:
-      if (pod.infraPid === undefined) throw new FailedPreconditionError('pid namespace mode POD needs the pod infra process, but the pod has none');
+      if (pod.infraPid === undefined) throw new FailedPreconditionError(`pid namespace mode POD: pod ${pod.sandboxId} has no running infra process holding its PID namespace`);
       return [{ type: 'pid', path: `/proc/${pod.infraPid}/ns/pid` }];
     case NamespaceMode.TARGET:
       if (pod.targetPid === undefined) {
@@ -53,14 +56,12 @@ export function buildNamespaces(inputs: NamespaceInputs): OciNamespace[] {
   if (userns !== null && userns.mode !== NamespaceMode.NODE) {
     throw new UnimplementedError('user namespaces (userns_options mode POD) are not supported yet');
   }
-  const networkMode = options?.network ?? NamespaceMode.POD;
   const out: OciNamespace[] = [
-    ...shared('network', networkMode, pod.netnsPath),
+    ...shared('network', options?.network ?? NamespaceMode.POD, pod.netnsPath),
     ...shared('ipc', options?.ipc ?? NamespaceMode.POD, pod.ipcnsPath),
   ];
   // UTS has no CRI mode: it follows the pod, which pins one unless it uses the host network.
   if (pod.utsnsPath !== undefined) out.push({ type: 'uts', path: pod.utsnsPath });
-  else if (networkMode !== NamespaceMode.NODE) throw new FailedPreconditionError('the pod has no pinned uts namespace to join');
   out.push(...pidNamespace(options, pod));
   out.push({ type: 'mount' });
   // cgroupns hides the host's cgroup tree; not on v1 nor for privileged containers, for

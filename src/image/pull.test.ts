@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import pino from 'pino';
+import { Store } from '../storage/store.ts';
+import { buildTar, describeLayer } from '../storage/tar-fixture.ts';
+import type { Op } from '../lib/op.ts';
+import type { ResolvedImage } from './registry/registry-client.ts';
+import { pullResolved, chainIdsOf } from './pull.ts';
+
+const op: Op = { log: pino({ level: 'silent' }), signal: new AbortController().signal };
+
+// Regression: a small child layer whose blob arrived before its parent's was extracted,
+// found no parent (the parent's worker was still opening its blob) and failed the pull
+// with "parent layer … is not in the store" about one pull in ten.
+test('pullResolved() stores a child layer whose blob arrives before its parent\'s', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'critter-pull-'));
+  try {
+    const store = await Store.open({ root, log: pino({ level: 'silent' }) });
+    const base = describeLayer(await buildTar([{ name: 'base.txt', content: 'base' }]), true);
+    const child = describeLayer(await buildTar([{ name: 'child.txt', content: 'child' }]), true);
+    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [base.diffId, child.diffId] } }));
+    const layers = [base, child].map((l) => ({ digest: l.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: l.blob.length }));
+    const resolved = {
+      source: {}, canonicalName: 'example.test/slow-base', tag: 'v1', referenceDigest: `sha256:${'1'.repeat(64)}`,
+      manifestDigest: `sha256:${'1'.repeat(64)}`, manifest: Buffer.from('{}'), mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config, configDigest: `sha256:${createHash('sha256').update(config).digest('hex')}`, layers,
+    } as unknown as ResolvedImage;
+    const registry = {
+      async openBlob(_op: Op, _src: unknown, d: { digest: string }): Promise<Readable> {
+        // The base layer's blob takes a while to start; the child's is there at once.
+        if (d.digest === base.digest) await new Promise((r) => setTimeout(r, 300));
+        return Readable.from([d.digest === base.digest ? base.blob : child.blob]);
+      },
+    };
+    const rec = await pullResolved(op, { store, registry, maxParallel: 3 }, resolved);
+    assert.equal(rec.topLayer, chainIdsOf([base.diffId, child.diffId])[1]!.slice('sha256:'.length));
+    assert.equal(store.lowerDirs(rec.topLayer).length, 2);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
