@@ -64,7 +64,7 @@ test('critest (upstream CRI validation) passes against critter', {
 }, async (t) => {
   const skips = parseSkipList(await readFile(skipFile, 'utf8'));
   let registry: RunningRegistry | undefined;
-  let daemon: { dirs: { socket: string }; logs(): string; stop(): Promise<number | null> } | undefined;
+  let pods: { daemon: { dirs: { socket: string }; logs(): string }; close(): Promise<void> } | undefined;
   // The host-IPC specs leave SysV segments behind; remove the ones the run created.
   const shmBefore = await shmIds();
   try {
@@ -73,8 +73,10 @@ test('critest (upstream CRI validation) passes against critter', {
     const images = await buildUpstreamCritestImages(registry);
     t.diagnostic(`pushed ${Object.keys(images).length} critest image tags in ${Date.now() - t0} ms`);
     // Imported here so that a skipped run does not depend on the daemon code loading.
-    const { startDaemon } = await import('../integration/helpers/daemon.ts');
-    daemon = await startDaemon({ registriesConf: registriesConfText(registry.host), extraArgs: [] });
+    // critest runs pods on the pod network, so the daemon gets a private CNI network.
+    const { startPodDaemon } = await import('../integration/helpers/pod-network.ts');
+    pods = await startPodDaemon({ registriesConf: registriesConfText(registry.host) });
+    const daemon = pods.daemon;
     const endpoint = `unix://${daemon.dirs.socket}`;
     const args = [
       `--runtime-endpoint=${endpoint}`, `--image-endpoint=${endpoint}`,
@@ -96,7 +98,9 @@ test('critest (upstream CRI validation) passes against critter', {
     assert.equal(res.exitCode, 0, `critest exited ${res.exitCode}\n${failures.join('\n')}\n--- last lines ---\n${output.split('\n').slice(-60).join('\n')}`);
     assert.ok(summary && summary.failed === 0 && summary.passed > 0, 'critest summary shows passes and no failures');
   } finally {
-    await daemon?.stop();
+    // close() removes the pods critest left, stops the daemon and frees the network; the
+    // registry must stop even if that fails.
+    await pods?.close().catch((err: unknown) => t.diagnostic(`cleanup of the daemon failed: ${String(err)}`));
     await registry?.stop();
     for (const id of await shmIds()) {
       if (!shmBefore.has(id)) await run('ipcrm', ['-m', id], { timeoutMs: 10_000 }).catch(() => undefined);

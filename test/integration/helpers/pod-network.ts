@@ -209,13 +209,15 @@ export interface PodDaemonOptions {
   extraPlugins?: object[];
   extraArgs?: string[];
   configYaml?: string;
+  /** containers-registries.conf text for the daemon. */
+  registriesConf?: string;
 }
 
 /** A critter daemon whose CNI conf dir holds a private network written before it starts. */
 export async function startPodDaemon(opts: PodDaemonOptions = {}): Promise<PodDaemon> {
   const dirs = await makeDirs();
   const net = await createPodNetwork({ confDir: dirs.cniConfDir, extraPlugins: opts.extraPlugins });
-  const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml });
+  const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml, registriesConf: opts.registriesConf });
   let daemon: RunningDaemon;
   try {
     daemon = await start();
