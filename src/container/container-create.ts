@@ -14,7 +14,8 @@ import type { OciRuntime } from '../oci/runtime.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import { buildSpec } from './spec/build.ts';
-import type { ImageConfig } from './spec/inputs.ts';
+import type { ImageConfig, PodContext } from './spec/inputs.ts';
+import { isSameProcessAlive } from '../state/process-identity.ts';
 import { uncoveredImageVolumes } from './spec/mounts.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import { initialStatus, type ContainerMetadata } from './container-record.ts';
@@ -85,7 +86,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     ]);
     const built = buildSpec({
       containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
-      etcPasswd, etcGroup, pod: podContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
+      etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
       ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
     });
     // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs.
@@ -117,6 +118,13 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     await stack.unwind(log, deps.cleanupTimeoutMs ?? 60_000);
     throw err;
   }
+}
+
+/** The pod's context, without an infra pid that no longer names the pod's infra process (it died; the PID may be reused). */
+async function liveInfraContext(pod: SandboxRecord): Promise<PodContext> {
+  const ctx = podContext(pod);
+  if (pod.status.infra !== undefined && !(await isSameProcessAlive(pod.status.infra))) delete ctx.infraPid;
+  return ctx;
 }
 
 /** The runtime serving the pod's handler. @throws FailedPreconditionError */

@@ -14,6 +14,8 @@ import { NamespaceManager } from '../network/netns.ts';
 import { RecordStore } from '../state/record-store.ts';
 import { PodFiles } from '../sandbox/pod-files.ts';
 import { SandboxService } from '../sandbox/sandbox-service.ts';
+import { InfraProcesses } from '../sandbox/infra-process.ts';
+import { FailedPreconditionError } from '../lib/errors.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
@@ -58,6 +60,10 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
 
 export async function compose(input: ComposeInput): Promise<Composed> {
   const { config, sources } = input.loaded;
+  if (config.runtime.pause_image !== '') {
+    // Refused rather than ignored: pods would silently get catatonit instead of the image asked for.
+    throw new FailedPreconditionError(`runtime.pause_image is set to "${config.runtime.pause_image}": an infra process from a pause image is not supported yet; leave runtime.pause_image empty to use runtime.infra_command (catatonit), which needs no image`);
+  }
   const metrics = new Metrics();
   const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
   const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
@@ -65,6 +71,14 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
   // The pod and container services need each other: pods stop and remove their containers.
   let containerPart: ComposedContainers | undefined;
+  const infra = new InfraProcesses({
+    runtime: (handler) => containerPart!.runtime(handler),
+    binary: await findExecutable(config.runtime.infra_command),
+    configuredCommand: config.runtime.infra_command,
+    cgroupDriver: config.cgroup_driver,
+    exitDir: join(config.run_root, 'infra-exits'),
+    log: input.log.child({ component: 'infra' }),
+  });
   const sandboxes = new SandboxService({
     runRoot: config.run_root,
     runtimeHandlers: handlers.map((h) => h.name).filter((n) => n !== ''),
@@ -79,6 +93,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       stopAllInPod: (op, podId, timeoutSec) => containerPart!.containers.stopAllInPod(op, podId, timeoutSec),
       removeAllInPod: (op, podId) => containerPart!.containers.removeAllInPod(op, podId),
     },
+    infra,
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
   });
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes });
@@ -113,6 +128,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     },
     async close() {
       await streaming.close();
+      infra.close();
       cniConfigs.close();
       containersReady.close();
       await imagePart.close();

@@ -21,6 +21,7 @@ import type { DnsSettings } from './pod-files.ts';
 import { cgroupParentFor, type CgroupDriverName } from './cgroup-parent.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
 import { bandwidthFor, configDigest, namespacePlan, podName, portMappingsFor, validateSandboxConfig } from './sandbox-config.ts';
+import type { PodInfra } from './infra-process.ts';
 
 export type SandboxRecord = StoredRecord<SandboxMetadata, SandboxStatusRecord>;
 
@@ -63,6 +64,8 @@ export interface SandboxServiceDeps {
   files: PodFileWriter;
   records: RecordStore<SandboxMetadata, SandboxStatusRecord>;
   containers: PodContainers;
+  /** Infra processes of pods with pid = POD; absent, such pods get none (unit tests). */
+  infra?: PodInfra;
   clock: Clock;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
@@ -132,9 +135,10 @@ export class SandboxService {
       const runDir = join(this.#deps.runRoot, 'pods', id);
       const hostname = config.hostname || config.metadata!.name;
       const records = this.#deps.records;
+      const cgroupParent = cgroupParentFor(this.#deps.cgroupDriver, config.linux?.cgroup_parent ?? '');
       await records.create(id, {
         name, configDigest: digest, config, runtimeHandler: handler, createdAt: this.#deps.clock.nowNs().toString(), hostname,
-        cgroupParent: cgroupParentFor(this.#deps.cgroupDriver, config.linux?.cgroup_parent ?? ''), cgroupDriver: this.#deps.cgroupDriver, runDir,
+        cgroupParent, cgroupDriver: this.#deps.cgroupDriver, runDir,
       }, { phase: 'creating', namespaces: {}, networkAttached: false, ips: [], cniResult: null, shmMounted: false });
       stack.push(`remove record of pod ${id}`, () => records.remove(id));
       await mkdir(runDir, { recursive: true, mode: 0o755 });
@@ -149,6 +153,13 @@ export class SandboxService {
       if (!plan.hostIpc) {
         await this.#deps.files.mountShm(op, runDir);
         await records.update(id, (s) => ({ ...s, shmMounted: true }));
+      }
+      const infra = this.#deps.infra;
+      if (plan.sharedPid && infra) {
+        // Idempotent, keyed by the pod id: also undoes a create that failed half-way.
+        stack.push(`stop infra process of pod ${id}`, (signal) => infra.stop({ log, signal }, { podId: id, handler, runDir }));
+        const ref = await infra.start(op, { podId: id, handler, runDir, namespaces, cgroupParent });
+        await records.update(id, (s) => ({ ...s, infra: ref }));
       }
       let ips: string[] = [];
       if (!plan.hostNetwork) {
@@ -188,6 +199,13 @@ export class SandboxService {
     let rec = records.get(id);
     if (!rec) return;
     if (rec.status.phase === 'ready') await records.update(id, (s) => ({ ...s, phase: 'notready' }));
+    const infraRef = rec.status.infra;
+    if (infraRef !== undefined && this.#deps.infra) {
+      // After the containers: PID 1 of a shared PID namespace takes every process in it along.
+      await this.#deps.infra.stop(op, { podId: id, handler: rec.metadata.runtimeHandler, runDir: rec.metadata.runDir, infra: infraRef });
+      await records.update(id, ({ infra: _stopped, ...s }) => s);
+    }
+    rec = records.get(id)!;
     if (rec.status.networkAttached) {
       await this.#teardownNetwork(op, rec);
       // The addresses went back to IPAM and may already belong to another pod; a stopped pod reports none (as containerd does once its netns is down).
@@ -271,9 +289,24 @@ export class SandboxService {
         op.log.warn({ pod: rec.id }, 'Pod namespaces are gone (reboot?); marking it NOTREADY');
         await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'notready', shmMounted: false }));
       }
+      const infraRef = this.#deps.records.get(rec.id)?.status.infra;
+      if (infraRef !== undefined && this.#deps.infra && !(await this.#deps.infra.isAlive(infraRef))) {
+        // containerd and CRI-O report a pod whose sandbox process died NOTREADY; the kubelet then recreates it.
+        op.log.warn({ pod: rec.id, infraPid: infraRef.pid }, 'Pod infra process ended while critter was down; marking the pod NOTREADY');
+        await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'notready' }));
+      }
     }
+    await this.#deps.infra?.watch((podId) => this.#onInfraExit(podId));
     await this.#deps.cni.gc(op, new Set(this.#deps.records.list().map((r) => r.id)))
       .catch((err: unknown) => op.log.warn({ err: describeError(err) }, 'CNI GC at start-up failed'));
+  }
+
+  /** An infra process ended on its own (killed, OOM): the pod is NOTREADY, as in containerd and CRI-O. */
+  async #onInfraExit(podId: string): Promise<void> {
+    const rec = this.#deps.records.get(podId);
+    if (rec?.status.phase !== 'ready' || rec.status.infra === undefined) return;
+    this.#deps.log.warn({ pod: podId, infraPid: rec.status.infra.pid }, 'Pod infra process ended; marking the pod NOTREADY');
+    await this.#deps.records.update(podId, (s) => (s.phase === 'ready' ? { ...s, phase: 'notready' } : s));
   }
 
   async #cleanHalfCreated(op: Op, rec: SandboxRecord): Promise<void> {
@@ -281,6 +314,11 @@ export class SandboxService {
     stack.push('remove record', () => this.#deps.records.remove(rec.id));
     stack.push('remove run dir', (signal) => this.#deps.files.removeDir({ log: op.log, signal }, rec.metadata.runDir));
     stack.push('remove namespaces', (signal) => this.#deps.namespaces.remove({ log: op.log, signal }, rec.id));
+    const infra = this.#deps.infra;
+    if (infra && namespacePlan(rec.metadata.config).sharedPid) {
+      const req = { podId: rec.id, handler: rec.metadata.runtimeHandler, runDir: rec.metadata.runDir, ...(rec.status.infra ? { infra: rec.status.infra } : {}) };
+      stack.push('stop infra process', (signal) => infra.stop({ log: op.log, signal }, req));
+    }
     if (rec.status.networkAttached) {
       const attachment = this.#attachment(rec.id, rec.metadata.config, rec.status.namespaces);
       stack.push('CNI DEL', (signal) => this.#deps.cni.tearDown({ log: op.log, signal }, attachment));

@@ -1,0 +1,155 @@
+/**
+ * Starts and stops pods' infra processes (DESIGN "Pod sandboxes") through the pod's OCI
+ * runtime, under conmon like any container, so they outlive the daemon. The runtime id of
+ * a pod's infra is the pod id (CRI-O names its infra container after the sandbox too); its
+ * bundle is `<pod run dir>/infra`, and conmon writes its exit file to a dir of its own, so
+ * an infra exit is never taken for a workload container's.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Op } from '../lib/op.ts';
+import { FailedPreconditionError, NotFoundError, describeError } from '../lib/errors.ts';
+import type { OciRuntime } from '../oci/runtime.ts';
+import { ExitWatcher } from '../oci/exit-watcher.ts';
+import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
+import type { PinnedNamespaces } from '../network/netns.ts';
+import type { ProcessRef } from '../state/process-identity.ts';
+import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec } from './infra-spec.ts';
+
+export interface InfraStartRequest {
+  podId: string;
+  handler: string;
+  runDir: string;
+  namespaces: PinnedNamespaces;
+  cgroupParent: string;
+}
+
+export interface InfraStopRequest {
+  podId: string;
+  handler: string;
+  runDir: string;
+  /** The recorded process, waited for after the kill; absent when none was recorded. */
+  infra?: ProcessRef;
+}
+
+/** What SandboxService needs of the infra processes (a fake in its unit tests). */
+export interface PodInfra {
+  /** Creates and starts the infra process; resolves once it runs. */
+  start(op: Op, req: InfraStartRequest): Promise<ProcessRef>;
+  /** Kills and deletes it and waits for it and its conmon to end. Idempotent. */
+  stop(op: Op, req: InfraStopRequest): Promise<void>;
+  /** True while the recorded process (pid and start time) runs. */
+  isAlive(ref: ProcessRef): Promise<boolean>;
+  /** Reports infra exits by pod id, including those written while the daemon was down. */
+  watch(onExit: (podId: string) => Promise<void>): Promise<void>;
+}
+
+export interface InfraProcessesDeps {
+  /** The OCI runtime of a handler. @throws NotFoundError */
+  runtime(handler: string): OciRuntime;
+  /** Absolute path of catatonit (runtime.infra_command), or undefined when it was not found. */
+  binary: string | undefined;
+  /** The configured name, for error messages. */
+  configuredCommand: string;
+  cgroupDriver: 'cgroupfs' | 'systemd';
+  /** conmon's exit dir for infra processes only. */
+  exitDir: string;
+  log: Logger;
+  /** How long stop waits for the process and its conmon to end; default 10 s. */
+  stopWaitMs?: number;
+}
+
+/** The bundle of a pod's infra process. */
+export function infraBundleDir(runDir: string): string {
+  return join(runDir, 'infra');
+}
+
+export class InfraProcesses implements PodInfra {
+  readonly #deps: InfraProcessesDeps;
+  #watcher: ExitWatcher | undefined;
+
+  constructor(deps: InfraProcessesDeps) {
+    this.#deps = deps;
+  }
+
+  async start(op: Op, req: InfraStartRequest): Promise<ProcessRef> {
+    const binary = this.#deps.binary;
+    if (binary === undefined) {
+      throw new FailedPreconditionError(`pod ${req.podId} shares one PID namespace (pid = POD) and needs an infra process, but runtime.infra_command "${this.#deps.configuredCommand}" was not found (Debian package catatonit)`);
+    }
+    const runtime = this.#deps.runtime(req.handler);
+    const bundle = infraBundleDir(req.runDir);
+    const rootfs = join(bundle, 'rootfs');
+    for (const dir of INFRA_ROOTFS_DIRS) await mkdir(join(rootfs, dir), { recursive: true, mode: 0o755 });
+    for (const file of INFRA_ROOTFS_FILES) await writeFile(join(rootfs, file), '', { mode: 0o644 });
+    const spec = buildInfraSpec({ podId: req.podId, hostBinary: binary, namespaces: req.namespaces, cgroupParent: req.cgroupParent, cgroupDriver: this.#deps.cgroupDriver });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+    const created = await runtime.createContainer(op, {
+      id: req.podId, bundle, logPath: join(bundle, 'infra.log'), exitDir: this.#deps.exitDir, persistDir: join(bundle, 'persist'),
+      terminal: false, stdin: false, stdinOnce: false,
+    });
+    await runtime.start(op, req.podId);
+    op.log.info({ pod: req.podId, pid: created.pid, conmonPid: created.conmonPid }, 'Pod infra process started');
+    return { pid: created.pid, startTime: created.pidStartTime };
+  }
+
+  async stop(op: Op, req: InfraStopRequest): Promise<void> {
+    const runtime = this.#deps.runtime(req.handler);
+    const conmon = await this.#conmonOf(req.runDir);
+    await runtime.kill(op, req.podId, 'SIGKILL').catch((err: unknown) => {
+      if (!(err instanceof NotFoundError)) throw err;
+    });
+    const waitMs = this.#deps.stopWaitMs ?? 10_000;
+    if (req.infra && !(await waitGone(req.infra, waitMs, op.signal))) {
+      throw new FailedPreconditionError(`the infra process ${req.infra.pid} of pod ${req.podId} is still alive after SIGKILL`);
+    }
+    await runtime.delete(op, req.podId, { force: true });
+    if (conmon && !(await waitGone(conmon, waitMs, op.signal))) {
+      op.log.warn({ pod: req.podId, conmonPid: conmon.pid }, 'conmon of the infra process did not exit after its container ended');
+    }
+    await rm(join(this.#deps.exitDir, req.podId), { force: true });
+  }
+
+  isAlive(ref: ProcessRef): Promise<boolean> {
+    return isSameProcess(ref.pid, ref.startTime);
+  }
+
+  async watch(onExit: (podId: string) => Promise<void>): Promise<void> {
+    const watcher = new ExitWatcher({
+      dir: this.#deps.exitDir,
+      log: this.#deps.log,
+      onExit: (exit) => {
+        void onExit(exit.id)
+          .then(() => watcher.remove(exit.id))
+          .catch((err: unknown) => this.#deps.log.error({ pod: exit.id, err: describeError(err) }, 'Cannot record the end of a pod infra process'));
+      },
+    });
+    this.#watcher = watcher;
+    await watcher.start();
+  }
+
+  close(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  /** conmon's identity from its pid file in the bundle, if it still runs. */
+  async #conmonOf(runDir: string): Promise<ProcessRef | undefined> {
+    const text = await readFile(join(infraBundleDir(runDir), 'persist', 'conmon.pid'), 'utf8').catch(() => '');
+    const pid = Number(text.trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const startTime = await processStartTime(pid);
+    return startTime === undefined ? undefined : { pid, startTime };
+  }
+}
+
+/** Polls until the process is gone (or a zombie); false after `ms`. */
+async function waitGone(ref: ProcessRef, ms: number, signal: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (await isSameProcess(ref.pid, ref.startTime)) {
+    if (Date.now() > deadline || signal.aborted) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return true;
+}

@@ -1,0 +1,191 @@
+/**
+ * The pod infra process through the real daemon (DESIGN "Pod sandboxes"): a pod with
+ * pid = POD gets `catatonit -P` as PID 1 of a shared PID namespace, inside the pod's
+ * pinned network namespace; containers join it; stop, remove, restart and an infra that
+ * dies behave as containerd and CRI-O do (a pod whose sandbox process died is NOTREADY).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { status as Code } from '@grpc/grpc-js';
+import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
+import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
+import { registriesConfText } from '../fixtures/registries-conf.ts';
+import { mountsUnder, podSandboxConfig, podStatusVerbose, startPodDaemon, type PodDaemon } from './helpers/pod-network.ts';
+import { makeDirs, startDaemon } from './helpers/daemon.ts';
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const READY = 0;
+const NOTREADY = 1;
+const POD = 0;
+const CONTAINER = 1;
+
+let registry: RunningRegistry;
+let imgs: StandardTestImages;
+let pd: PodDaemon;
+let tmp: string;
+
+const c = () => pd.daemon.client;
+
+before(async () => {
+  registry = await startRegistry();
+  imgs = await standardTestImages(registry);
+  tmp = await mkdtemp(join(tmpdir(), 'critter-infra-'));
+  const conf = join(tmp, 'registries.conf');
+  await writeFile(conf, registriesConfText(registry.host));
+  pd = await startPodDaemon({ extraArgs: ['--registries-conf', conf] });
+  await c().call('PullImage', { image: { image: imgs.busybox.reference } });
+});
+
+after(async () => {
+  if (pd) {
+    for (const ctr of (await c().call('ListContainers', {})).containers as Any[]) await c().call('RemoveContainer', { container_id: ctr.id });
+    await pd.close();
+  }
+  await registry?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function runPod(name: string, pid = POD): Promise<{ id: string; config: Any }> {
+  const config = podSandboxConfig(name, { log_directory: join(tmp, name), linux: { security_context: { namespace_options: { network: POD, pid, ipc: POD } } } });
+  const r = await c().call('RunPodSandbox', { config });
+  return { id: r.pod_sandbox_id as string, config };
+}
+
+async function infraOf(podId: string): Promise<{ pid: number; info: Any; state: number }> {
+  const { status, info } = await podStatusVerbose(c(), podId);
+  return { pid: (info as Any).infraPid as number, info, state: status.state as number };
+}
+
+async function runContainer(pod: { id: string; config: Any }, name: string, command: string[]): Promise<string> {
+  const config = {
+    metadata: { name, attempt: 0 }, image: { image: imgs.busybox.reference }, command, log_path: `${name}.log`,
+    linux: { security_context: { namespace_options: { network: POD, pid: POD, ipc: POD } } },
+  };
+  const id = (await c().call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config })).container_id as string;
+  await c().call('StartContainer', { container_id: id });
+  return id;
+}
+
+async function exec(id: string, cmd: string[]): Promise<string> {
+  const r = await c().call('ExecSync', { container_id: id, cmd, timeout: 10 });
+  assert.equal(r.exit_code, 0, `${cmd.join(' ')}: ${Buffer.from(r.stderr).toString()}`);
+  return Buffer.from(r.stdout).toString();
+}
+
+const alive = (pid: number): Promise<boolean> => readFile(`/proc/${pid}/stat`, 'utf8').then((s) => !/\) [ZX] /.test(s), () => false);
+const nsOf = (pid: number | 'self', kind: string): Promise<string> => readlink(`/proc/${pid}/ns/${kind}`);
+
+/** PIDs of conmon processes monitoring runtime id `id`. */
+async function conmonsFor(id: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const p of await readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    const argv = (await readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('conmon') && argv.includes(id)) out.push(Number(p));
+  }
+  return out;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+test('RunPodSandbox() with pid = POD starts catatonit in the pod\'s namespaces, and its containers share one PID namespace', async () => {
+  const pod = await runPod('shared-pid');
+  const { pid, info, state } = await infraOf(pod.id);
+  assert.equal(state, READY);
+  assert.ok(pid > 0, `verbose info has an infra pid: ${JSON.stringify(info)}`);
+  assert.ok(await alive(pid));
+  assert.deepEqual((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean), ['/catatonit', '-P']);
+  assert.equal(await nsOf(pid, 'net'), `net:[${(await stat(info.namespaces.net)).ino}]`, 'infra is in the pod netns');
+  assert.equal(await nsOf(pid, 'ipc'), `ipc:[${(await stat(info.namespaces.ipc)).ino}]`, 'infra is in the pod ipc ns');
+  assert.equal(await nsOf(pid, 'uts'), `uts:[${(await stat(info.namespaces.uts)).ino}]`, 'infra is in the pod uts ns');
+  assert.notEqual(await nsOf(pid, 'pid'), await nsOf('self', 'pid'), 'infra has its own PID namespace');
+  assert.equal((await readFile(`/proc/${pid}/status`, 'utf8')).match(/^CapEff:\s*(\S+)$/m)?.[1], '0000000000000000', 'no capabilities');
+  assert.match(await readFile(`/proc/${pid}/status`, 'utf8'), /^NoNewPrivs:\s*1$/m);
+
+  const a = await runContainer(pod, 'a', ['sleep', '1001']);
+  const b = await runContainer(pod, 'b', ['sleep', '1002']);
+  const ps = await exec(a, ['ps', '-o', 'pid,args']);
+  assert.match(ps, /^\s*1\s+\/catatonit -P\s*$/m, `pid 1 is catatonit:\n${ps}`);
+  assert.match(ps, /sleep 1002/, `container a sees container b's process:\n${ps}`);
+  assert.match(await exec(b, ['ps', '-o', 'pid,args']), /sleep 1001/);
+  const ctrPid = JSON.parse((await c().call('ContainerStatus', { container_id: a, verbose: true })).info.info as string).pid as number;
+  assert.equal(await nsOf(ctrPid, 'pid'), await nsOf(pid, 'pid'));
+
+  // A restart (even a crash) keeps the pod READY with the same infra process.
+  await pd.restart({ crash: true });
+  const again = await infraOf(pod.id);
+  assert.equal(again.state, READY);
+  assert.equal(again.pid, pid);
+  assert.match(await exec(a, ['ps', '-o', 'pid,args']), /sleep 1002/);
+
+  const conmons = await conmonsFor(pod.id);
+  assert.equal(conmons.length, 1, 'one conmon monitors the infra process');
+  await c().call('StopPodSandbox', { pod_sandbox_id: pod.id });
+  assert.equal(await alive(pid), false, 'StopPodSandbox ends the infra process');
+  assert.equal((await infraOf(pod.id)).state, NOTREADY);
+  await waitFor('infra conmon to exit', async () => ((await conmonsFor(pod.id)).length === 0 ? true : undefined));
+  await c().call('StopPodSandbox', { pod_sandbox_id: pod.id });
+
+  await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  await assert.rejects(stat(info.runDir), { code: 'ENOENT' }, 'the pod run dir (with the infra bundle) is gone');
+  assert.deepEqual((await mountsUnder(pd.daemon.dirs.runRoot)).filter((m) => m.includes(pod.id)), []);
+  assert.deepEqual(await conmonsFor(pod.id), []);
+  await assert.rejects(stat(`/sys/fs/cgroup/pids/crt-${pod.id}`), { code: 'ENOENT' }, 'the infra cgroup is removed');
+});
+
+test('a pod whose infra process is killed is reported NOTREADY, and new pid = POD containers are refused naming the pod', async () => {
+  const pod = await runPod('killed-infra');
+  const { pid } = await infraOf(pod.id);
+  process.kill(pid, 'SIGKILL');
+  await waitFor('pod NOTREADY', async () => ((await infraOf(pod.id)).state === NOTREADY ? true : undefined), 5_000);
+  await assert.rejects(runContainer(pod, 'late', ['sleep', '1']), (err: { code: number; details: string }) => {
+    assert.equal(err.code, Code.FAILED_PRECONDITION, err.details);
+    assert.ok(err.details.includes(pod.id), err.details);
+    return true;
+  });
+  await c().call('StopPodSandbox', { pod_sandbox_id: pod.id });
+  await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  assert.deepEqual(await conmonsFor(pod.id), []);
+});
+
+test('an infra process that dies while the daemon is down leaves its pod NOTREADY after the restart', async () => {
+  const pod = await runPod('died-while-down');
+  const { pid } = await infraOf(pod.id);
+  await pd.daemon.stop({ keepDirs: true });
+  process.kill(pid, 'SIGKILL');
+  await waitFor('infra gone', async () => ((await alive(pid)) ? undefined : true));
+  await pd.restart();
+  assert.equal((await infraOf(pod.id)).state, NOTREADY);
+  await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  assert.deepEqual(await conmonsFor(pod.id), []);
+});
+
+test('RunPodSandbox() with pid = CONTAINER starts no infra process', async () => {
+  const pod = await runPod('own-pid', CONTAINER);
+  const { pid, state } = await infraOf(pod.id);
+  assert.equal(state, READY);
+  assert.equal(pid, 0);
+  assert.deepEqual(await conmonsFor(pod.id), []);
+  await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+});
+
+test('the daemon refuses to start when runtime.pause_image is set, naming the key', async () => {
+  const dirs = await makeDirs();
+  try {
+    await assert.rejects(startDaemon({ dirs, configYaml: 'runtime:\n  pause_image: registry.k8s.io/pause:3.10\n' }), /runtime\.pause_image.*not supported yet/s);
+  } finally {
+    await rm(dirs.base, { recursive: true, force: true });
+  }
+});
