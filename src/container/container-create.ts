@@ -80,10 +80,12 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
 
     const privileged = config.linux?.security_context?.privileged ?? false;
-    const [host, defaults, devices, localhostProfile, etcPasswd, etcGroup] = await Promise.all([
-      deps.env.hostFacts(privileged), deps.env.defaults(), devicesByHostPath(config), localhostSeccompProfile(config),
-      readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
+    const [hostFacts, runtimeRro, defaults, devices, localhostProfile, etcPasswd, etcGroup] = await Promise.all([
+      deps.env.hostFacts(privileged), runtime.supportsRecursiveReadOnly?.(op) ?? false, deps.env.defaults(), devicesByHostPath(config),
+      localhostSeccompProfile(config), readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
     ]);
+    // RRO needs the kernel (5.12+) AND the OCI runtime: runc < 1.2 silently ignores `rro`.
+    const host = { ...hostFacts, rroSupported: hostFacts.rroSupported && runtimeRro };
     const built = buildSpec({
       containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
       etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasSysResource, kernelSupportsRro, parseMountinfo, propagationOf } from './host-facts.ts';
+import { capabilitiesFromMask, hasSysResource, kernelSupportsRro, parseMountinfo, propagationOf } from './host-facts.ts';
 import { memoryCgroupFrom, oomKillCount } from './oom.ts';
 import { effectiveStopSignal, normalizeSignalName, signalEnumOf } from './stop-signal.ts';
 import { criLogPath, imageRefFor } from './container-create.ts';
@@ -25,6 +25,14 @@ test('hasSysResource() reads bit 24 of CapEff', () => {
   assert.equal(hasSysResource('Name:\tnode\nCapEff:\t000001ffffffffff\n'), true);
   assert.equal(hasSysResource('CapEff:\t000001fffeffffff\n'), false);
   assert.equal(hasSysResource('no caps here'), false);
+});
+
+test('capabilitiesFromMask() names the bits of a CapBnd mask', () => {
+  const names = capabilitiesFromMask('000001fffeffffff');
+  assert.equal(names.length, 40);
+  assert.ok(!names.includes('CAP_SYS_RESOURCE'), 'bit 24 clear');
+  assert.ok(names.includes('CAP_CHECKPOINT_RESTORE'));
+  assert.deepEqual(capabilitiesFromMask('5'), ['CAP_CHOWN', 'CAP_DAC_READ_SEARCH']);
 });
 
 test('kernelSupportsRro() needs Linux 5.12', () => {

@@ -7,6 +7,7 @@ import { readdir, readFile, stat, access } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import type { HostDevice, HostFacts, MountPropagationMode } from './spec/inputs.ts';
+import { ALL_CAPABILITIES } from './spec/security.ts';
 
 /** CAP_SYS_RESOURCE's bit in /proc/self/status CapEff (linux/capability.h). */
 const CAP_SYS_RESOURCE = 24n;
@@ -109,12 +110,25 @@ export interface StaticHostFacts {
   apparmorEnabled: boolean;
   swapControllerAvailable: boolean;
   arch: string;
+  boundingCapabilities: readonly string[];
+}
+
+/** Capability names whose bits are set in a /proc/PID/status `CapBnd:` hex mask. */
+export function capabilitiesFromMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_, bit) => (mask & (1n << BigInt(bit))) !== 0n);
+}
+
+async function ownBoundingSet(): Promise<readonly string[]> {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(await readFile('/proc/self/status', 'utf8'));
+  return m ? capabilitiesFromMask(m[1]!) : ALL_CAPABILITIES;
 }
 
 /** What does not change while the daemon runs. */
 export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'): Promise<StaticHostFacts> {
   const cgroupVersion = (await exists('/sys/fs/cgroup/cgroup.controllers')) ? 2 : 1;
   const oom = await detectMinOomScoreAdj();
+  const boundingCapabilities = await ownBoundingSet();
   const apparmor = (await readFile('/sys/module/apparmor/parameters/enabled', 'utf8').catch(() => 'N')).trim() === 'Y';
   const swap = cgroupVersion === 1
     ? await exists('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes')
@@ -122,6 +136,7 @@ export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'
   return {
     cgroupVersion, cgroupDriver, minOomScoreAdj: oom.min, oomScoreAdjRestricted: oom.restricted,
     rroSupported: kernelSupportsRro(release()), apparmorEnabled: apparmor, swapControllerAvailable: swap, arch: process.arch,
+    boundingCapabilities,
   };
 }
 

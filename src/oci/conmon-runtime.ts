@@ -49,6 +49,7 @@ export class ConmonOciRuntime implements OciRuntime {
   readonly #cli: RuncCli;
   readonly #launcher: ConmonLauncher;
   readonly #exec: ConmonExec;
+  #rro: Promise<boolean> | undefined;
 
   constructor(deps: ConmonOciRuntimeDeps) {
     this.handler = deps.handler;
@@ -69,6 +70,12 @@ export class ConmonOciRuntime implements OciRuntime {
   async createContainer(op: Op, opts: CreateContainerOptions): Promise<CreatedContainer> {
     await mkdir(this.#deps.runtimeRoot, { recursive: true, mode: 0o700 });
     return this.#launcher.create(op, opts);
+  }
+
+  /** Asked once: the binary does not change while the daemon runs. */
+  supportsRecursiveReadOnly(op: Op): Promise<boolean> {
+    this.#rro ??= this.#cli.mountOptions(op).then((opts) => opts?.has('rro') ?? false);
+    return this.#rro;
   }
 
   start(op: Op, id: string): Promise<void> {

@@ -149,6 +149,23 @@ export class RuncCli {
     await this.#call(op, 'update', id, ['update', '--resources', resourcesFile, id]);
   }
 
+  /**
+   * The mount options the runtime understands, from `features` (runtime-spec
+   * features.md); undefined when the runtime has no `features` command or it fails. runc
+   * before 1.2 passes an option it does not know (such as `rro`) to mount(2) as data,
+   * where a bind mount ignores it: an option must be listed here before we rely on it.
+   */
+  async mountOptions(op: Op): Promise<ReadonlySet<string> | undefined> {
+    const result = await runAllowFailure(this.#deps.binary, ['features'], { signal: op.signal, timeoutMs: this.#deps.timeoutMs }).catch(() => undefined);
+    if (result === undefined || result.exitCode !== 0) return undefined;
+    try {
+      const parsed = JSON.parse(result.stdout) as { mountOptions?: unknown };
+      return Array.isArray(parsed.mountOptions) ? new Set(parsed.mountOptions.filter((o): o is string => typeof o === 'string')) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async pause(op: Op, id: string): Promise<void> {
     await this.#call(op, 'pause', id, ['pause', id]);
   }

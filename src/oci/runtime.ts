@@ -95,6 +95,8 @@ export interface OciRuntime {
   ctlFifoPath(id: string): string;
   pause?(op: Op, id: string): Promise<void>;
   resume?(op: Op, id: string): Promise<void>;
+  /** Whether the runtime applies the `rro` (recursive read-only) bind option; absent = no. */
+  supportsRecursiveReadOnly?(op: Op): Promise<boolean>;
 }
 
 /** The OCI runtime or conmon failed; the message carries the runtime's own words. */

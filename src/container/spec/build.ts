@@ -36,7 +36,7 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
   }
 
   const user = resolveUser(sc, image.User, inputs.etcPasswd, inputs.etcGroup);
-  const capabilities = buildCapabilities(sc, defaults.defaultCapabilities);
+  const capabilities = buildCapabilities(sc, defaults.defaultCapabilities, host.boundingCapabilities);
   const apparmorProfile = chooseApparmorProfile(sc, host.apparmorEnabled, defaults.apparmorDefaultProfile);
   const oomScoreAdj = clampOomScoreAdj(config.linux?.resources?.oom_score_adj, host.minOomScoreAdj);
 

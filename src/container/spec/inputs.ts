@@ -77,6 +77,8 @@ export interface HostFacts {
   hostDevices: readonly HostDevice[];
   /** Node's `process.arch`; picks the seccomp architectures. */
   arch: string;
+  /** The daemon's own bounding set (CAP_ names): what privileged and `add: [ALL]` grant; absent = every capability. */
+  boundingCapabilities?: readonly string[];
 }
 
 export interface RuntimeDefaults {

@@ -54,6 +54,17 @@ describe('buildCapabilities()', () => {
     assert.deepEqual(got.ambient, []);
   });
 
+  it('buildCapabilities() limits privileged and add ALL to the daemon\'s own bounding set (regression: EPERM from runc where root lacks CAP_SYS_RESOURCE)', () => {
+    const available = ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE');
+    const privileged = buildCapabilities(securityContext({ privileged: true }), defaults, available);
+    assert.deepEqual(privileged.bounding, available);
+    assert.deepEqual(privileged.effective, available);
+    const addAll = buildCapabilities(securityContext({ capabilities: { add_capabilities: ['ALL'], drop_capabilities: ['CHOWN'], add_ambient_capabilities: [] } }), defaults, available);
+    assert.ok(!addAll.bounding.includes('CAP_SYS_RESOURCE'));
+    assert.ok(!addAll.bounding.includes('CAP_CHOWN'));
+    assert.equal(addAll.bounding.length, available.length - 1);
+  });
+
   it('buildCapabilities() honours a configured default set', () => {
     assert.deepEqual(buildCapabilities(null, ['kill', 'CAP_CHOWN']).bounding, ['CAP_CHOWN', 'CAP_KILL']);
   });

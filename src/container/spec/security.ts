@@ -44,17 +44,24 @@ function inKernelOrder(caps: Iterable<string>): string[] {
  * [CHOWN]` is everything but CHOWN and `drop: [ALL], add: [NET_BIND_SERVICE]` is just that
  * one: add ALL, drop ALL, add each, drop each. Inheritable stays empty (CVE-2022-24769).
  * Ambient capabilities must also be permitted, inheritable and bounding to take effect.
- * Privileged containers get every capability (and no ambient ones).
+ * Privileged containers get every capability in `available` (and no ambient ones).
  */
-export function buildCapabilities(sc: LinuxContainerSecurityContext__Output | null, defaults: readonly string[]): OciCapabilities {
+export function buildCapabilities(
+  sc: LinuxContainerSecurityContext__Output | null,
+  defaults: readonly string[],
+  available: readonly string[] = ALL_CAPABILITIES,
+): OciCapabilities {
+  // "All" means all the daemon itself holds (containerd: privileged = current process caps):
+  // asking runc for a capability outside our bounding set fails with EPERM, e.g. on hosts
+  // where root lacks CAP_SYS_RESOURCE.
   if (sc?.privileged === true) {
-    const all = [...ALL_CAPABILITIES];
+    const all = inKernelOrder(available);
     return { bounding: all, effective: [...all], permitted: [...all], inheritable: [], ambient: [] };
   }
   const caps = new Set(defaults.map(normalizeCapability));
   const add = sc?.capabilities?.add_capabilities ?? [];
   const drop = sc?.capabilities?.drop_capabilities ?? [];
-  if (add.some(isAll)) for (const c of ALL_CAPABILITIES) caps.add(c);
+  if (add.some(isAll)) for (const c of available) caps.add(c);
   if (drop.some(isAll)) caps.clear();
   for (const c of add) if (!isAll(c)) caps.add(normalizeCapability(c));
   for (const c of drop) if (!isAll(c)) caps.delete(normalizeCapability(c));
