@@ -49,9 +49,9 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function runPod(name: string, pid = POD): Promise<{ id: string; config: Any }> {
+async function runPod(name: string, pid = POD, runtimeHandler = ''): Promise<{ id: string; config: Any }> {
   const config = podSandboxConfig(name, { log_directory: join(tmp, name), linux: { security_context: { namespace_options: { network: POD, pid, ipc: POD } } } });
-  const r = await c().call('RunPodSandbox', { config });
+  const r = await c().call('RunPodSandbox', { config, runtime_handler: runtimeHandler });
   return { id: r.pod_sandbox_id as string, config };
 }
 
@@ -169,6 +169,28 @@ test('an infra process that dies while the daemon is down leaves its pod NOTREAD
   await pd.restart();
   assert.equal((await infraOf(pod.id)).state, NOTREADY);
   await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  assert.deepEqual(await conmonsFor(pod.id), []);
+});
+
+test('RunPodSandbox() runs the infra process with the pod\'s runtime handler (crun)', async (t) => {
+  let pod: { id: string; config: Any };
+  try {
+    pod = await runPod('crun-infra', POD, 'crun');
+  } catch (err) {
+    // crun refuses cgroup v1 hosts whose v2 hierarchy also has controllers ("hybrid mode").
+    if (!/hybrid mode/.test(String(err))) throw err;
+    assert.deepEqual((await c().call('ListPodSandbox', {})).items, [], 'the failed RunPodSandbox unwound');
+    assert.deepEqual(await readdir(join(pd.daemon.dirs.runRoot, 'pods')), []);
+    t.skip(`crun cannot run containers on this host: ${String(err)}`);
+    return;
+  }
+  const { pid, state } = await infraOf(pod.id);
+  assert.equal(state, READY);
+  assert.deepEqual((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean), ['/catatonit', '-P']);
+  const ctr = await runContainer(pod, 'crun-ctr', ['sleep', '1003']);
+  assert.match(await exec(ctr, ['cat', '/proc/1/cmdline']), /^\/catatonit/);
+  await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+  assert.equal(await alive(pid), false);
   assert.deepEqual(await conmonsFor(pod.id), []);
 });
 
