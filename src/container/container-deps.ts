@@ -8,7 +8,7 @@ import type { OciRuntime } from '../oci/runtime.ts';
 import type { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
-import type { ContainerMetadata, ContainerStatusRecord } from './container-record.ts';
+import type { ContainerMetadata, ContainerRecord, ContainerStatusRecord } from './container-record.ts';
 import type { RootfsMounter } from './rootfs.ts';
 import type { OomDetector } from './oom.ts';
 import type { HostFacts, RuntimeDefaults } from './spec/inputs.ts';
@@ -40,6 +40,15 @@ export interface ExitFiles {
   remove(id: string): Promise<void>;
 }
 
+/** The lifecycle points GetContainerEvents reports (cri-api.md item 30). */
+export type ContainerLifecycleEvent = 'created' | 'started' | 'stopped' | 'deleted';
+
+/** Told about lifecycle points and OOM kills (events, metrics); must not throw or block. */
+export interface ContainerObserver {
+  lifecycle(event: ContainerLifecycleEvent, rec: ContainerRecord): void;
+  oomKilled(rec: ContainerRecord): void;
+}
+
 export interface Clock {
   nowNs(): bigint;
 }
@@ -58,6 +67,7 @@ export interface ContainerServiceDeps {
   exitFiles: ExitFiles;
   oom: OomDetector;
   clock: Clock;
+  observer?: ContainerObserver;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
   /** How long Stop/Remove wait for an exit after SIGKILL before asking the runtime. */

@@ -69,7 +69,11 @@ export class ContainerService {
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
     const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime })
-      .then(() => id, (err: unknown) => {
+      .then(() => {
+        const created = this.#deps.records.get(id);
+        if (created) this.#deps.observer?.lifecycle('created', created);
+        return id;
+      }, (err: unknown) => {
         this.#names.release(name, id);
         throw err;
       });
@@ -96,6 +100,8 @@ export class ContainerService {
       }
       const now = this.#deps.clock.nowNs().toString();
       await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: now }));
+      const started = this.#deps.records.get(id);
+      if (started) this.#deps.observer?.lifecycle('started', started);
       op.log.info({ container: id }, 'Container started');
     });
   }
@@ -142,8 +148,10 @@ export class ContainerService {
       const current = this.#deps.records.get(rec.id);
       if (!current) return;
       if (current.status.phase === 'created' || current.status.phase === 'running') await this.#stopLocked(op, rec.id, 0);
-      await teardownContainer(this.#deps, op, current);
+      const last = this.#deps.records.get(rec.id) ?? current;
+      await teardownContainer(this.#deps, op, last);
       this.#names.release(current.metadata.name, rec.id);
+      this.#deps.observer?.lifecycle('deleted', last);
       op.log.info({ container: rec.id }, 'Container removed');
     });
   }

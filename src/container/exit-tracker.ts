@@ -48,6 +48,11 @@ export class ExitTracker {
         // A container that exits before it was started still has a start time of 0 (api.proto).
       }));
       this.#deps.log.info({ container: id, exitCode, reason }, 'Container exited');
+      const exited = this.#deps.records.get(id);
+      if (exited) {
+        if (oom) this.#deps.observer?.oomKilled(exited);
+        this.#deps.observer?.lifecycle('stopped', exited);
+      }
     }
     for (const wake of this.#waiters.get(id) ?? []) wake();
     this.#waiters.delete(id);

@@ -23,6 +23,7 @@ import { OverlayRootfs } from '../container/rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
 import type { RuntimeDefaults } from '../container/spec/inputs.ts';
+import type { ContainerObserver } from '../container/container-deps.ts';
 
 export interface ComposedContainers {
   containers: ContainerService;
@@ -59,6 +60,8 @@ export interface ComposeContainersInput {
   store: Store;
   images: ImageService;
   sandboxes: SandboxService;
+  /** Told about lifecycle points and OOM kills (events, metrics). */
+  observer?: ContainerObserver;
 }
 
 export async function composeContainers(input: ComposeContainersInput): Promise<ComposedContainers> {
@@ -99,6 +102,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     exitFiles: { remove: async (id) => watcher?.remove(id) },
     oom: new CgroupOomDetector(),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+    ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });
   input.store.setLayerUsers(() => containers.layersInUse());

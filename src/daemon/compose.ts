@@ -22,6 +22,7 @@ import { composeImages } from './compose-images.ts';
 import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
 import { composeContainers, type ComposedContainers } from './compose-containers.ts';
 import { composeStreaming } from './compose-streaming.ts';
+import { composeStats } from './compose-stats.ts';
 import { RecordStreamTargets } from '../container/stream/record-targets.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
@@ -65,12 +66,15 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     throw new FailedPreconditionError(`runtime.pause_image is set to "${config.runtime.pause_image}": an infra process from a pause image is not supported yet; leave runtime.pause_image empty to use runtime.infra_command (catatonit), which needs no image`);
   }
   const metrics = new Metrics();
-  const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
-  const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results') });
-  const handlers = await availableHandlers(input.loaded);
-  const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
   // The pod and container services need each other: pods stop and remove their containers.
   let containerPart: ComposedContainers | undefined;
+  let sandboxesLate: SandboxService | undefined;
+  const statsPart = await composeStats({ config, log: input.log, metrics, sandboxes: () => sandboxesLate!, containers: () => containerPart!.containers });
+  const cniConfigs = new CniConfigWatcher({ confDir: config.cni.conf_dir, log: input.log.child({ component: 'cni-config' }) });
+  const cni = new CniManager({ configs: cniConfigs, pluginDirs: config.cni.plugin_dirs, cacheDir: join(config.root, 'cni', 'results'), observer: statsPart.cniObserver });
+  const handlers = await availableHandlers(input.loaded);
+  const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
+  imagePart.images.setPullObserver(statsPart.pullObserver);
   const infra = new InfraProcesses({
     runtime: (handler) => containerPart!.runtime(handler),
     binary: await findExecutable(config.runtime.infra_command),
@@ -96,7 +100,8 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     infra,
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
   });
-  containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes });
+  sandboxesLate = sandboxes;
+  containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });
   const containersReady = containerPart;
   const streaming = await composeStreaming({
     config,
@@ -113,7 +118,10 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     handlers,
   });
   return {
-    services: { runtimeInfo, sandboxes, images: imagePart.images, containers: containersReady.containers, streaming: streaming.service },
+    services: {
+      runtimeInfo, sandboxes, images: imagePart.images, containers: containersReady.containers, streaming: streaming.service,
+      stats: statsPart.stats, containerEvents: statsPart.events,
+    },
     metrics,
     admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store),
     async start() {
@@ -122,11 +130,13 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await containersReady.start();
       await streaming.start();
+      await statsPart.start();
     },
     async reload(next) {
       await imagePart.reload(next);
     },
     async close() {
+      await statsPart.close();
       await streaming.close();
       infra.close();
       cniConfigs.close();

@@ -7,6 +7,9 @@ import type { SandboxService } from '../sandbox/sandbox-service.ts';
 import type { ImageService } from '../image/image-service.ts';
 import type { ContainerService } from '../container/container-service.ts';
 import type { ContainerStreamingService } from '../container/stream/service.ts';
+import type { RecordStats } from '../stats/record-stats.ts';
+import type { Broadcaster } from '../events/broadcaster.ts';
+import type { ContainerEventResponse } from '../generated/cri/runtime/v1/ContainerEventResponse.ts';
 
 export interface Services {
   runtimeInfo: RuntimeInfoService;
@@ -14,4 +17,6 @@ export interface Services {
   images: ImageService;
   containers: ContainerService;
   streaming: ContainerStreamingService;
+  stats: RecordStats;
+  containerEvents: Broadcaster<ContainerEventResponse>;
 }

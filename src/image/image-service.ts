@@ -23,6 +23,20 @@ export interface ImageServiceDeps {
   pinned: () => readonly string[];
 }
 
+/** Told about every pull (metrics): start, end with outcome, and layer bytes downloaded. */
+export interface PullObserver {
+  started(): void;
+  finished(outcome: 'success' | 'failure', reason: string): void;
+  bytes(n: number): void;
+}
+
+/** The failure reason label: the error's stable code without its prefix (NOT_FOUND, UNAVAILABLE…). */
+export function pullFailureReason(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return 'CANCELLED';
+  const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : '';
+  return code.startsWith('CRI_ERR_') ? code.slice('CRI_ERR_'.length) : 'UNKNOWN';
+}
+
 /** An image with what CRI reports about it. */
 export interface ImageView {
   record: ImageRecord;
@@ -35,6 +49,7 @@ export class ImageService {
   readonly #deps: ImageServiceDeps;
   readonly #inflight = new Map<string, SharedPull>();
   #inUse: (imageId: string) => boolean = () => false;
+  #observer: PullObserver | undefined;
 
   constructor(deps: ImageServiceDeps) {
     this.#deps = deps;
@@ -45,6 +60,11 @@ export class ImageService {
     this.#inUse = fn;
   }
 
+  /** Lets the metrics module count pulls (set once by the composition root). */
+  setPullObserver(observer: PullObserver): void {
+    this.#observer = observer;
+  }
+
   /**
    * Pulls `image` and returns the stored record. Identical concurrent pulls (same
    * reference and credentials) share one operation; a short name tries each candidate
@@ -52,6 +72,18 @@ export class ImageService {
    * @throws InvalidArgumentError, NotFoundError, PermissionDeniedError, UnavailableError, …
    */
   async pull(op: Op, image: string, creds?: RegistryCredentials, progress?: PullProgress): Promise<ImageRecord> {
+    this.#observer?.started();
+    try {
+      const rec = await this.#pullCandidates(op, image, creds, progress);
+      this.#observer?.finished('success', '');
+      return rec;
+    } catch (err) {
+      this.#observer?.finished('failure', pullFailureReason(err, op.signal));
+      throw err;
+    }
+  }
+
+  async #pullCandidates(op: Op, image: string, creds?: RegistryCredentials, progress?: PullProgress): Promise<ImageRecord> {
     const { conf } = this.#deps.registry();
     const candidates = conf.resolveShortName(parseReference(image)).candidates.map(formatReference);
     let lastError: unknown;
@@ -80,6 +112,12 @@ export class ImageService {
     } else {
       const controller = new AbortController();
       const fanout = new ProgressFanout();
+      const observer = this.#observer;
+      if (observer) {
+        // Bytes are counted once per shared pull, however many callers joined it.
+        const seen = new Map<string, number>();
+        fanout.add({ onBytes: (e) => { observer.bytes(Math.max(0, e.bytes - (seen.get(e.digest) ?? 0))); seen.set(e.digest, e.bytes); } });
+      }
       const sharedOp: Op = { log: op.log, signal: controller.signal };
       const pull = (async () => {
         const { client } = this.#deps.registry();

@@ -22,6 +22,12 @@ export interface CniManagerDeps {
   /** Cached attachments: `<cacheDir>/<podId>.json`. */
   cacheDir: string;
   timeoutMs?: number;
+  /** Told how long each ADD / DEL / CHECK chain took and whether it failed (metrics). */
+  observer?: CniObserver;
+}
+
+export interface CniObserver {
+  observe(operation: 'ADD' | 'DEL' | 'CHECK', seconds: number, failed: boolean): void;
 }
 
 interface CachedAttachment {
@@ -70,8 +76,22 @@ export class CniManager implements Cni {
   async check(op: Op, podId: string): Promise<void> {
     const cached = await readJsonIfExists<CachedAttachment>(this.#cacheFile(podId));
     if (!cached || compareCniVersions(cached.network.cniVersion, '0.4.0') < 0 || cached.network.disableCheck) return;
-    for (const plugin of cached.network.plugins) {
-      await this.#plugins.invoke(op, this.#invocation('CHECK', cached.network, plugin, cached.attachment, cached.result));
+    await this.#observed('CHECK', async () => {
+      for (const plugin of cached.network.plugins) {
+        await this.#plugins.invoke(op, this.#invocation('CHECK', cached.network, plugin, cached.attachment, cached.result));
+      }
+    });
+  }
+
+  async #observed<T>(operation: 'ADD' | 'DEL' | 'CHECK', fn: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    let failed = true;
+    try {
+      const out = await fn();
+      failed = false;
+      return out;
+    } finally {
+      this.#deps.observer?.observe(operation, Number(process.hrtime.bigint() - started) / 1e9, failed);
     }
   }
 
@@ -118,20 +138,24 @@ export class CniManager implements Cni {
     }
   }
 
-  async #addChain(op: Op, network: CniNetworkConfig, attachment: PodAttachment): Promise<unknown> {
-    let prevResult: unknown;
-    for (const plugin of network.plugins) {
-      prevResult = await this.#plugins.invoke(op, this.#invocation('ADD', network, plugin, attachment, prevResult));
-    }
-    return prevResult;
+  #addChain(op: Op, network: CniNetworkConfig, attachment: PodAttachment): Promise<unknown> {
+    return this.#observed('ADD', async () => {
+      let prevResult: unknown;
+      for (const plugin of network.plugins) {
+        prevResult = await this.#plugins.invoke(op, this.#invocation('ADD', network, plugin, attachment, prevResult));
+      }
+      return prevResult;
+    });
   }
 
   async #delChain(op: Op, network: CniNetworkConfig, attachment: PodAttachment, result: unknown): Promise<void> {
     // SPEC.md: DEL runs the chain in reverse; prevResult is passed from 0.4.0 on.
     const prev = compareCniVersions(network.cniVersion, '0.4.0') >= 0 && result ? result : undefined;
-    for (const plugin of [...network.plugins].reverse()) {
-      await this.#plugins.invoke(op, this.#invocation('DEL', network, plugin, attachment, prev));
-    }
+    await this.#observed('DEL', async () => {
+      for (const plugin of [...network.plugins].reverse()) {
+        await this.#plugins.invoke(op, this.#invocation('DEL', network, plugin, attachment, prev));
+      }
+    });
   }
 
   #invocation(command: 'ADD' | 'DEL' | 'CHECK', network: CniNetworkConfig, plugin: CniPluginConf, a: PodAttachment, prevResult: unknown) {

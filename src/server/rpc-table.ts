@@ -23,6 +23,10 @@ import { listContainersHandler, streamContainersHandler } from './container-list
 import { execSyncHandler } from './container-exec-sync.ts';
 import { updateContainerResourcesHandler, reopenContainerLogHandler } from './container-update.ts';
 import { execHandler, attachHandler, portForwardHandler } from './container-stream.ts';
+import { containerStatsHandler, listContainerStatsHandler, streamContainerStatsHandler } from './container-stats.ts';
+import { podSandboxStatsHandler, listPodSandboxStatsHandler, streamPodSandboxStatsHandler } from './sandbox-stats.ts';
+import { listMetricDescriptorsHandler, listPodSandboxMetricsHandler, streamPodSandboxMetricsHandler } from './metrics-rpcs.ts';
+import { getContainerEventsHandler } from './container-events.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -64,5 +68,15 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     Exec: u(execHandler(svc.streaming)),
     Attach: u(attachHandler(svc.streaming)),
     PortForward: u(portForwardHandler(svc.streaming)),
+    ContainerStats: u(containerStatsHandler(svc.stats)),
+    ListContainerStats: u(listContainerStatsHandler(svc.stats)),
+    StreamContainerStats: s(streamContainerStatsHandler(svc.stats)),
+    PodSandboxStats: u(podSandboxStatsHandler(svc.stats)),
+    ListPodSandboxStats: u(listPodSandboxStatsHandler(svc.stats)),
+    StreamPodSandboxStats: s(streamPodSandboxStatsHandler(svc.stats)),
+    ListMetricDescriptors: u(listMetricDescriptorsHandler()),
+    ListPodSandboxMetrics: u(listPodSandboxMetricsHandler(svc.stats)),
+    StreamPodSandboxMetrics: s(streamPodSandboxMetricsHandler(svc.stats)),
+    GetContainerEvents: s(getContainerEventsHandler(svc.containerEvents)),
   };
 }
