@@ -1,0 +1,184 @@
+/**
+ * Stats, metrics RPCs and Prometheus feeds end to end: a real daemon sampling every
+ * second, real containers in a pod on a private CNI network, images from a real registry.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
+import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
+import { registriesConfText } from '../fixtures/registries-conf.ts';
+import { startPodDaemon, podSandboxConfig, type PodDaemon } from './helpers/pod-network.ts';
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let registry: RunningRegistry;
+let imgs: StandardTestImages;
+let pd: PodDaemon;
+let logDir: string;
+let pod: { id: string; config: Any; ip: string };
+let burner: string;
+let sleeper: string;
+
+const call = (rpc: string, req: Any = {}): Promise<Any> => pd.daemon.client.call(rpc, req);
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function startContainer(name: string, command: string[], extra: Any = {}): Promise<string> {
+  const config = { metadata: { name, attempt: 0 }, image: { image: imgs.busybox.reference }, command, labels: { role: name }, log_path: `${name}.log`, ...extra };
+  const { container_id: id } = await call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config });
+  await call('StartContainer', { container_id: id });
+  return id as string;
+}
+
+const num = (v: Any | null | undefined): number => Number(v?.value ?? NaN);
+
+before(async () => {
+  registry = await startRegistry();
+  imgs = await standardTestImages(registry);
+  logDir = await mkdtemp(join(tmpdir(), 'critter-stats-logs-'));
+  pd = await startPodDaemon({ registriesConf: registriesConfText(registry.host), configYaml: 'stats:\n  sample_period_seconds: 1\n' });
+  await call('PullImage', { image: { image: imgs.busybox.reference } });
+  const config = podSandboxConfig('stats', { log_directory: logDir });
+  const { pod_sandbox_id: id } = await call('RunPodSandbox', { config });
+  const s = await call('PodSandboxStatus', { pod_sandbox_id: id });
+  pod = { id, config, ip: s.status.network.ip };
+  burner = await startContainer('burner', ['sh', '-c', 'while :; do :; done']);
+  sleeper = await startContainer('sleeper', ['sleep', '3600']);
+});
+
+after(async () => {
+  await pd?.close();
+  await registry?.stop();
+  if (logDir) await rm(logDir, { recursive: true, force: true });
+});
+
+test('ContainerStats() of a CPU-burning container has usage_nano_cores > 0 on the first call after start', async () => {
+  const { stats } = await call('ContainerStats', { container_id: burner });
+  assert.equal(stats.attributes.id, burner);
+  assert.ok(num(stats.cpu.usage_nano_cores) > 0, `usage_nano_cores ${JSON.stringify(stats.cpu.usage_nano_cores)}`);
+  assert.ok(num(stats.cpu.usage_core_nano_seconds) > 0);
+  const ts = BigInt(stats.cpu.timestamp);
+  assert.ok(ts > BigInt(Date.now() - 60_000) * 1_000_000n && ts <= BigInt(Date.now()) * 1_000_000n, `timestamp ${ts} is in ns`);
+  // Let the sampler finish a full window: a burning loop uses most of a core.
+  const later = await waitFor('a full-window rate', async () => {
+    const s = (await call('ContainerStats', { container_id: burner })).stats;
+    return num(s.cpu.usage_nano_cores) > 300_000_000 ? s : undefined;
+  });
+  assert.ok(num(later.cpu.usage_nano_cores) < 2_100_000_000);
+  assert.ok(num(later.memory.working_set_bytes) > 0);
+  assert.ok(num(later.memory.working_set_bytes) <= num(later.memory.usage_bytes));
+});
+
+test('ContainerStats() memory grows when the container allocates, and the writable layer when it writes', async () => {
+  const before = (await call('ContainerStats', { container_id: sleeper })).stats;
+  assert.equal(before.writable_layer.fs_id.mountpoint.length > 0, true);
+  const layer0 = num(before.writable_layer.used_bytes);
+  const mem0 = num(before.memory.usage_bytes);
+  // tmpfs pages are charged to the writer's memory cgroup; the exec runs in the container's.
+  await call('ExecSync', { container_id: sleeper, cmd: ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=32'], timeout: 30 });
+  await call('ExecSync', { container_id: sleeper, cmd: ['dd', 'if=/dev/zero', 'of=/written', 'bs=1M', 'count=8'], timeout: 30 });
+  const grown = await waitFor('memory and layer growth', async () => {
+    const s = (await call('ContainerStats', { container_id: sleeper })).stats;
+    return num(s.memory.usage_bytes) > mem0 + 30 * 2 ** 20 && num(s.writable_layer.used_bytes) >= layer0 + 8 * 2 ** 20 ? s : undefined;
+  });
+  assert.ok(num(grown.writable_layer.inodes_used) >= 1);
+  await call('ExecSync', { container_id: sleeper, cmd: ['rm', '/dev/shm/fill'], timeout: 10 });
+});
+
+test('PodSandboxStats() has network rx/tx from the pod netns that grow with traffic, and its containers', async () => {
+  const first = (await call('PodSandboxStats', { pod_sandbox_id: pod.id })).stats;
+  const rx0 = num(first.linux.network?.default_interface?.rx_bytes);
+  for (let i = 0; i < 5; i++) {
+    await new Promise<void>((resolve) => {
+      const s = connect({ host: pod.ip, port: 9 }, () => s.destroy());
+      s.on('error', () => resolve());
+      s.on('close', () => resolve());
+    });
+  }
+  const after = await waitFor('rx to grow', async () => {
+    const s = (await call('PodSandboxStats', { pod_sandbox_id: pod.id })).stats;
+    return num(s.linux.network?.default_interface?.rx_bytes) > (Number.isNaN(rx0) ? 0 : rx0) ? s : undefined;
+  });
+  assert.equal(after.linux.network.default_interface.name, 'eth0');
+  assert.ok(num(after.linux.network.default_interface.tx_bytes) > 0);
+  assert.ok(num(after.linux.cpu.usage_nano_cores) > 0);
+  assert.ok(num(after.linux.process.process_count) >= 2);
+  assert.deepEqual(after.linux.containers.map((c: Any) => c.attributes.id).sort(), [burner, sleeper].sort());
+});
+
+test('ListContainerStats() and ListPodSandboxStats() filter by id prefix, pod id and labels; StreamContainerStats() sends each once', async () => {
+  const all = (await call('ListContainerStats', {})).stats as Any[];
+  assert.deepEqual(all.map((s) => s.attributes.id).sort(), [burner, sleeper].sort());
+  const byId = (await call('ListContainerStats', { filter: { id: burner.slice(0, 12) } })).stats as Any[];
+  assert.deepEqual(byId.map((s) => s.attributes.id), [burner]);
+  const byLabel = (await call('ListContainerStats', { filter: { label_selector: { role: 'sleeper' } } })).stats as Any[];
+  assert.deepEqual(byLabel.map((s) => s.attributes.id), [sleeper]);
+  assert.equal((await call('ListContainerStats', { filter: { pod_sandbox_id: 'ffffffffffff' } })).stats.length, 0);
+  assert.equal((await call('ListContainerStats', { filter: { pod_sandbox_id: pod.id.slice(0, 10) } })).stats.length, 2);
+  const streamed = (await pd.daemon.client.stream('StreamContainerStats', {})).flatMap((m) => m.container_stats as Any[]);
+  assert.deepEqual(streamed.map((s) => s.attributes.id).sort(), [burner, sleeper].sort());
+  const pods = (await call('ListPodSandboxStats', { filter: { label_selector: { app: 'stats' } } })).stats as Any[];
+  assert.deepEqual(pods.map((p) => p.attributes.id), [pod.id]);
+  assert.equal((await call('ListPodSandboxStats', { filter: { label_selector: { app: 'nope' } } })).stats.length, 0);
+  await assert.rejects(call('ContainerStats', { container_id: 'nonexistent' }), (e: { code: number }) => e.code === 5);
+});
+
+test('ListMetricDescriptors() and ListPodSandboxMetrics() report cAdvisor-named metrics from the same samples', async () => {
+  const names = ((await call('ListMetricDescriptors', {})).descriptors as Any[]).map((d) => d.name);
+  for (const n of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_network_receive_bytes_total', 'container_fs_usage_bytes']) assert.ok(names.includes(n), n);
+  const pm = ((await call('ListPodSandboxMetrics', {})).pod_metrics as Any[]).find((p) => p.pod_sandbox_id === pod.id)!;
+  assert.ok(pm.metrics.some((m: Any) => m.name === 'container_network_receive_bytes_total' && m.label_values.includes('eth0')));
+  const burnerMetrics = pm.container_metrics.find((c: Any) => c.container_id === burner).metrics as Any[];
+  const ws = burnerMetrics.find((m) => m.name === 'container_memory_working_set_bytes')!;
+  assert.ok(num(ws.value) > 0);
+  assert.deepEqual(ws.label_values.slice(0, 2), [burner, 'burner']);
+  const streamed = (await pd.daemon.client.stream('StreamPodSandboxMetrics', {})).flatMap((m) => m.pod_sandbox_metrics as Any[]);
+  assert.ok(streamed.some((p) => p.pod_sandbox_id === pod.id));
+});
+
+test('ListContainerStats() for many containers stays cheap (measured)', async () => {
+  const extra: string[] = [];
+  for (let i = 0; i < 18; i++) extra.push(await startContainer(`idle${i}`, ['sleep', '3600']));
+  await new Promise((r) => setTimeout(r, 1500));
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = await call('ListContainerStats', {});
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    assert.equal(r.stats.length, 20);
+  }
+  times.sort((a, b) => a - b);
+  const p50 = times[10]!;
+  process.stdout.write(`# ListContainerStats, 20 running containers: p50 ${p50.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms\n`);
+  assert.ok(p50 < 250, `p50 ${p50} ms`);
+  for (const id of extra) await call('RemoveContainer', { container_id: id });
+});
+
+test('/metrics counts image pulls with bytes, CNI operations and OOM kills', async () => {
+  const oom = await startContainer('oom', ['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo ${#x}'], {
+    linux: { resources: { memory_limit_in_bytes: String(20 * 1024 * 1024) } },
+  });
+  await waitFor('OOM kill', async () => ((await call('ContainerStatus', { container_id: oom })).status.reason === 'OOMKilled' ? true : undefined), 30_000);
+  await assert.rejects(call('PullImage', { image: { image: `${registry.host}/no/such:image` } }));
+  const text = await (await fetch(pd.daemon.metricsUrl())).text();
+  const value = (re: RegExp): number => Number(re.exec(text)?.[1] ?? NaN);
+  assert.ok(value(/^critter_image_pulls_total\{outcome="success",reason=""\} (\d+)/m) >= 1, 'successful pull counted');
+  assert.ok(value(/^critter_image_pulls_total\{outcome="failure",reason="(?:NOT_FOUND|UNAVAILABLE|UNKNOWN|PERMISSION_DENIED)"\} (\d+)/m) >= 1, 'failed pull counted');
+  assert.ok(value(/^critter_image_pull_bytes_total (\d+)/m) > 0, 'pull bytes');
+  assert.equal(value(/^critter_image_pulls_in_progress (\d+)/m), 0);
+  assert.ok(value(/^critter_container_oom_kills_total (\d+)/m) >= 1, 'OOM kill counted');
+  assert.ok(value(/^critter_cni_operation_duration_seconds_count\{operation="ADD"\} (\d+)/m) >= 1, 'CNI ADD timed');
+  await call('RemoveContainer', { container_id: oom });
+});
