@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { status as Code } from '@grpc/grpc-js';
+import pino from 'pino';
+import { unary, serverStream, InflightCalls, type AdaptDeps } from './adapt.ts';
+import { NotFoundError } from '../lib/errors.ts';
+
+/** A stand-in for grpc-js's call objects: what the adapter touches and nothing more. */
+class FakeCall extends EventEmitter {
+  request: unknown = {};
+  cancelled = false;
+  written: unknown[] = [];
+  ended = false;
+  getDeadline(): number { return Infinity; }
+  write(item: unknown): boolean { this.written.push(item); return true; }
+  end(): void { this.ended = true; }
+}
+
+function deps(ready: boolean): AdaptDeps & { seen: [string, string][] } {
+  const seen: [string, string][] = [];
+  return {
+    log: pino({ level: 'silent' }),
+    readiness: { ready: () => ready },
+    inflight: new InflightCalls(),
+    observer: { observe: (rpc, code) => { seen.push([rpc, code]); } },
+    seen,
+  };
+}
+
+function callUnary(d: AdaptDeps, fn: () => Promise<unknown>): Promise<{ err: { code: number; details: string } | null; res: unknown }> {
+  return new Promise((resolve) => {
+    const handler = unary('Thing', d, fn);
+    handler(new FakeCall() as never, (err: unknown, res: unknown) => resolve({ err: err as never, res }));
+  });
+}
+
+test('unary() answers UNAVAILABLE until start-up work is done, without running the handler', async () => {
+  let ran = false;
+  const { err } = await callUnary(deps(false), async () => { ran = true; return {}; });
+  assert.equal(err?.code, Code.UNAVAILABLE);
+  assert.match(err!.details, /starting up/);
+  assert.equal(ran, false);
+});
+
+test('unary() maps a rejected handler to its domain code and records the outcome', async () => {
+  const d = deps(true);
+  const { err } = await callUnary(d, async () => { throw new NotFoundError('pod "p1" not found'); });
+  assert.equal(err?.code, Code.NOT_FOUND);
+  assert.equal(err?.details, 'pod "p1" not found');
+  assert.deepEqual(d.seen, [['Thing', 'NOT_FOUND']]);
+});
+
+test('unary() turns a rejection with no reason into a status, never a crash', async () => {
+  const { err } = await callUnary(deps(true), () => Promise.reject(undefined));
+  assert.equal(err?.code, Code.UNKNOWN);
+  assert.ok(err!.details.length > 0);
+});
+
+test('serverStream() writes every item and ends; a failure ends the call with its code', async () => {
+  const call = new FakeCall();
+  const handler = serverStream('List', deps(true), async function* () { yield 1; yield 2; });
+  handler(call as never);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(call.written, [1, 2]);
+  assert.equal(call.ended, true);
+  const failing = new FakeCall();
+  const got = new Promise<{ code: number }>((resolve) => failing.once('error', resolve));
+  serverStream('List', deps(true), async function* () { yield 1; throw new NotFoundError('gone'); })(failing as never);
+  assert.equal((await got).code, Code.NOT_FOUND);
+});
+
+test('InflightCalls.drain() waits for calls in flight, bounded by its timeout', async () => {
+  const calls = new InflightCalls();
+  assert.equal(await calls.drain(10), true);
+  calls.enter();
+  assert.equal(await calls.drain(20), false);
+  setTimeout(() => calls.leave(), 10);
+  assert.equal(await calls.drain(1000), true);
+});
