@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { FakeOciRuntime } from '../oci/testing.ts';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
-import { OciRuntimeError } from '../oci/runtime.ts';
+import { EXEC_SYNC_MAX_OUTPUT, EXEC_SYNC_MAX_RESPONSE_OUTPUT, OciRuntimeError } from '../oci/runtime.ts';
 import { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { Op } from '../lib/op.ts';
@@ -174,6 +174,18 @@ describe('ContainerService', () => {
     await svc.stop(op, id, 1);
     assert.equal(runtime.containers.get(id)!.signals.length, 2);
     assert.deepEqual(removedExitFiles, [id]);
+  });
+
+  test('execSync() keeps stdout and stderr together within one 16 MiB gRPC message, timeout note included (regression: RESOURCE_EXHAUSTED for 16 MiB of output)', async () => {
+    const id = await svc.create(op, pod.id, config());
+    await svc.start(op, id);
+    runtime.execResult = { exitCode: 0, stdout: Buffer.alloc(EXEC_SYNC_MAX_OUTPUT, 'o'), stderr: Buffer.alloc(EXEC_SYNC_MAX_OUTPUT, 'e'), timedOut: false };
+    const both = await svc.execSync(op, id, ['x'], 0);
+    assert.equal(both.stdout.length + both.stderr.length, EXEC_SYNC_MAX_RESPONSE_OUTPUT);
+    runtime.execResult = { exitCode: -1, stdout: Buffer.alloc(EXEC_SYNC_MAX_OUTPUT, 'o'), stderr: Buffer.alloc(0), timedOut: true };
+    const timedOut = await svc.execSync(op, id, ['x'], 3);
+    assert.equal(timedOut.stderr.toString(), 'command timed out after 3s');
+    assert.equal(timedOut.stdout.length, EXEC_SYNC_MAX_RESPONSE_OUTPUT - timedOut.stderr.length);
   });
 
   test('stop() with timeout 0 kills at once', async () => {

@@ -16,6 +16,7 @@ import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { NameRegistrar } from '../state/name-registrar.ts';
 import type { ContainerExit } from '../oci/exit-watcher.ts';
 import type { ExecSyncResult, OciProcess } from '../oci/runtime.ts';
+import { fitExecOutput } from '../oci/runtime.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
@@ -199,9 +200,10 @@ export class ContainerService {
     const spec = JSON.parse(await readFile(join(rec.metadata.bundle, 'config.json'), 'utf8')) as { process: OciProcess };
     const processSpec: OciProcess = { ...spec.process, args: [...cmd], terminal: false };
     const result = await runtimeFor(this.#deps, rec.metadata.runtimeHandler).execSync(op, rec.id, { processSpec, timeoutSec, terminal: false });
-    if (!result.timedOut) return result;
     // CRI-O: a timed-out probe is exit code -1 with the reason on stderr.
-    return { ...result, stderr: Buffer.concat([result.stderr, Buffer.from(`command timed out after ${timeoutSec}s`)]) };
+    const stderr = result.timedOut ? Buffer.concat([result.stderr, Buffer.from(`command timed out after ${timeoutSec}s`)]) : result.stderr;
+    // Both streams go back in one gRPC message, which the kubelet limits to 16 MiB.
+    return { ...result, ...fitExecOutput(result.stdout, stderr) };
   }
 
   /** ReopenContainerLog: conmon reopens the log at the same path (after the kubelet renamed it). */

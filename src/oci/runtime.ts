@@ -73,6 +73,26 @@ export interface ExecSyncResult {
 /** Per-stream ExecSync output cap: 16 MiB, the kubelet's `maxExecSyncSize` (CRI-O, containerd). */
 export const EXEC_SYNC_MAX_OUTPUT = 16 * 1024 * 1024;
 
+/**
+ * Both streams together, so that the whole ExecSyncResponse fits in one 16 MiB gRPC message:
+ * the kubelet's client (and our server) refuse bigger messages, which would turn a chatty
+ * probe into an error instead of a truncated answer. 64 bytes cover the protobuf framing
+ * (two tags + length varints, exit_code as a 10-byte varint when negative).
+ */
+export const EXEC_SYNC_MAX_RESPONSE_OUTPUT = EXEC_SYNC_MAX_OUTPUT - 64;
+
+/**
+ * Shrinks stdout and stderr (each already ≤ EXEC_SYNC_MAX_OUTPUT) to fit
+ * EXEC_SYNC_MAX_RESPONSE_OUTPUT together: each stream keeps at least half the budget when it
+ * has that much, and what one leaves unused goes to the other. Beginnings are kept.
+ */
+export function fitExecOutput(stdout: Buffer, stderr: Buffer, budget = EXEC_SYNC_MAX_RESPONSE_OUTPUT): { stdout: Buffer; stderr: Buffer } {
+  if (stdout.length + stderr.length <= budget) return { stdout, stderr };
+  const half = Math.floor(budget / 2);
+  const errLength = Math.min(stderr.length, Math.max(half, budget - stdout.length));
+  return { stdout: stdout.subarray(0, budget - errLength), stderr: stderr.subarray(0, errLength) };
+}
+
 export interface OciRuntime {
   /** The runtime handler name this instance serves (`runc`, `crun`, …). */
   readonly handler: string;
