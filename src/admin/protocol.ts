@@ -7,6 +7,7 @@
  *   GET  /v1/images            → 200 { images: AdminImage[] }
  *   POST /v1/images/pull       { image, auth? } → 200 NDJSON stream of PullEvent
  *   POST /v1/images/import     { path }         → 200 { images: AdminImage[] }
+ *   GET  /v1/status            → 200 AdminStatus
  * Errors outside a stream answer 4xx/5xx with { error, code }.
  */
 
@@ -16,7 +17,19 @@ export const ROUTES = {
   list: '/v1/images',
   pull: '/v1/images/pull',
   import: '/v1/images/import',
+  status: '/v1/status',
 } as const;
+
+/** `critter status`: a running daemon in a few numbers. */
+export interface AdminStatus {
+  version: string;
+  conditions: { type: string; status: boolean; reason: string; message: string }[];
+  /** Pods by state (ready, notready). */
+  pods: Record<string, number>;
+  /** Containers by state (created, running, exited). */
+  containers: Record<string, number>;
+  images: { count: number; bytes: number; inodes: number; path: string };
+}
 
 /** CRI AuthConfig's fields (snake_case, as crictl and the kubelet send them). */
 export interface AdminAuth {

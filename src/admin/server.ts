@@ -12,7 +12,7 @@ import { InvalidArgumentError, NotFoundError, describeError } from '../lib/error
 import type { ImageService } from '../image/image-service.ts';
 import { credentialsFromAuthConfig } from '../image/auth.ts';
 import type { ImageRecord } from '../storage/store.ts';
-import { ROUTES, type AdminImage, type ImportRequestBody, type PullEvent, type PullRequestBody } from './protocol.ts';
+import { ROUTES, type AdminImage, type AdminStatus, type ImportRequestBody, type PullEvent, type PullRequestBody } from './protocol.ts';
 import { adminCode, httpStatusOf } from './error-codes.ts';
 import { PullEventSink } from './pull-events.ts';
 
@@ -27,6 +27,8 @@ export interface AdminServerDeps {
   importArchive(op: Op, path: string): Promise<ImageRecord[]>;
   /** Makes the socket path bindable (stale socket removed, live one refused). */
   prepareSocketPath(path: string): Promise<void>;
+  /** The `critter status` summary; absent = the route answers not found. */
+  status?: () => Promise<AdminStatus>;
 }
 
 export class AdminServer {
@@ -88,6 +90,9 @@ export class AdminServer {
           const recs = await this.#deps.importArchive(op, body.path);
           return sendJson(res, 200, { images: recs.map(adminImage) });
         }
+        case `GET ${ROUTES.status}`:
+          if (this.#deps.status) return sendJson(res, 200, await this.#deps.status());
+          throw new NotFoundError(`no admin route ${route}`);
         default:
           throw new NotFoundError(`no admin route ${route}`);
       }

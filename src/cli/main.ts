@@ -13,6 +13,7 @@ import { Daemon } from '../daemon/daemon.ts';
 import { parseFlags, FLAG_HELP } from './flags.ts';
 import { PULL_HELP, runPull } from './pull.ts';
 import { IMAGES_HELP, runImages } from './images.ts';
+import { STATUS_HELP, runStatus } from './status.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -26,6 +27,7 @@ Commands:
   check      list host prerequisites; exits 1 when a required one is missing
   pull       pull an image into the running daemon, with progress (critter pull IMAGE)
   images     list the daemon's images; "images import FILE" loads an OCI or docker archive
+  status     summary of the running daemon: conditions, pods, containers, images
   version    print the version
 
 Run "critter <command> --help" for a command's options.
@@ -38,6 +40,7 @@ const HELP: Record<string, string> = {
   version: 'Usage: critter version\n\nPrints the version.\n',
   pull: PULL_HELP,
   images: IMAGES_HELP,
+  status: STATUS_HELP,
 };
 
 /** Options only some commands take, beside the shared flags. */
@@ -97,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
     case 'images': {
       const { config } = await loadConfig({ file: flags.configFile, overrides: flags.overrides });
       return runImages({ args: flags.positionals, runRoot: config.run_root, out: process.stdout });
+    }
+    case 'status': {
+      const { config } = await loadConfig({ file: flags.configFile, overrides: flags.overrides });
+      return runStatus({ runRoot: config.run_root, out: process.stdout });
     }
   }
   return 2;

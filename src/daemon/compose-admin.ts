@@ -11,7 +11,7 @@ import type { ImageService } from '../image/image-service.ts';
 import type { Store } from '../storage/store.ts';
 import { importImageArchive } from '../image/import.ts';
 import { AdminServer } from '../admin/server.ts';
-import { ADMIN_SOCKET_NAME } from '../admin/protocol.ts';
+import { ADMIN_SOCKET_NAME, type AdminStatus } from '../admin/protocol.ts';
 import { prepareSocketPath } from './socket.ts';
 
 export interface ComposedAdmin {
@@ -24,7 +24,7 @@ export function adminSocketPath(runRoot: string): string {
   return join(runRoot, ADMIN_SOCKET_NAME);
 }
 
-export function composeAdmin(config: Config, log: Logger, images: ImageService, store: Store): ComposedAdmin {
+export function composeAdmin(config: Config, log: Logger, images: ImageService, store: Store, status?: () => Promise<AdminStatus>): ComposedAdmin {
   // Under the storage root so an unpacked archive is on the store's filesystem.
   const stagingDir = join(config.root, 'import-staging');
   const server = new AdminServer({
@@ -33,6 +33,7 @@ export function composeAdmin(config: Config, log: Logger, images: ImageService, 
     images,
     importArchive: (op, path) => importImageArchive(op, { store, stagingDir }, path),
     prepareSocketPath,
+    ...(status ? { status } : {}),
   });
   return {
     async start() {

@@ -23,6 +23,7 @@ import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
 import { composeContainers, type ComposedContainers } from './compose-containers.ts';
 import { composeStreaming } from './compose-streaming.ts';
 import { composeStats } from './compose-stats.ts';
+import { gatherStatus } from '../admin/status.ts';
 import { RecordStreamTargets } from '../container/stream/record-targets.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
@@ -123,7 +124,14 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       stats: statsPart.stats, containerEvents: statsPart.events,
     },
     metrics,
-    admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store),
+    admin: composeAdmin(config, input.log.child({ component: 'admin' }), imagePart.images, imagePart.store, () => gatherStatus({
+      version: input.version,
+      conditions: () => runtimeInfo.conditions(),
+      podStates: () => sandboxes.list().map((p) => p.status.phase),
+      containerStates: () => containersReady.containers.list(null).map((c) => c.status.phase),
+      imageCount: () => imagePart.images.list().length,
+      storageUsage: () => imagePart.images.usage(),
+    })),
     async start() {
       await runtimeInfo.load();
       await cniConfigs.start();

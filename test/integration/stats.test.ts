@@ -12,6 +12,8 @@ import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
 import { startPodDaemon, podSandboxConfig, type PodDaemon } from './helpers/pod-network.ts';
+import { CLI } from './helpers/daemon.ts';
+import { run } from '../../src/lib/exec.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -181,4 +183,14 @@ test('/metrics counts image pulls with bytes, CNI operations and OOM kills', asy
   assert.ok(value(/^critter_container_oom_kills_total (\d+)/m) >= 1, 'OOM kill counted');
   assert.ok(value(/^critter_cni_operation_duration_seconds_count\{operation="ADD"\} (\d+)/m) >= 1, 'CNI ADD timed');
   await call('RemoveContainer', { container_id: oom });
+});
+
+test('critter status summarises the running daemon through the admin socket', async () => {
+  const { stdout } = await run(process.execPath, [CLI, 'status', '--run-root', pd.daemon.dirs.runRoot], { timeoutMs: 20_000 });
+  assert.match(stdout, /^critter \d+\.\d+/);
+  assert.match(stdout, /RuntimeReady\s+true/);
+  assert.match(stdout, /NetworkReady\s+true/);
+  assert.match(stdout, /Pods\s+1 \(1 ready\)/);
+  assert.match(stdout, /Containers\s+2 \(2 running\)/);
+  assert.match(stdout, /Images\s+1, [\d.]+ [KMG]?i?B on disk/);
 });
