@@ -43,6 +43,8 @@ export interface Composed {
   admin: ComposedAdmin;
   /** Start-up work (recovery) to finish before RPCs are served. */
   start(): Promise<void>;
+  /** Ends the long-lived streams (container events) so that shutdown can drain the rest. */
+  endStreams(): void;
   /** Applies the reloadable keys of a new configuration (SIGHUP). */
   reload(config: Config): Promise<void>;
   close(): Promise<void>;
@@ -139,6 +141,9 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       await containersReady.start();
       await streaming.start();
       await statsPart.start();
+    },
+    endStreams() {
+      statsPart.events.closeAll();
     },
     async reload(next) {
       await imagePart.reload(next);

@@ -84,6 +84,8 @@ export class Daemon {
       const timeoutMs = this.#input.loaded.config.shutdown_timeout_seconds * 1000;
       log.info({ inflight: this.#inflight.count, timeoutMs }, 'Shutting down: no new calls, draining in-flight ones');
       const closed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      // A GetContainerEvents subscriber never ends its call by itself.
+      this.#composed?.endStreams();
       const drained = await this.#inflight.drain(timeoutMs);
       if (!drained) log.warn({ inflight: this.#inflight.count }, 'Shutdown timeout passed; cancelling the calls still running');
       server.forceShutdown();

@@ -120,6 +120,21 @@ export function unary<Req, Res>(rpc: string, deps: AdaptDeps, fn: UnaryHandler<R
   };
 }
 
+/** Resolves when the stream can take more, or rejects when the call is cancelled meanwhile. */
+function writable(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      call.off('drain', onDrain);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onDrain = (): void => { done(); resolve(); };
+    const onAbort = (): void => { done(); reject(signal.reason); };
+    call.once('drain', onDrain);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Wraps a server-streaming handler for grpc-js, honouring backpressure on write. */
 export function serverStream<Req, Res>(rpc: string, deps: AdaptDeps, fn: StreamHandler<Req, Res>) {
   return (call: ServerWritableStream<Req, Res>): void => {
@@ -130,7 +145,7 @@ export function serverStream<Req, Res>(rpc: string, deps: AdaptDeps, fn: StreamH
       if (!deps.readiness.ready()) throw new UnavailableError(`${rpc}: critter is starting up (recovering state); retry shortly`);
       for await (const item of fn(call.request, op)) {
         if (op.signal.aborted) throw op.signal.reason;
-        if (!call.write(item)) await new Promise<void>((r) => call.once('drain', r));
+        if (!call.write(item)) await writable(call, op.signal);
       }
     };
     run().then(
