@@ -58,6 +58,11 @@ describe('[k8s.io] Security Context', () => {
   });
   afterEach(async () => {
     if (podId === '') return;
+    // The specs' shells and sleeps ignore SIGTERM as pid 1: kill them rather than wait out
+    // StopPodSandbox's grace period for each one.
+    for (const c of (await rc('ListContainers', { filter: { pod_sandbox_id: podId } })).containers as Any[]) {
+      await rc('StopContainer', { container_id: c.id, timeout: 0 });
+    }
     await rc('StopPodSandbox', { pod_sandbox_id: podId });
     await rc('RemovePodSandbox', { pod_sandbox_id: podId });
     podId = '';
@@ -180,7 +185,6 @@ describe('[k8s.io] Security Context', () => {
             await runPod({ ns, logDirectory: dir });
             const out = await output('container-with-HostNetwork-test-', ['sh', '-c', 'netstat -ln'], {});
             assert.equal(out.includes(`:${port} `), hostNetwork, `port ${port} in the container's listening sockets:\n${out}`);
-            await rc('StopPodSandbox', { pod_sandbox_id: podId });
           });
         } finally {
           srv.close();
@@ -214,7 +218,6 @@ describe('[k8s.io] Security Context', () => {
         await runPod({ logDirectory: dir });
         const out = await output('container-with-RunAsGroup-test-', ['sh', '-c', 'echo $(id -u):$(id -g)'], { run_as_user: { value: 1001 }, run_as_group: { value: 1002 } });
         assert.equal(out, '1001:1002\n');
-        await rc('StopPodSandbox', { pod_sandbox_id: podId });
       });
     });
 
@@ -230,7 +233,6 @@ describe('[k8s.io] Security Context', () => {
           const cmd = ['sh', '-c', "touch test.go && [ -f test.go ] && echo 'Found'"];
           if (readonly) assert.equal(await output('container-with-ReadOnlyRootfs-true-test-', cmd, { readonly_rootfs: true }, 'stderr'), 'touch: test.go: Read-only file system\n');
           else assert.equal(await output('container-with-ReadOnlyRootfs-false-test-', cmd, { readonly_rootfs: false }), 'Found\n');
-          await rc('StopPodSandbox', { pod_sandbox_id: podId });
         });
       });
     }
@@ -349,7 +351,6 @@ describe('[k8s.io] Security Context', () => {
           await runPod({ logDirectory: dir });
           const out = await output(`alpine-nnp-${nnp}-`, ['grep', 'NoNewPrivs', '/proc/self/status'], { no_new_privs: nnp, run_as_user: { value: 1000 } });
           assert.match(out, new RegExp(`^NoNewPrivs:\\s+${nnp ? 1 : 0}$`, 'm'));
-          await rc('StopPodSandbox', { pod_sandbox_id: podId });
         });
       });
     }
