@@ -3,9 +3,13 @@ import type { Scenario } from '../harness.ts';
 import { runtimeInfo } from './runtime-info.ts';
 import { pull } from './pull.ts';
 import { pods } from './pods.ts';
+import { streaming } from './streaming.ts';
+import { containers } from './containers.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
   [pull.name]: pull,
   [pods.name]: pods,
+  [streaming.name]: streaming,
+  [containers.name]: containers,
 };

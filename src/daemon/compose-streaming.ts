@@ -52,7 +52,7 @@ export async function composeStreaming(input: StreamingCompositionInput): Promis
   const backend = new ContainerStreamingBackend({
     targets: input.targets,
     runtimes,
-    portForwarder: new PortForwarder(),
+    portForwarder: new PortForwarder({ socketDir: join(config.run_root, 'streaming', 'portforward') }),
     scratchDir: join(config.run_root, 'streaming'),
   });
   const server = new StreamingServer({

@@ -109,7 +109,7 @@ before(async () => {
   const backend = new ContainerStreamingBackend({
     targets: streamTargets,
     runtimes: () => ({ oci: runtime, exec: { handler: 'runc', binary: RUNC, root: runtimeRootFor(join(base, 'run'), 'runc'), systemdCgroup: false } }),
-    portForwarder: new PortForwarder(),
+    portForwarder: new PortForwarder({ socketDir: join(base, 'pf') }),
     scratchDir: join(base, 'exec'),
   });
   server = new StreamingServer({ log, backend });

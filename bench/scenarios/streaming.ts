@@ -1,0 +1,135 @@
+/**
+ * Streaming cost (issue "Streaming", benchmark item): exec round-trip latency, i.e. the
+ * Exec RPC plus a whole SPDY/3.1 session running `true` (upgrade, streams, runtime exec,
+ * exit status), and port-forward throughput: a 64 MiB HTTP GET from busybox httpd in a
+ * pod on a CNI network, through PortForward's SPDY tunnel, in MB/s. Works against any CRI
+ * endpoint (the client is the test suite's own SPDY client), so `--compare` gives
+ * containerd's figures on the same machine.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
+import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
+import { standardTestImages, type StandardTestImages } from '../../test/fixtures/standard-images.ts';
+import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
+import { SpdyClient, openPortForward, spdyExec, upgradeSpdy } from '../../test/support/spdy-client.ts';
+import { quantile, type Scenario, type Timer } from '../harness.ts';
+
+const BULK_BYTES = 64 * 1024 * 1024;
+const BULK_PORT = 8080;
+/** Port-forward iterations are bulk transfers: cap them so a 200-iteration run stays short. */
+const MAX_BULK_ITERATIONS = 8;
+const NETWORK_READY_TIMEOUT_MS = 15_000;
+
+interface Target {
+  podId: string;
+  containerId: string;
+}
+
+async function networkReady(client: CriClient): Promise<boolean> {
+  const s = await client.call('Status', {});
+  return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
+}
+
+/**
+ * GET of the bulk file through one port-forward connection; resolves with the bytes received
+ * and the seconds from the request to the last byte (the error stream's close, which may
+ * come up to the runtime's half-close grace later, is not part of the transfer).
+ */
+async function forwardOnce(client: CriClient, podId: string): Promise<{ bytes: number; seconds: number }> {
+  const { url } = await client.call('PortForward', { pod_sandbox_id: podId, port: [BULK_PORT] });
+  const { socket, head } = await upgradeSpdy(url as string, ['portforward.k8s.io']);
+  const spdy = new SpdyClient(socket, head);
+  try {
+    const { data, error } = await openPortForward(spdy, BULK_PORT, 1);
+    let n = 0;
+    data.on('data', (d: Buffer) => { n += d.length; });
+    const t0 = process.hrtime.bigint();
+    data.write('GET /big HTTP/1.0\r\n\r\n');
+    await new Promise<void>((resolve) => { data.once('end', resolve); data.once('close', resolve); });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    data.end();
+    const err = await error;
+    if (err !== '') throw new Error(`port-forward failed: ${err}`);
+    return { bytes: n, seconds };
+  } finally {
+    socket.destroy();
+  }
+}
+
+class StreamingBenchmark implements Scenario {
+  readonly name = 'streaming';
+  readonly describe = 'Exec + SPDY session of `true` (round trip), and a 64 MiB GET through PortForward (MB/s)';
+  #registry: RunningRegistry | undefined;
+  #images: StandardTestImages | undefined;
+  #targets = new Map<CriClient, Target>();
+  #rates: number[] = [];
+
+  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
+    this.#registry = await startRegistry();
+    this.#images = await standardTestImages(this.#registry);
+    const registry = this.#registry;
+    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+  }
+
+  async setup(client: CriClient): Promise<void> {
+    if (!this.#images) throw new Error('the streaming scenario needs run.ts to call beforeDaemon() first');
+    const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
+    while (!(await networkReady(client))) {
+      if (Date.now() > deadline) throw new Error('the endpoint never reported NetworkReady: give it a CNI network');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const image = this.#images.busybox.reference;
+    await client.call('PullImage', { image: { image } });
+    const name = `bench-stream-${randomBytes(3).toString('hex')}`;
+    const podConfig = {
+      metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
+      linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
+    };
+    const { pod_sandbox_id: podId } = await client.call('RunPodSandbox', { config: podConfig }, { deadlineMs: 120_000 });
+    const config = {
+      metadata: { name: 'bulk', attempt: 0 },
+      image: { image },
+      command: ['sh', '-c', `mkdir -p /srv && head -c ${BULK_BYTES} /dev/zero > /srv/big && exec httpd -f -p ${BULK_PORT} -h /srv`],
+      linux: { security_context: { namespace_options: { network: 0, pid: 1, ipc: 0 } } },
+    };
+    const { container_id: containerId } = await client.call('CreateContainer', { pod_sandbox_id: podId, config, sandbox_config: podConfig });
+    await client.call('StartContainer', { container_id: containerId });
+    this.#targets.set(client, { podId: podId as string, containerId: containerId as string });
+    // httpd starts once the file is written.
+    for (let i = 0; i < 100; i++) {
+      const r = await forwardOnce(client, podId as string).catch(() => ({ bytes: 0 }));
+      if (r.bytes >= BULK_BYTES) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
+    const target = this.#targets.get(client)!;
+    this.#rates.length = 0; // run.ts warms up with a first call: keep the last call's samples
+    for (let i = 0; i < iterations; i++) {
+      await time('Exec true (RPC + SPDY session)', async () => {
+        const { url } = await time('Exec RPC', () => client.call('Exec', { container_id: target.containerId, cmd: ['true'], stdout: true, stderr: true }));
+        const r = await spdyExec(url as string, {});
+        if (!r.status.includes('Success')) throw new Error(`exec failed: ${r.status}`);
+      });
+    }
+    for (let i = 0; i < Math.min(iterations, MAX_BULK_ITERATIONS); i++) {
+      const { bytes, seconds } = await time('port-forward GET 64 MiB (whole connection)', () => forwardOnce(client, target.podId));
+      if (bytes < BULK_BYTES) throw new Error(`port-forward returned ${bytes} of ${BULK_BYTES} bytes`);
+      this.#rates.push(bytes / 1e6 / seconds);
+    }
+  }
+
+  async teardown(client: CriClient): Promise<void> {
+    const target = this.#targets.get(client);
+    if (this.#rates.length > 0) {
+      console.log(`port-forward throughput MB/s: p50 ${quantile(this.#rates, 0.5).toFixed(1)}, min ${Math.min(...this.#rates).toFixed(1)}, max ${Math.max(...this.#rates).toFixed(1)} (${this.#rates.length} × 64 MiB)`);
+    }
+    if (!target) return;
+    await client.call('StopPodSandbox', { pod_sandbox_id: target.podId }).catch(() => undefined);
+    await client.call('RemovePodSandbox', { pod_sandbox_id: target.podId }).catch(() => undefined);
+    this.#targets.delete(client);
+  }
+}
+
+export const streaming = new StreamingBenchmark();
