@@ -1,0 +1,209 @@
+/**
+ * Container lifecycle cost and memory (issue "Containers", benchmark item). In one pod on
+ * the CNI network: CreateContainer for N busybox containers, then StartContainer, ExecSync
+ * (`true`), StopContainer (timeout 0: both runtimes SIGKILL at once) and RemoveContainer
+ * for each, so each RPC's p50/p90 is over N samples. Then "pod + container from scratch"
+ * (RunPodSandbox + CreateContainer + StartContainer, timed as one) N times. Last, memory:
+ * the server's RSS idle, and with 20 pods each running one container, plus the summed RSS
+ * of the per-container/per-pod helper processes (conmon for critter, containerd's shims):
+ * the parents of the containers' and sandboxes' pids, as the runtime reports them.
+ * The server process is found from the unix socket the client talks to.
+ * Target: medians ≤ containerd's; server + helpers at 20 pods ≤ 1/3 of containerd + shims.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
+import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
+import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
+import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type LayerSpec, type PushedImage } from '../../test/fixtures/image-builder.ts';
+import type { Scenario, Timer } from '../harness.ts';
+
+const MEMORY_PODS = 20;
+const NETWORK_READY_TIMEOUT_MS = 15_000;
+const DEADLINE = { deadlineMs: 120_000 };
+const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function rssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+async function parentPid(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const m = /\) \S (\d+)/.exec(stat);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The process holding the listening unix socket at `path` (from /proc/net/unix and /proc/PID/fd). */
+async function serverPid(path: string): Promise<number> {
+  const table = await readFile('/proc/net/unix', 'utf8');
+  const inodes = new Set(table.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[7] === path).map((f) => f[6]!));
+  for (const p of await readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
+    for (const fd of fds) {
+      const link = await readlink(`/proc/${p}/fd/${fd}`).catch(() => '');
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1]!)) return Number(p);
+    }
+  }
+  throw new Error(`no process listens on ${path}`);
+}
+
+function socketOf(client: CriClient): string {
+  return client.runtime.getChannel().getTarget().replace(/^unix:(\/\/)?/, '');
+}
+
+async function networkReady(client: CriClient): Promise<boolean> {
+  const s = await client.call('Status', {});
+  return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
+}
+
+/**
+ * The test busybox rootfs with its applets as symlinks: its hard-link entries carry mode
+ * 0644 in their tar headers, and containerd applies a hard link's header mode to the
+ * shared inode, leaving /bin/busybox not executable there.
+ */
+async function portableBusybox(): Promise<LayerSpec> {
+  const base = await busyboxRootfsLayer();
+  return { ...base, entries: base.entries.map((e) => (e.type === 'hardlink' ? symlink(e.path, 'busybox') : e)) };
+}
+
+const mib = (kib: number): string => (kib / 1024).toFixed(1);
+
+class ContainersBenchmark implements Scenario {
+  readonly name = 'containers';
+  readonly describe = 'Create/Start/ExecSync/Stop/RemoveContainer for N busybox containers in one pod, pod + container from scratch, RSS at 20 pods';
+  #registry: RunningRegistry | undefined;
+  #image: PushedImage | undefined;
+  #logs = '';
+  #run = '';
+
+  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
+    // PATH set as real images do: containerd adds none of its own.
+    const built = await buildImage({ layers: [await portableBusybox()], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
+    this.#registry = await startRegistry();
+    this.#image = await pushImage(this.#registry, 'critter-bench/busybox', 'latest', built);
+    const registry = this.#registry;
+    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+  }
+
+  async setup(client: CriClient): Promise<void> {
+    if (!this.#image) throw new Error('the containers scenario needs run.ts to call beforeDaemon() first');
+    const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
+    while (!(await networkReady(client))) {
+      if (Date.now() > deadline) throw new Error('the endpoint never reported NetworkReady: give it a CNI network');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // containerd pulls from 127.0.0.1 over plain HTTP by itself; critter through its registries.conf.
+    await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
+    this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-ctr-logs-'));
+  }
+
+  async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
+    this.#run = randomBytes(3).toString('hex');
+    const pods: string[] = [];
+    try {
+      const pod = await this.#pod(client, 'lifecycle');
+      pods.push(pod.id);
+      const ids: string[] = [];
+      for (let i = 0; i < iterations; i++) ids.push(await time('CreateContainer', () => this.#create(client, pod, `c${i}`)));
+      for (const id of ids) await time('StartContainer', () => client.call('StartContainer', { container_id: id }, DEADLINE));
+      for (const id of ids) await time('ExecSync', () => client.call('ExecSync', { container_id: id, cmd: ['true'], timeout: 10 }, DEADLINE));
+      for (const id of ids) await time('StopContainer', () => client.call('StopContainer', { container_id: id, timeout: 0 }, DEADLINE));
+      for (const id of ids) await time('RemoveContainer', () => client.call('RemoveContainer', { container_id: id }, DEADLINE));
+      for (let i = 0; i < iterations; i++) {
+        await time('pod + container from scratch', async () => {
+          const p = await this.#pod(client, `scratch${i}`);
+          pods.push(p.id);
+          await client.call('StartContainer', { container_id: await this.#create(client, p, 'app') }, DEADLINE);
+        });
+      }
+    } finally {
+      await this.#removePods(client, pods);
+    }
+  }
+
+  async teardown(client: CriClient): Promise<void> {
+    const pid = await serverPid(socketOf(client));
+    const idle = await rssKiB(pid);
+    const pods: string[] = [];
+    try {
+      const containers: string[] = [];
+      for (let i = 0; i < MEMORY_PODS; i++) {
+        const pod = await this.#pod(client, `mem${i}`);
+        pods.push(pod.id);
+        const id = await this.#create(client, pod, 'app');
+        await client.call('StartContainer', { container_id: id }, DEADLINE);
+        containers.push(id);
+      }
+      await new Promise((r) => setTimeout(r, 2000));
+      const helpers = await this.#helperPids(client, containers, pods);
+      let helperKiB = 0;
+      for (const h of helpers) helperKiB += await rssKiB(h);
+      const busy = await rssKiB(pid);
+      console.log(`server pid ${pid}: RSS idle ${mib(idle)} MiB, with ${MEMORY_PODS} pods × 1 container ${mib(busy)} MiB; ` +
+        `${helpers.size} helper processes (conmon / shims) ${mib(helperKiB)} MiB; total ${mib(busy + helperKiB)} MiB`);
+    } finally {
+      await this.#removePods(client, pods);
+      if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
+    }
+  }
+
+  /** Parents of the container and sandbox processes: conmon (critter) or the pod's shim (containerd). */
+  async #helperPids(client: CriClient, containers: string[], pods: string[]): Promise<Set<number>> {
+    const pids: number[] = [];
+    for (const id of containers) pids.push(Number(JSON.parse((await client.call('ContainerStatus', { container_id: id, verbose: true })).info.info as string).pid));
+    for (const id of pods) {
+      const info = (await client.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info as Record<string, string>;
+      const pid = Number((JSON.parse(info['info'] ?? '{}') as Any).pid ?? 0);
+      if (pid > 0) pids.push(pid);
+    }
+    const out = new Set<number>();
+    for (const p of pids) {
+      const parent = await parentPid(p);
+      if (parent !== undefined && parent > 1) out.add(parent);
+    }
+    return out;
+  }
+
+  async #pod(client: CriClient, suffix: string): Promise<{ id: string; config: Any }> {
+    const name = `bench-${this.#run}-${suffix}`;
+    const config = {
+      metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
+      hostname: name,
+      log_directory: this.#logs,
+      labels: { 'io.kubernetes.pod.name': name },
+      linux: { security_context: { namespace_options: POD_NETWORK } },
+    };
+    const r = await client.call('RunPodSandbox', { config }, DEADLINE);
+    return { id: r.pod_sandbox_id as string, config };
+  }
+
+  async #create(client: CriClient, pod: { id: string; config: Any }, name: string): Promise<string> {
+    const config = {
+      metadata: { name, attempt: 0 },
+      image: { image: this.#image!.reference },
+      command: ['sleep', '3600'],
+      log_path: `${pod.config.metadata.name}-${name}.log`,
+      linux: { security_context: { namespace_options: POD_NETWORK } },
+    };
+    return (await client.call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, DEADLINE)).container_id as string;
+  }
+
+  async #removePods(client: CriClient, pods: string[]): Promise<void> {
+    for (const id of pods.splice(0)) {
+      // Both runtimes then stop in the same way, without a grace period for `sleep` as pid 1.
+      const listed = (await client.call('ListContainers', { filter: { pod_sandbox_id: id } }).catch(() => ({ containers: [] }))).containers as Any[];
+      for (const c of listed) await client.call('StopContainer', { container_id: c.id, timeout: 0 }, DEADLINE).catch(() => undefined);
+      await client.call('StopPodSandbox', { pod_sandbox_id: id }, DEADLINE).catch(() => undefined);
+      await client.call('RemovePodSandbox', { pod_sandbox_id: id }, DEADLINE).catch(() => undefined);
+    }
+  }
+}
+
+export const containers = new ContainersBenchmark();
