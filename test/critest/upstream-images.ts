@@ -4,10 +4,11 @@
  * registry.k8s.io, gcr.io, k8s.gcr.io, docker.io and public.ecr.aws to the test registry
  * serves them (`registry.k8s.io/e2e-test-images/busybox:1.29-2` → `HOST/e2e-test-images/busybox:1.29-2`).
  *
- * Known gap: the base is Debian's busybox-static, which runs applets inside the shell
- * instead of exec'ing /bin/<applet>. critest's "runtime should support MaskedPaths" masks
- * /bin/ls and expects `sh -c ls` to fail, which this busybox cannot show; that spec is in
- * upstream-skips.txt. (A busybox compiled from source without "prefer applets" would pass.)
+ * The base's busybox is compiled from Debian's busybox source package (busybox-build.ts),
+ * not the host's busybox-static: the suite runs applets that package lacks (`pgrep`, `ipcs`),
+ * and its "runtime should support MaskedPaths" spec masks /bin/ls and expects `sh -c ls` to
+ * fail, which only a busybox that exec's /bin/<applet> (no "prefer applets") can show.
+ * $CRITEST_BUSYBOX names a prebuilt static busybox to use instead.
  */
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rename } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import {
   type BuildImageOptions, type BuiltImage, type LayerEntry, type LayerSpec, type PushedImage,
 } from '../fixtures/image-builder.ts';
 import type { RegistryEndpoint } from '../fixtures/registry.ts';
+import { BusyboxBuildUnavailableError, sourceBusybox } from './busybox-build.ts';
 
 const E2E = 'e2e-test-images';
 const STAGING = 'k8s-staging-cri-tools';
@@ -114,10 +116,33 @@ function hostFile(path: string, source: string, mode: number): LayerEntry {
 /** repo:tag → pushed image, for every image the upstream suite may pull. */
 export type UpstreamCritestImages = Record<string, PushedImage>;
 
-export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opts: { cache?: BlobCache } = {}): Promise<UpstreamCritestImages> {
+export interface UpstreamImagesOptions {
+  cache?: BlobCache;
+  /** Static busybox for every image (default $CRITEST_BUSYBOX, else one built from Debian's source package and cached). */
+  busybox?: string;
+  /** Progress lines while busybox is built (minutes on a first run). */
+  log?: (line: string) => void;
+}
+
+/** The busybox the stand-ins use; a host that cannot build one gets an error that says what is missing. */
+async function critestBusybox(cache: BlobCache, opts: UpstreamImagesOptions): Promise<string> {
+  const given = opts.busybox ?? process.env.CRITEST_BUSYBOX;
+  if (given) return given;
+  try {
+    return await sourceBusybox({ cacheDir: join(cache.dir, 'busybox-debian-source'), log: opts.log ?? ((l) => process.stderr.write(`${l}\n`)) });
+  } catch (err) {
+    const why = err instanceof BusyboxBuildUnavailableError ? err.message : `the build failed: ${String(err)}`;
+    throw new Error(`upstream critest images need a static busybox compiled from source (Debian's busybox-static lacks pgrep and ipcs and never exec's /bin/<applet>); ${why}. Set CRITEST_BUSYBOX to a prebuilt one to skip the build.`, { cause: err });
+  }
+}
+
+export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opts: UpstreamImagesOptions = {}): Promise<UpstreamCritestImages> {
   const cache = opts.cache ?? new BlobCache();
-  const [pauseBin, nginxBin, nnpBin] = await Promise.all([staticBinary('pause', cache), staticBinary('fake-nginx', cache), staticBinary('nnp', cache)]);
+  const [busyboxBin, pauseBin, nginxBin, nnpBin] = await Promise.all([
+    critestBusybox(cache, opts), staticBinary('pause', cache), staticBinary('fake-nginx', cache), staticBinary('nnp', cache),
+  ]);
   const base = await busyboxRootfsLayer({
+    busybox: busyboxBin,
     passwd: PASSWD, group: GROUP, shadow: SHADOW,
     extra: [dir('var/spool'), dir('var/spool/mail')],
   });
