@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
 import { OciRuntimeError } from './runtime.ts';
-import { parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
+import { parseFeatureMountOptions, parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
 
 test('runtimeMessage() reads JSON log lines, logfmt and plain text', () => {
   assert.equal(runtimeMessage('{"level":"error","msg":"container does not exist","time":"x"}\n'), 'container does not exist');
@@ -52,4 +52,10 @@ test('signalArg() accepts names with or without SIG and numbers', () => {
   assert.equal(signalArg('kill'), 'KILL');
   assert.equal(signalArg(9), '9');
   assert.equal(signalArg('15'), '15');
+});
+
+test('parseFeatureMountOptions() reads the mount options a runtime lists in `features` (RRO is used only when "rro" is listed)', () => {
+  assert.deepEqual([...parseFeatureMountOptions('{"ociVersionMin":"1.0.0","mountOptions":["bind","rro","rbind"]}')!], ['bind', 'rro', 'rbind']);
+  assert.equal(parseFeatureMountOptions('{"ociVersionMin":"1.0.0"}'), undefined);
+  assert.equal(parseFeatureMountOptions('Incorrect Usage: flag provided but not defined'), undefined);
 });

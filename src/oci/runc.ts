@@ -41,6 +41,16 @@ const ALREADY_STOPPED = /not running|already stopped|process already finished|no
 // `X` is not in 'created' state", "… is not in 'stopped' state", "container is not paused".
 const WRONG_STATE = /cannot (?:start|delete|pause|resume)|that is not stopped|is not in '\w+' state|is not paused|already paused|not paused/i;
 
+/** `mountOptions` of a runtime-spec features document; undefined when absent or unreadable. */
+export function parseFeatureMountOptions(stdout: string): ReadonlySet<string> | undefined {
+  try {
+    const parsed = JSON.parse(stdout) as { mountOptions?: unknown };
+    return Array.isArray(parsed.mountOptions) ? new Set(parsed.mountOptions.filter((o): o is string => typeof o === 'string')) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The runtime's own message out of its stderr: JSON log lines, logfmt `msg="…"`, or plain text. */
 export function runtimeMessage(stderr: string): string {
   const messages: string[] = [];
@@ -158,12 +168,7 @@ export class RuncCli {
   async mountOptions(op: Op): Promise<ReadonlySet<string> | undefined> {
     const result = await runAllowFailure(this.#deps.binary, ['features'], { signal: op.signal, timeoutMs: this.#deps.timeoutMs }).catch(() => undefined);
     if (result === undefined || result.exitCode !== 0) return undefined;
-    try {
-      const parsed = JSON.parse(result.stdout) as { mountOptions?: unknown };
-      return Array.isArray(parsed.mountOptions) ? new Set(parsed.mountOptions.filter((o): o is string => typeof o === 'string')) : undefined;
-    } catch {
-      return undefined;
-    }
+    return parseFeatureMountOptions(result.stdout);
   }
 
   async pause(op: Op, id: string): Promise<void> {
