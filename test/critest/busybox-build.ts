@@ -177,9 +177,8 @@ function safeName(version: string): string {
   return version.replace(/[^\w.+-]/g, '_');
 }
 
-async function debVersionGreater(a: string, b: string): Promise<boolean> {
-  const res = await run('dpkg', ['--compare-versions', a, 'gt', b], { timeoutMs: 10_000 }).then(() => true, () => false);
-  return res;
+function debVersionGreater(a: string, b: string): Promise<boolean> {
+  return run('dpkg', ['--compare-versions', a, 'gt', b], { timeoutMs: 10_000 }).then(() => true, () => false);
 }
 
 async function onPath(tool: string): Promise<boolean> {
