@@ -1,7 +1,7 @@
 /**
  * ExecSync through `conmon --exec --sync` (CRI-O ExecSyncContainer; derisk §1): conmon runs
- * `<runtime> exec`, enforces the timeout (`-T`, killing the process group) and reports
- * `{"exit_code": N}` or `{"exit_code": -1, "message": "command timed out"}` on the sync pipe.
+ * `<runtime> exec` and reports `{"exit_code": N}` on the sync pipe. The timeout is enforced
+ * here by killing the command while conmon still lives to reap it (see run()).
  *
  * Output: without a tty we use conmon's `passthrough` log driver, so the process writes
  * straight into our stdout/stderr pipes. That keeps the streams apart byte-exact, lets us
@@ -86,7 +86,6 @@ export class ConmonExec {
       '--exec-process-spec', specFile,
       ...this.#deps.runtime.conmonRuntimeArgs().flatMap((a) => ['--runtime-arg', a]),
       ...(opts.terminal ? ['-t', '-l', `k8s-file:${logFile}`, '--log-global-size-max', String(TTY_LOG_CAP)] : ['-l', 'passthrough:']),
-      ...(opts.timeoutSec > 0 ? ['-T', String(opts.timeoutSec)] : []),
     ];
     const stdout = new CappedSink();
     const stderr = new CappedSink();
@@ -96,6 +95,11 @@ export class ConmonExec {
     });
     const stop = (): void => void this.#stop(conmon.child.pid, pidFile);
     op.signal.addEventListener('abort', stop, { once: true });
+    // The timeout is ours, not conmon's -T: conmon's kills what it started and exits,
+    // leaving the command (a session leader in the container) running or, once killed, a
+    // zombie nobody reaps. Killed while conmon lives, it is reaped and reported by conmon.
+    let timedOut = false;
+    const timer = opts.timeoutSec > 0 ? setTimeout(() => { timedOut = true; void killExecProcess(pidFile); }, opts.timeoutSec * 1000) : undefined;
     const backstop = opts.timeoutSec > 0 ? setTimeout(stop, opts.timeoutSec * 1000 + BACKSTOP_EXTRA_MS) : undefined;
     // The exit can be seen before the last bytes are read from the pipes; wait for them
     // to close, but not for a background process the command left holding them.
@@ -106,12 +110,16 @@ export class ConmonExec {
       code = await conmon.exited;
       await Promise.race([closed, delay(DRAIN_GRACE_MS)]);
     } finally {
+      clearTimeout(timer);
       clearTimeout(backstop);
       op.signal.removeEventListener('abort', stop);
       conmon.closePipes();
     }
     if (op.signal.aborted) throw op.signal.reason instanceof Error ? op.signal.reason : new OciRuntimeError(`exec in container "${id}" aborted`);
 
+    if (timedOut) {
+      return { exitCode: -1, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: true, ...(opts.terminal ? await readTtyLog(logFile) : {}) };
+    }
     const report = conmon.messages.find((m) => typeof m['exit_code'] === 'number');
     if (!report) {
       // The process never started: with passthrough the runtime's complaint is on our stderr.
@@ -120,9 +128,6 @@ export class ConmonExec {
     }
     const exitCode = report['exit_code'] as number;
     const message = typeof report['message'] === 'string' ? report['message'] : '';
-    if (exitCode === -1 && /timed out/i.test(message)) {
-      return { exitCode: -1, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: true, ...(opts.terminal ? await readTtyLog(logFile) : {}) };
-    }
     if (exitCode < 0) throw runtimeError(this.#deps.runtime.handler, 'exec', id, message, code) ?? new OciRuntimeError(`exec in container "${id}" failed: ${message}`);
     if (opts.terminal) return { exitCode, timedOut: false, ...(await readTtyLog(logFile)) };
     return { exitCode, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: false };
@@ -130,17 +135,31 @@ export class ConmonExec {
 
   /** The caller gave up: kill the exec'd process (conmon is its subreaper) and conmon. */
   async #stop(conmonPid: number | undefined, pidFile: string): Promise<void> {
-    try {
-      process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGKILL');
-    } catch {
-      // not started yet or already gone
-    }
+    await killExecProcess(pidFile);
     if (conmonPid) {
       try {
         process.kill(conmonPid, 'SIGKILL');
       } catch {
         // already exited
       }
+    }
+  }
+}
+
+/** SIGKILLs the exec'd process and its process group (what it started), if still there. */
+async function killExecProcess(pidFile: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(pidFile, 'utf8')).trim());
+  } catch {
+    return; // not started yet
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // not a group leader, or already gone
     }
   }
 }

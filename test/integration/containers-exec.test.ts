@@ -98,6 +98,22 @@ test('ExecSync timeout kills the command and what it started; nothing stays in t
   assert.deepEqual(left, [], 'no process of the timed-out exec is left');
 });
 
+// Regression (upstream critest "execSync with timeout"): a bare command, not under a
+// shell, outlived conmon's timeout because nothing killed it.
+test('ExecSync timeout kills a bare command too', async () => {
+  const r = await exec(['sleep', '4321'], 1);
+  assert.notEqual(r.exit_code, 0);
+  const deadline = Date.now() + 3000;
+  let left = await strays();
+  // Also no zombie `[sleep]`: killed after conmon exited, nobody would reap it.
+  const isIt = (p: string): boolean => p.includes('4321') || p.includes('[sleep]');
+  while (left.some(isIt) && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 100));
+    left = await strays();
+  }
+  assert.deepEqual(left.filter(isIt), [], 'the timed-out sleep is gone, not even a zombie');
+});
+
 async function fdCount(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`)).length;
 }
