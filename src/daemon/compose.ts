@@ -27,6 +27,9 @@ import { gatherStatus } from '../admin/status.ts';
 import { RecordStreamTargets } from '../container/stream/record-targets.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/schema.ts';
+import { release } from 'node:os';
+import type { OciRuntime } from '../oci/runtime.ts';
+import { kernelSupportsRro } from '../container/host-facts.ts';
 
 export interface ComposeInput {
   loaded: LoadedConfig;
@@ -60,6 +63,21 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
     if (name === loaded.config.runtime.default_handler) out.unshift({ ...info, name: '' });
   }
   return out;
+}
+
+/**
+ * Fills in what each handler can do once its runtime exists: recursive read-only mounts
+ * need the kernel (mount_setattr, 5.12+) and a runtime that lists `rro` in its features.
+ * The objects are the ones Status reports, so this runs before the daemon is ready.
+ */
+async function detectHandlerFeatures(log: Logger, handlers: RuntimeHandlerInfo[], runtime: (name: string) => OciRuntime, defaultHandler: string): Promise<void> {
+  const kernel = kernelSupportsRro(release());
+  const op = { log, signal: AbortSignal.timeout(30_000) };
+  for (const h of handlers) {
+    const name = h.name === '' ? defaultHandler : h.name;
+    const rt = runtime(name);
+    h.recursiveReadOnlyMounts = kernel && (await rt.supportsRecursiveReadOnly?.(op).catch(() => false) ?? false);
+  }
 }
 
 export async function compose(input: ComposeInput): Promise<Composed> {
@@ -136,6 +154,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     })),
     async start() {
       await runtimeInfo.load();
+      await detectHandlerFeatures(input.log, handlers, (name) => containersReady.runtime(name), config.runtime.default_handler);
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await containersReady.start();

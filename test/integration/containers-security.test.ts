@@ -323,7 +323,7 @@ test('recursive_read_only makes submounts read-only where kernel and runtime sup
   }
 });
 
-test('Status runtime_handlers features report recursive_read_only_mounts as CreateContainer applies them', { todo: 'the daemon composition reports a constant false; it should ask the runtime (OciRuntime.supportsRecursiveReadOnly) and the kernel' }, async () => {
+test('Status runtime_handlers features report recursive_read_only_mounts as CreateContainer applies them', async () => {
   const features = ((await d.client.call('Status', {})).runtime_handlers as Any[]).find((h) => h.name === '')?.features;
   assert.ok(features, 'Status reports the default handler');
   assert.equal(features.recursive_read_only_mounts, await rroWorksHere());
