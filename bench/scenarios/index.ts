@@ -5,6 +5,7 @@ import { pull } from './pull.ts';
 import { pods } from './pods.ts';
 import { streaming } from './streaming.ts';
 import { containers } from './containers.ts';
+import { stats } from './stats.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
@@ -12,4 +13,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   [pods.name]: pods,
   [streaming.name]: streaming,
   [containers.name]: containers,
+  [stats.name]: stats,
 };
