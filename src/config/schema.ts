@@ -52,7 +52,7 @@ export const SCHEMA = {
   'runtime.conmon_path': { type: { kind: 'path' }, default: 'conmon', doc: 'conmon binary that supervises every container (found on PATH when not absolute).' },
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },
   'runtime.seccomp_profile': { type: { kind: 'path' }, default: '/usr/share/containers/seccomp.json', doc: 'The RuntimeDefault seccomp profile (containers-common).' },
-  'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model). Not supported yet: the daemon refuses to start when it is set. Empty = catatonit without an image (no pull needed).' },
+  'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model), pulled with registries.conf when absent and pinned. Empty = catatonit without an image (no pull needed).' },
   'runtime.infra_command': { type: { kind: 'path' }, default: 'catatonit', doc: 'The rootfs-less infra process used when pause_image is empty.' },
   'image.registries_conf': { type: { kind: 'path' }, default: '/etc/containers/registries.conf', doc: 'containers-registries.conf(5): mirrors, rewrites, insecure and blocked registries, short names.', reloadable: true },
   'image.registries_conf_dir': { type: { kind: 'path' }, default: '/etc/containers/registries.conf.d', doc: 'Drop-ins for registries.conf, read in lexical order.', reloadable: true },

@@ -15,7 +15,7 @@ import { RecordStore } from '../state/record-store.ts';
 import { PodFiles } from '../sandbox/pod-files.ts';
 import { SandboxService } from '../sandbox/sandbox-service.ts';
 import { InfraProcesses } from '../sandbox/infra-process.ts';
-import { FailedPreconditionError } from '../lib/errors.ts';
+import { PauseImage } from '../sandbox/infra-image.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
 import type { Services } from './services.ts';
 import { composeImages } from './compose-images.ts';
@@ -82,10 +82,6 @@ async function detectHandlerFeatures(log: Logger, handlers: RuntimeHandlerInfo[]
 
 export async function compose(input: ComposeInput): Promise<Composed> {
   const { config, sources } = input.loaded;
-  if (config.runtime.pause_image !== '') {
-    // Refused rather than ignored: pods would silently get catatonit instead of the image asked for.
-    throw new FailedPreconditionError(`runtime.pause_image is set to "${config.runtime.pause_image}": an infra process from a pause image is not supported yet; leave runtime.pause_image empty to use runtime.infra_command (catatonit), which needs no image`);
-  }
   const metrics = new Metrics();
   // The pod and container services need each other: pods stop and remove their containers.
   let containerPart: ComposedContainers | undefined;
@@ -96,6 +92,11 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   const handlers = await availableHandlers(input.loaded);
   const imagePart = await composeImages(config, input.log.child({ component: 'images' }), input.version);
   imagePart.images.setPullObserver(statsPart.pullObserver);
+  const pauseImage = config.runtime.pause_image === '' ? undefined : new PauseImage({
+    reference: config.runtime.pause_image,
+    images: imagePart.images,
+    lowerDirs: (topLayer) => imagePart.store.lowerDirs(topLayer),
+  });
   const infra = new InfraProcesses({
     runtime: (handler) => containerPart!.runtime(handler),
     binary: await findExecutable(config.runtime.infra_command),
@@ -103,6 +104,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     cgroupDriver: config.cgroup_driver,
     exitDir: join(config.run_root, 'infra-exits'),
     log: input.log.child({ component: 'infra' }),
+    ...(pauseImage ? { pauseImage } : {}),
   });
   const sandboxes = new SandboxService({
     runRoot: config.run_root,
@@ -124,6 +126,11 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   sandboxesLate = sandboxes;
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });
   const containersReady = containerPart;
+  if (pauseImage) {
+    // RemoveImage refuses the pause image while a pod's infra process runs from it.
+    imagePart.images.setImageUsers((id) => containersReady.containers.imageInUse(id)
+      || (id === pauseImage.storedId() && sandboxes.list().some((p) => p.status.infra !== undefined)));
+  }
   const streaming = await composeStreaming({
     config,
     log: input.log.child({ component: 'streaming' }),

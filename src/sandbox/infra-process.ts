@@ -3,7 +3,9 @@
  * runtime, under conmon like any container, so they outlive the daemon. The runtime id of
  * a pod's infra is the pod id (CRI-O names its infra container after the sandbox too); its
  * bundle is `<pod run dir>/infra`, and conmon writes its exit file to a dir of its own, so
- * an infra exit is never taken for a workload container's.
+ * an infra exit is never taken for a workload container's. With a pause image configured,
+ * `<bundle>/rootfs` is an overlay of the image's layers (upper and work dirs in
+ * `<bundle>/overlay`), unmounted when the infra process is stopped.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,7 +17,9 @@ import { ExitWatcher } from '../oci/exit-watcher.ts';
 import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
-import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec } from './infra-spec.ts';
+import { OverlayRootfs } from '../container/rootfs.ts';
+import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec, type InfraSpecInputs } from './infra-spec.ts';
+import type { PreparedInfraImage } from './infra-image.ts';
 
 export interface InfraStartRequest {
   podId: string;
@@ -58,7 +62,12 @@ export interface InfraProcessesDeps {
   log: Logger;
   /** How long stop waits for the process and its conmon to end; default 10 s. */
   stopWaitMs?: number;
+  /** runtime.pause_image, when set: infra processes run it instead of catatonit. */
+  pauseImage?: { prepare(op: Op): Promise<PreparedInfraImage> };
 }
+
+/** The id of the overlay's upper/work dir inside the bundle. */
+const OVERLAY_ID = 'overlay';
 
 /** The bundle of a pod's infra process. */
 export function infraBundleDir(runDir: string): string {
@@ -73,17 +82,31 @@ export class InfraProcesses implements PodInfra {
     this.#deps = deps;
   }
 
+  /**
+   * Callers run `stop()` when this throws: it also unmounts a pause image's rootfs.
+   * @throws FailedPreconditionError without catatonit; a pause image pull's error
+   */
   async start(op: Op, req: InfraStartRequest): Promise<ProcessRef> {
-    const binary = this.#deps.binary;
-    if (binary === undefined) {
-      throw new FailedPreconditionError(`pod ${req.podId} shares one PID namespace (pid = POD) and needs an infra process, but runtime.infra_command "${this.#deps.configuredCommand}" was not found (Debian package catatonit)`);
-    }
     const runtime = this.#deps.runtime(req.handler);
     const bundle = infraBundleDir(req.runDir);
     const rootfs = join(bundle, 'rootfs');
-    for (const dir of INFRA_ROOTFS_DIRS) await mkdir(join(rootfs, dir), { recursive: true, mode: 0o755 });
-    for (const file of INFRA_ROOTFS_FILES) await writeFile(join(rootfs, file), '', { mode: 0o644 });
-    const spec = buildInfraSpec({ podId: req.podId, hostBinary: binary, namespaces: req.namespaces, cgroupParent: req.cgroupParent, cgroupDriver: this.#deps.cgroupDriver });
+    const common = { podId: req.podId, namespaces: req.namespaces, cgroupParent: req.cgroupParent, cgroupDriver: this.#deps.cgroupDriver };
+    let inputs: InfraSpecInputs;
+    if (this.#deps.pauseImage) {
+      const image = await this.#deps.pauseImage.prepare(op);
+      await new OverlayRootfs({ layersDir: bundle }).mount(op, OVERLAY_ID, image.lowerDirs, rootfs);
+      op.log.debug({ pod: req.podId, image: image.imageId }, 'Pause image rootfs mounted for the infra process');
+      inputs = { ...common, image: image.process };
+    } else {
+      const binary = this.#deps.binary;
+      if (binary === undefined) {
+        throw new FailedPreconditionError(`pod ${req.podId} shares one PID namespace (pid = POD) and needs an infra process, but runtime.infra_command "${this.#deps.configuredCommand}" was not found (Debian package catatonit)`);
+      }
+      for (const dir of INFRA_ROOTFS_DIRS) await mkdir(join(rootfs, dir), { recursive: true, mode: 0o755 });
+      for (const file of INFRA_ROOTFS_FILES) await writeFile(join(rootfs, file), '', { mode: 0o644 });
+      inputs = { ...common, hostBinary: binary };
+    }
+    const spec = buildInfraSpec(inputs);
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
     const created = await runtime.createContainer(op, {
       id: req.podId, bundle, logPath: join(bundle, 'infra.log'), exitDir: this.#deps.exitDir, persistDir: join(bundle, 'persist'),
@@ -109,6 +132,11 @@ export class InfraProcesses implements PodInfra {
       op.log.warn({ pod: req.podId, conmonPid: conmon.pid }, 'conmon of the infra process did not exit after its container ended');
     }
     await rm(join(this.#deps.exitDir, req.podId), { force: true });
+    // Unconditionally: the pod may have started under an earlier pause_image setting.
+    const bundle = infraBundleDir(req.runDir);
+    const overlay = new OverlayRootfs({ layersDir: bundle });
+    await overlay.unmount(op, join(bundle, 'rootfs'));
+    await overlay.removeLayer(op, OVERLAY_ID);
   }
 
   isAlive(ref: ProcessRef): Promise<boolean> {

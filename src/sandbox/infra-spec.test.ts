@@ -38,3 +38,16 @@ test('infraCgroupsPath() puts the infra process under the pod cgroup parent in t
   assert.equal(infraCgroupsPath('kubepods-pod1.slice', 'abc', 'systemd'), 'kubepods-pod1.slice:crt:abc');
   assert.equal(infraCgroupsPath('', 'abc', 'systemd'), 'system.slice:crt:abc');
 });
+
+test('buildInfraSpec() with a pause image runs the image\'s process as its user, without the catatonit bind mount', () => {
+  const image = { args: ['/pause'], env: ['PATH=/bin'], cwd: '/', uid: 65535, gid: 65535 };
+  const spec = buildInfraSpec({ podId: 'p1', image, cgroupParent: '/kubepods/pod1', cgroupDriver: 'cgroupfs', namespaces: { net: '/run/ns/net' } }) as Any;
+  assert.deepEqual(spec.process.args, ['/pause']);
+  assert.deepEqual(spec.process.user, { uid: 65535, gid: 65535 });
+  assert.deepEqual(spec.process.env, ['PATH=/bin']);
+  assert.equal(spec.process.noNewPrivileges, true);
+  for (const set of Object.values(spec.process.capabilities)) assert.deepEqual(set, []);
+  assert.deepEqual(spec.root, { path: 'rootfs', readonly: true });
+  assert.deepEqual(spec.mounts.map((m: Any) => m.destination), ['/proc', '/dev']);
+  assert.equal(spec.linux.cgroupsPath, '/kubepods/pod1/crt-p1');
+});

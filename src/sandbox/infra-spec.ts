@@ -3,10 +3,12 @@
  * PID namespace (pid = POD, cri-api.md item 9) something must be PID 1 of it for the pod's
  * lifetime. Like podman's rootfs-less infra, it is `catatonit -P` (pause mode: sleeps and
  * reaps) bind-mounted read-only into an empty read-only rootfs, joined to the pod's pinned
- * net/ipc/uts namespaces, with no capabilities and no_new_privs. Pure: unit-tested
- * without root.
+ * net/ipc/uts namespaces, with no capabilities and no_new_privs. With a configured pause
+ * image the rootfs is the image's overlay and the process the image config's, with the
+ * same namespaces, capabilities and cgroup. Pure: unit-tested without root.
  */
 import { posix } from 'node:path';
+import type { InfraImageProcess } from './infra-image.ts';
 
 /** Where the infra binary appears inside its (otherwise empty) rootfs. */
 export const INFRA_BINARY_PATH = '/catatonit';
@@ -22,16 +24,17 @@ const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 const MASKED_PATHS = ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
-export interface InfraSpecInputs {
+interface InfraSpecCommon {
   podId: string;
-  /** Absolute host path of the statically linked catatonit binary. */
-  hostBinary: string;
   /** The pod's pinned namespace files; an absent one means the host's (NODE mode). */
   namespaces: { net?: string; ipc?: string; uts?: string };
   /** The pod's cgroup parent in the driver's syntax ('' = none). */
   cgroupParent: string;
   cgroupDriver: 'cgroupfs' | 'systemd';
 }
+
+/** Either catatonit from the host (`hostBinary`, its absolute path) or a pause image's process. */
+export type InfraSpecInputs = InfraSpecCommon & ({ hostBinary: string } | { image: InfraImageProcess });
 
 /**
  * cgroupsPath of the infra process, shaped like the containers' (`<parent>/crt-<id>`, or
@@ -50,23 +53,25 @@ export function buildInfraSpec(inputs: InfraSpecInputs): Record<string, unknown>
   if (inputs.namespaces.net !== undefined) namespaces.push({ type: 'network', path: inputs.namespaces.net });
   if (inputs.namespaces.ipc !== undefined) namespaces.push({ type: 'ipc', path: inputs.namespaces.ipc });
   if (inputs.namespaces.uts !== undefined) namespaces.push({ type: 'uts', path: inputs.namespaces.uts });
+  const image = 'image' in inputs ? inputs.image : undefined;
+  const mounts: unknown[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536k'] },
+  ];
+  if ('hostBinary' in inputs) mounts.push({ destination: INFRA_BINARY_PATH, type: 'bind', source: inputs.hostBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: [...INFRA_ARGS],
-      env: [DEFAULT_PATH],
-      cwd: '/',
+      user: image ? { uid: image.uid, gid: image.gid } : { uid: 0, gid: 0 },
+      args: image ? [...image.args] : [...INFRA_ARGS],
+      env: image ? [...image.env] : [DEFAULT_PATH],
+      cwd: image?.cwd ?? '/',
       capabilities: { bounding: [], effective: [], permitted: [], inheritable: [], ambient: [] },
       noNewPrivileges: true,
     },
     root: { path: 'rootfs', readonly: true },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: INFRA_BINARY_PATH, type: 'bind', source: inputs.hostBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] },
-    ],
+    mounts,
     linux: {
       namespaces,
       cgroupsPath: infraCgroupsPath(inputs.cgroupParent, inputs.podId, inputs.cgroupDriver),

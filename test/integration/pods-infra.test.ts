@@ -3,6 +3,8 @@
  * pid = POD gets `catatonit -P` as PID 1 of a shared PID namespace, inside the pod's
  * pinned network namespace; containers join it; stop, remove, restart and an infra that
  * dies behave as containerd and CRI-O do (a pod whose sandbox process died is NOTREADY).
+ * With runtime.pause_image set, the infra process runs that image instead (containerd's
+ * model), pulled through the daemon's registries.conf when absent.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,9 @@ import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
 import { mountsUnder, podSandboxConfig, podStatusVerbose, startPodDaemon, type PodDaemon } from './helpers/pod-network.ts';
-import { makeDirs, startDaemon } from './helpers/daemon.ts';
+import { buildImage, file, pushImage } from '../fixtures/image-builder.ts';
+import { run } from '../../src/lib/exec.ts';
+import type { CriClient } from './helpers/cri-client.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -203,11 +207,110 @@ test('RunPodSandbox() with pid = CONTAINER starts no infra process', async () =>
   await c().call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
 
-test('the daemon refuses to start when runtime.pause_image is set, naming the key', async () => {
-  const dirs = await makeDirs();
+/** The pause image: the project's pause.c, statically linked, as registry.k8s.io/pause ships it. */
+async function pushPauseImage(repo: string): Promise<string> {
+  const bin = join(tmp, 'pause');
+  await run('gcc', ['-static', '-O2', '-o', bin, new URL('../../../test/critest/images/src/pause.c', import.meta.url).pathname], { timeoutMs: 60_000 });
+  const image = await buildImage({
+    layers: [{ entries: [file('pause', await readFile(bin), { mode: 0o755 })] }],
+    config: { Entrypoint: ['/pause'], User: '65535:65535' },
+  });
+  await pushImage(registry, repo, '3.10', image);
+  return `registry.k8s.io/${repo}:3.10`;
+}
+
+/** A daemon with `runtime.pause_image` set, reaching the test registry through registries.conf. */
+async function startPauseImageDaemon(ref: string): Promise<PodDaemon> {
+  return startPodDaemon({ extraArgs: ['--registries-conf', join(tmp, 'registries.conf')], configYaml: `runtime:\n  pause_image: "${ref}"\n` });
+}
+
+async function runPodOn(client: CriClient, name: string): Promise<{ id: string; config: Any }> {
+  const config = podSandboxConfig(name, { log_directory: join(tmp, name), linux: { security_context: { namespace_options: { network: POD, pid: POD, ipc: POD } } } });
+  const r = await client.call('RunPodSandbox', { config, runtime_handler: '' });
+  return { id: r.pod_sandbox_id as string, config };
+}
+
+async function psOn(client: CriClient, pod: { id: string; config: Any }, name: string, command: string[]): Promise<{ id: string; ps: () => Promise<string> }> {
+  const config = {
+    metadata: { name, attempt: 0 }, image: { image: imgs.busybox.reference }, command, log_path: `${name}.log`,
+    linux: { security_context: { namespace_options: { network: POD, pid: POD, ipc: POD } } },
+  };
+  const id = (await client.call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config })).container_id as string;
+  await client.call('StartContainer', { container_id: id });
+  return {
+    id,
+    ps: async () => {
+      const r = await client.call('ExecSync', { container_id: id, cmd: ['ps', '-o', 'pid,user,args'], timeout: 10 });
+      assert.equal(r.exit_code, 0, Buffer.from(r.stderr).toString());
+      return Buffer.from(r.stdout).toString();
+    },
+  };
+}
+
+test('RunPodSandbox() with runtime.pause_image pulls the image and runs its Entrypoint as its user in an overlay rootfs, and the image stays pinned and in use', async () => {
+  const ref = await pushPauseImage('critter-test/pause');
+  const pause = await startPauseImageDaemon(ref);
+  const client = pause.daemon.client;
   try {
-    await assert.rejects(startDaemon({ dirs, configYaml: 'runtime:\n  pause_image: registry.k8s.io/pause:3.10\n' }), /runtime\.pause_image.*not supported yet/s);
+    await client.call('PullImage', { image: { image: imgs.busybox.reference } });
+    const pod = await runPodOn(client, 'pause-image');
+    const { status, info } = await podStatusVerbose(client, pod.id);
+    assert.equal(status.state, READY);
+    const pid = (info as Any).infraPid as number;
+    assert.ok(pid > 0, `verbose info has an infra pid: ${JSON.stringify(info)}`);
+    assert.deepEqual((await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean), ['/pause']);
+    assert.match(await readlink(`/proc/${pid}/exe`), /\/pause$/);
+    const procStatus = await readFile(`/proc/${pid}/status`, 'utf8');
+    assert.match(procStatus, /^Uid:\s+65535\s+65535\s+65535\s+65535$/m, 'runs as the image config\'s user');
+    assert.match(procStatus, /^Gid:\s+65535\s/m);
+    assert.equal(procStatus.match(/^CapEff:\s*(\S+)$/m)?.[1], '0000000000000000', 'no capabilities');
+    assert.match(procStatus, /^NoNewPrivs:\s*1$/m);
+    assert.equal(await nsOf(pid, 'net'), `net:[${(await stat(info.namespaces.net!)).ino}]`, 'infra is in the pod netns');
+    const rootfs = join(info.runDir, 'infra', 'rootfs');
+    assert.ok((await mountsUnder(pause.daemon.dirs.runRoot)).includes(rootfs), 'the image rootfs is mounted under the pod run dir');
+
+    const pinned = await client.call('ImageStatus', { image: { image: ref } });
+    assert.equal(pinned.image?.pinned, true, 'the pause image is reported pinned');
+    await assert.rejects(client.call('RemoveImage', { image: { image: ref } }), (err: { code: number; details: string }) => {
+      assert.equal(err.code, Code.FAILED_PRECONDITION, err.details);
+      return true;
+    });
+
+    const a = await psOn(client, pod, 'a', ['sleep', '1011']);
+    const b = await psOn(client, pod, 'b', ['sleep', '1012']);
+    const ps = await a.ps();
+    assert.match(ps, /^\s*1\s+65535\s+\/pause\s*$/m, `pid 1 is the pause binary:\n${ps}`);
+    assert.match(ps, /sleep 1012/, `container a sees container b's process:\n${ps}`);
+    assert.match(await b.ps(), /sleep 1011/);
+
+    await client.call('StopPodSandbox', { pod_sandbox_id: pod.id });
+    assert.equal(await alive(pid), false, 'StopPodSandbox ends the infra process');
+    assert.equal((await mountsUnder(pause.daemon.dirs.runRoot)).includes(rootfs), false, 'StopPodSandbox unmounts the image rootfs');
+    await waitFor('infra conmon to exit', async () => ((await conmonsFor(pod.id)).length === 0 ? true : undefined));
+    for (const ctr of [a.id, b.id]) await client.call('RemoveContainer', { container_id: ctr });
+    await client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+    assert.deepEqual((await mountsUnder(pause.daemon.dirs.runRoot)).filter((m) => m.includes(pod.id)), []);
+    assert.deepEqual(await conmonsFor(pod.id), []);
+    assert.equal((await client.call('ImageStatus', { image: { image: ref } })).image?.pinned, true, 'still pinned once no pod uses it');
   } finally {
-    await rm(dirs.base, { recursive: true, force: true });
+    await pause.close();
+  }
+});
+
+test('RunPodSandbox() with a runtime.pause_image that cannot be pulled fails with the pull\'s error and leaves nothing behind', async () => {
+  const ref = 'registry.k8s.io/critter-test/absent-pause:3.10';
+  const pause = await startPauseImageDaemon(ref);
+  const client = pause.daemon.client;
+  try {
+    await assert.rejects(runPodOn(client, 'absent-pause'), (err: { code: number; details: string }) => {
+      assert.equal(err.code, Code.NOT_FOUND, err.details);
+      assert.ok(err.details.includes('absent-pause'), err.details);
+      return true;
+    });
+    assert.deepEqual((await client.call('ListPodSandbox', {})).items, []);
+    assert.deepEqual(await readdir(join(pause.daemon.dirs.runRoot, 'pods')), []);
+    assert.deepEqual((await mountsUnder(pause.daemon.dirs.runRoot)).filter((m) => m.includes('/pods/')), []);
+  } finally {
+    await pause.close();
   }
 });
