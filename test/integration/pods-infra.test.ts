@@ -283,15 +283,21 @@ test('RunPodSandbox() with runtime.pause_image pulls the image and runs its Entr
     assert.match(ps, /sleep 1012/, `container a sees container b's process:\n${ps}`);
     assert.match(await b.ps(), /sleep 1011/);
 
-    await client.call('StopPodSandbox', { pod_sandbox_id: pod.id });
+    // After a crash the pod keeps its infra process, and the image stays in use.
+    await pause.restart({ crash: true });
+    const client2 = pause.daemon.client;
+    assert.equal(((await podStatusVerbose(client2, pod.id)).info as Any).infraPid, pid);
+    await assert.rejects(client2.call('RemoveImage', { image: { image: ref } }), (err: { code: number }) => err.code === Code.FAILED_PRECONDITION);
+
+    await client2.call('StopPodSandbox', { pod_sandbox_id: pod.id });
     assert.equal(await alive(pid), false, 'StopPodSandbox ends the infra process');
     assert.equal((await mountsUnder(pause.daemon.dirs.runRoot)).includes(rootfs), false, 'StopPodSandbox unmounts the image rootfs');
     await waitFor('infra conmon to exit', async () => ((await conmonsFor(pod.id)).length === 0 ? true : undefined));
-    for (const ctr of [a.id, b.id]) await client.call('RemoveContainer', { container_id: ctr });
-    await client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+    for (const ctr of [a.id, b.id]) await client2.call('RemoveContainer', { container_id: ctr });
+    await client2.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
     assert.deepEqual((await mountsUnder(pause.daemon.dirs.runRoot)).filter((m) => m.includes(pod.id)), []);
     assert.deepEqual(await conmonsFor(pod.id), []);
-    assert.equal((await client.call('ImageStatus', { image: { image: ref } })).image?.pinned, true, 'still pinned once no pod uses it');
+    assert.equal((await client2.call('ImageStatus', { image: { image: ref } })).image?.pinned, true, 'still pinned once no pod uses it');
   } finally {
     await pause.close();
   }
