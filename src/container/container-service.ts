@@ -5,7 +5,7 @@
  * exits are recorded without it (a Stop holding the lock waits for them).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { ContainerFilter__Output } from '../generated/cri/runtime/v1/ContainerFilter.ts';
@@ -211,6 +211,9 @@ export class ContainerService {
     const rec = this.get(idOrPrefix);
     if (rec.status.phase !== 'running') throw new FailedPreconditionError(`container ${rec.id} is not running (${rec.status.phase}); its log cannot be reopened`);
     await runtimeFor(this.#deps, rec.metadata.runtimeHandler).reopenLog(op, rec.id);
+    // conmon reopens asynchronously; the kubelet (and critest) expect the new file to
+    // exist when the RPC returns, as CRI-O waits for it.
+    await waitForFile(rec.metadata.conmonLogPath, REOPEN_WAIT_MS, op.signal, rec.id);
   }
 
   /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
@@ -245,5 +248,23 @@ export class ContainerService {
   /** True while a container uses the image (ImageService.setImageUsers). */
   imageInUse(imageId: string): boolean {
     return this.#deps.records.list().some((r) => r.metadata.imageId === imageId);
+  }
+}
+
+/** How long ReopenContainerLog waits for conmon to create the new log file. */
+const REOPEN_WAIT_MS = 5000;
+
+async function waitForFile(path: string, timeoutMs: number, signal: AbortSignal, id: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await access(path);
+      return;
+    } catch {
+      // not there yet
+    }
+    signal.throwIfAborted();
+    if (Date.now() > deadline) throw new FailedPreconditionError(`container ${id}: conmon did not reopen its log ${path} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
@@ -134,6 +134,9 @@ test('ReopenContainerLog after each of several renames loses and duplicates no l
     await rename(logPath, to);
     rotated.push(to);
     await d.client.call('ReopenContainerLog', { container_id: id });
+    // Regression (upstream critest "reopening container log"): the new file exists when
+    // the RPC returns, not some time later.
+    await access(logPath);
   }
   await new Promise((res) => setTimeout(res, 150));
   await d.client.call('StopContainer', { container_id: id, timeout: 0 });
