@@ -19,6 +19,7 @@ import { registriesConfText } from '../fixtures/registries-conf.ts';
 import { startPodDaemon, podSandboxConfig, type PodDaemon } from './helpers/pod-network.ts';
 import type { CriClient } from './helpers/cri-client.ts';
 import { spdyExec } from '../support/spdy-client.ts';
+import { wsExec } from '../support/ws-client.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -111,10 +112,13 @@ after(async () => {
   if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
-test('Exec with streaming.tls_cert/tls_key returns an https:// URL and the session runs over TLS', async () => {
+test('Exec with streaming.tls_cert/tls_key returns an https:// URL and the session runs over TLS', async (t) => {
+  const t0 = performance.now();
   const { url } = await client.call('Exec', { container_id: sleeper, cmd: ['sh', '-c', 'echo over-tls; echo e >&2; exit 4'], stdout: true, stderr: true });
+  const t1 = performance.now();
   assert.match(url as string, /^https:\/\/127\.0\.0\.1:\d+\/exec\/[\w-]+$/);
   const r = await spdyExec(url as string, {});
+  t.diagnostic(`Exec RPC ${(t1 - t0).toFixed(0)} ms, session ${(performance.now() - t1).toFixed(0)} ms`);
   assert.ok('encrypted' in r.client.transport && r.client.transport.encrypted, 'the upgraded socket is a TLS socket');
   assert.equal(r.stdout.toString(), 'over-tls\n');
   assert.equal(r.stderr.toString(), 'e\n');
@@ -130,6 +134,19 @@ test('Exec session with no traffic is closed after streaming.idle_timeout_second
   const r = await session;
   await r.client.closed;
   const seconds = (performance.now() - t0) / 1000;
+  assert.ok(seconds >= IDLE_TIMEOUT_SECONDS * 0.9 && seconds < IDLE_TIMEOUT_SECONDS + 4, `closed after ${seconds.toFixed(2)} s`);
+  await waitFor('the exec\'d process to be killed', async () => (await pidsRunning(argv)).length === 0, 5_000);
+});
+
+test('WebSocket (wss://) exec with no traffic is closed after the idle timeout and its process killed', { timeout: 20_000 }, async () => {
+  const argv = ['sleep', '986'];
+  const { url } = await client.call('Exec', { container_id: sleeper, cmd: argv, stdin: true, stdout: true, stderr: true });
+  const t0 = performance.now();
+  const session = wsExec(url as string, {});
+  await waitFor('the exec\'d process', async () => (await pidsRunning(argv)).length === 1);
+  const r = await session;
+  const seconds = (performance.now() - t0) / 1000;
+  assert.equal(r.protocol, 'v5.channel.k8s.io');
   assert.ok(seconds >= IDLE_TIMEOUT_SECONDS * 0.9 && seconds < IDLE_TIMEOUT_SECONDS + 4, `closed after ${seconds.toFixed(2)} s`);
   await waitFor('the exec\'d process to be killed', async () => (await pidsRunning(argv)).length === 0, 5_000);
 });
