@@ -4,7 +4,12 @@
  * exit status), and port-forward throughput: a 64 MiB HTTP GET from busybox httpd in a
  * pod on a CNI network, through PortForward's SPDY tunnel, in MB/s. Works against any CRI
  * endpoint (the client is the test suite's own SPDY client), so `--compare` gives
- * containerd's figures on the same machine.
+ * containerd's figures on the same machine. The compared runtime needs a CNI network
+ * (`--compare-cni-conf-dir` writes one into its conf dir) and pulls busybox from the run's
+ * own registry on 127.0.0.1 over plain HTTP. A containerd 1.6 started just for a run needs
+ * `restrict_oom_score_adj = true` in its CRI config when root lacks CAP_SYS_RESOURCE, a
+ * `stream_server_port = "0"`, and its sandbox image imported offline (any static pause
+ * binary, e.g. `catatonit -P`, in an OCI image tagged as its `sandbox_image`).
  */
 import { randomBytes } from 'node:crypto';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
