@@ -118,13 +118,17 @@ class StatsBenchmark implements Scenario {
     const n = podCount();
     const run = randomBytes(3).toString('hex');
     const started = Date.now();
-    await inLanes(Array.from({ length: n }, (_, i) => i), SETUP_LANES, async (i) => {
+    const createOne = async (i: number): Promise<void> => {
       const pod = await this.#pod(client, `bench-${run}-stats${i}`);
       this.#pods.push(pod.id);
       const id = await this.#create(client, pod, 'app');
       await client.call('StartContainer', { container_id: id }, DEADLINE);
       this.#containers.push(id);
-    });
+    };
+    // The first pod alone: the daemon mounts its namespace directory on first use, and
+    // concurrent first uses race to mount it twice (a known daemon bug, not what this measures).
+    await createOne(0);
+    await inLanes(Array.from({ length: n - 1 }, (_, i) => i + 1), SETUP_LANES, createOne);
     console.log(`${n} pods × 1 container created and started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
 
