@@ -36,6 +36,8 @@ const ALL_KINDS: readonly PinnedNamespaceKind[] = ['net', 'ipc', 'uts'];
 
 export class NamespaceManager {
   #deps: NamespaceManagerDeps;
+  /** One check-and-mount per directory: concurrent pod starts must not stack bind mounts. */
+  #privateDirs = new Map<string, Promise<void>>();
 
   constructor(deps: NamespaceManagerDeps) {
     this.#deps = deps;
@@ -91,6 +93,7 @@ export class NamespaceManager {
 
   /** Unmounts the private directory mounts made by create() (tests, and a clean uninstall). */
   async unmountDirs(op: Op): Promise<void> {
+    this.#privateDirs.clear();
     const mounts = await mountPoints();
     for (const kind of ALL_KINDS) {
       const dir = join(this.#deps.runRoot, KIND_DIRS[kind]);
@@ -104,7 +107,18 @@ export class NamespaceManager {
    * there, so the directory is made a private mount of its own, as CRI-O does for its
    * namespaces dir.
    */
-  async #ensurePrivateMountDir(op: Op, dir: string): Promise<void> {
+  #ensurePrivateMountDir(op: Op, dir: string): Promise<void> {
+    let done = this.#privateDirs.get(dir);
+    if (!done) {
+      done = this.#mountPrivate(op, dir);
+      this.#privateDirs.set(dir, done);
+      // A failed attempt is forgotten so the next pod tries again.
+      done.catch(() => this.#privateDirs.delete(dir));
+    }
+    return done;
+  }
+
+  async #mountPrivate(op: Op, dir: string): Promise<void> {
     await mkdir(dir, { recursive: true, mode: 0o711 });
     if ((await mountPoints()).has(dir)) return;
     const opts = { signal: op.signal, timeoutMs: this.#deps.timeoutMs ?? 30_000 };
