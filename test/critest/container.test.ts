@@ -9,13 +9,13 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPodDaemon, type PodDaemon } from '../integration/helpers/pod-network.ts';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
-import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
-import { registriesConfText } from '../fixtures/registries-conf.ts';
+import type { PodDaemon } from '../integration/helpers/pod-network.ts';
+import { startCritestSuite, stopCritestSuite } from './helpers/suite.ts';
+import { type RunningRegistry } from '../fixtures/registry.ts';
+import { type StandardTestImages } from '../fixtures/standard-images.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -31,23 +31,16 @@ describe('[k8s.io] Container', () => {
   let pd: PodDaemon;
   let registry: RunningRegistry;
   let imgs: StandardTestImages;
-  let etc: string;
   let podId = '';
   let podConfig: Any;
   const rc = (rpc: string, req: Record<string, unknown>) => pd.daemon.client.call(rpc, req);
 
   before(async () => {
-    registry = await startRegistry();
-    imgs = await standardTestImages(registry);
-    etc = await mkdtemp(join(tmpdir(), 'critter-critest-ctr-'));
-    await writeFile(join(etc, 'registries.conf'), registriesConfText(registry.host));
-    pd = await startPodDaemon({ extraArgs: ['--registries-conf', join(etc, 'registries.conf')] });
+    ({ pd, registry, imgs } = await startCritestSuite());
     await rc('PullImage', { image: { image: imgs.busybox.reference } });
   });
   after(async () => {
-    await pd?.close();
-    await registry?.stop();
-    if (etc) await rm(etc, { recursive: true, force: true });
+    await stopCritestSuite({ pd, registry });
   });
   afterEach(async () => {
     if (podId === '') return;

@@ -16,10 +16,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runAllowFailure } from '../../src/lib/exec.ts';
-import { startPodDaemon, type PodDaemon } from '../integration/helpers/pod-network.ts';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
-import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
-import { registriesConfText } from '../fixtures/registries-conf.ts';
+import type { PodDaemon } from '../integration/helpers/pod-network.ts';
+import { startCritestSuite, stopCritestSuite } from './helpers/suite.ts';
+import { type RunningRegistry } from '../fixtures/registry.ts';
+import { type StandardTestImages } from '../fixtures/standard-images.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -42,18 +42,14 @@ describe('[k8s.io] Security Context', () => {
   const rc = (rpc: string, req: Record<string, unknown>) => pd.daemon.client.call(rpc, req);
 
   before(async () => {
-    registry = await startRegistry();
-    imgs = await standardTestImages(registry);
+    ({ pd, registry, imgs } = await startCritestSuite());
     etc = await mkdtemp(join(tmpdir(), 'critter-critest-sc-'));
-    await writeFile(join(etc, 'registries.conf'), registriesConfText(registry.host));
     await writeFile(join(etc, 'block-host-name.json'), BLOCK_HOSTNAME);
     await writeFile(join(etc, 'block-chmod.json'), BLOCK_CHMOD);
-    pd = await startPodDaemon({ extraArgs: ['--registries-conf', join(etc, 'registries.conf')] });
     await rc('PullImage', { image: { image: imgs.busybox.reference } });
   });
   after(async () => {
-    await pd?.close();
-    await registry?.stop();
+    await stopCritestSuite({ pd, registry });
     if (etc) await rm(etc, { recursive: true, force: true });
   });
   afterEach(async () => {

@@ -10,14 +10,11 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startPodDaemon, type PodDaemon } from '../integration/helpers/pod-network.ts';
-import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
-import { standardTestImages, WEB_INDEX_HTML, WEB_PORT, type StandardTestImages } from '../fixtures/standard-images.ts';
-import { registriesConfText } from '../fixtures/registries-conf.ts';
+import type { PodDaemon } from '../integration/helpers/pod-network.ts';
+import { startCritestSuite, stopCritestSuite } from './helpers/suite.ts';
+import { type RunningRegistry } from '../fixtures/registry.ts';
+import { WEB_INDEX_HTML, WEB_PORT, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { SpdyClient, collect, openPortForward, spdyExec, upgradeSpdy } from '../support/spdy-client.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -29,23 +26,16 @@ describe('[k8s.io] Streaming', () => {
   let pd: PodDaemon;
   let registry: RunningRegistry;
   let imgs: StandardTestImages;
-  let etc: string;
   let podId = '';
   let podConfig: Any;
   const rc = (rpc: string, req: Record<string, unknown>) => pd.daemon.client.call(rpc, req);
 
   before(async () => {
-    registry = await startRegistry();
-    imgs = await standardTestImages(registry);
-    etc = await mkdtemp(join(tmpdir(), 'critter-critest-stream-'));
-    await writeFile(join(etc, 'registries.conf'), registriesConfText(registry.host));
-    pd = await startPodDaemon({ extraArgs: ['--registries-conf', join(etc, 'registries.conf')] });
+    ({ pd, registry, imgs } = await startCritestSuite());
     for (const img of [imgs.busybox, imgs.web]) await rc('PullImage', { image: { image: img.reference } });
   });
   after(async () => {
-    await pd?.close();
-    await registry?.stop();
-    if (etc) await rm(etc, { recursive: true, force: true });
+    await stopCritestSuite({ pd, registry });
   });
   afterEach(async () => {
     if (podId === '') return;
