@@ -29,8 +29,8 @@ export function statusHandler(info: RuntimeInfoService): UnaryHandler<StatusRequ
       name: h.name,
       features: { recursive_read_only_mounts: h.recursiveReadOnlyMounts, user_namespaces: h.userNamespaces },
     })),
-    // Features are claimed only once the container service implements them.
-    features: { supplemental_groups_policy: false, user_namespaces_host_network: false, mount_options: false },
+    // Claimed only where built: Merge/Strict supplemental groups and ContainerStatus.user are.
+    features: { supplemental_groups_policy: true, user_namespaces_host_network: false, mount_options: false },
     info: req.verbose ? info.verboseInfo() : {},
   });
 }

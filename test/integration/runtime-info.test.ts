@@ -51,6 +51,8 @@ test('Status lists the runc handler (and the default as "") and verbose info hol
   const names = (s.runtime_handlers as { name: string }[]).map((h) => h.name);
   assert.ok(names.includes('runc'), names.join(','));
   assert.ok(names.includes(''), names.join(','));
+  // Supplemental groups policy (Merge/Strict) is built and reported in ContainerStatus.user.
+  assert.equal(s.features.supplemental_groups_policy, true);
   const config = JSON.parse(s.info.config as string) as { socket: string; root: string };
   assert.equal(config.socket, d.dirs.socket);
   assert.equal(config.root, d.dirs.root);
