@@ -19,6 +19,7 @@ import { startRegistry, type RunningRegistry } from '../../test/fixtures/registr
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type LayerSpec, type PushedImage } from '../../test/fixtures/image-builder.ts';
 import type { Scenario, Timer } from '../harness.ts';
+import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
 
 const MEMORY_PODS = 20;
 const NETWORK_READY_TIMEOUT_MS = 15_000;
@@ -171,29 +172,14 @@ class ContainersBenchmark implements Scenario {
     return out;
   }
 
-  async #pod(client: CriClient, suffix: string): Promise<{ id: string; config: Any }> {
-    const name = `bench-${this.#run}-${suffix}`;
-    const config = {
-      metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
-      hostname: name,
-      log_directory: this.#logs,
-      labels: { 'io.kubernetes.pod.name': name },
-      linux: { security_context: { namespace_options: POD_NETWORK } },
-    };
-    const r = await client.call('RunPodSandbox', { config }, DEADLINE);
-    return { id: r.pod_sandbox_id as string, config };
+  #pod(client: CriClient, suffix: string): Promise<BenchPod> {
+    return runBenchPod(client, `bench-${this.#run}-${suffix}`, this.#logs, POD_NETWORK);
   }
 
-  async #create(client: CriClient, pod: { id: string; config: Any }, name: string): Promise<string> {
-    const config = {
-      metadata: { name, attempt: 0 },
-      image: { image: this.#image!.reference },
-      command: ['sleep', '3600'],
-      log_path: `${pod.config.metadata.name}-${name}.log`,
-      linux: { security_context: { namespace_options: POD_NETWORK } },
-    };
-    return (await client.call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, DEADLINE)).container_id as string;
+  #create(client: CriClient, pod: BenchPod, name: string): Promise<string> {
+    return createSleeper(client, pod, name, this.#image!.reference, POD_NETWORK);
   }
+
 
   async #removePods(client: CriClient, pods: string[]): Promise<void> {
     for (const id of pods.splice(0)) {

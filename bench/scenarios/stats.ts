@@ -18,6 +18,7 @@ import { startRegistry, type RunningRegistry } from '../../test/fixtures/registr
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type PushedImage } from '../../test/fixtures/image-builder.ts';
 import type { Scenario, Timer } from '../harness.ts';
+import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
 
 const DEFAULT_PODS = 100;
 const PODS_ENV = 'CRITTER_BENCH_STATS_PODS';
@@ -176,28 +177,14 @@ class StatsBenchmark implements Scenario {
     return out;
   }
 
-  async #pod(client: CriClient, name: string): Promise<{ id: string; config: Any }> {
-    const config = {
-      metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
-      hostname: name,
-      log_directory: this.#logs,
-      labels: { 'io.kubernetes.pod.name': name },
-      linux: { security_context: { namespace_options: HOST_NETWORK } },
-    };
-    const r = await client.call('RunPodSandbox', { config }, DEADLINE);
-    return { id: r.pod_sandbox_id as string, config };
+  #pod(client: CriClient, name: string): Promise<BenchPod> {
+    return runBenchPod(client, name, this.#logs, HOST_NETWORK);
   }
 
-  async #create(client: CriClient, pod: { id: string; config: Any }, name: string): Promise<string> {
-    const config = {
-      metadata: { name, attempt: 0 },
-      image: { image: this.#image!.reference },
-      command: ['sleep', '3600'],
-      log_path: `${pod.config.metadata.name}-${name}.log`,
-      linux: { security_context: { namespace_options: HOST_NETWORK } },
-    };
-    return (await client.call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, DEADLINE)).container_id as string;
+  #create(client: CriClient, pod: BenchPod, name: string): Promise<string> {
+    return createSleeper(client, pod, name, this.#image!.reference, HOST_NETWORK);
   }
+
 
   async #removeAll(client: CriClient): Promise<void> {
     const pods = this.#pods.splice(0);

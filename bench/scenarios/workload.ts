@@ -1,0 +1,37 @@
+/** The pods and `sleep` containers benchmark scenarios create, the same for every runtime. */
+import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
+
+type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A created pod: its id and the config CreateContainer must repeat. */
+export interface BenchPod {
+  id: string;
+  config: Any;
+}
+
+const DEADLINE = { deadlineMs: 120_000 };
+
+/** RunPodSandbox of a labelled pod logging into `logDir`. */
+export async function runBenchPod(client: CriClient, name: string, logDir: string, namespaceOptions: object): Promise<BenchPod> {
+  const config = {
+    metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    log_directory: logDir,
+    labels: { 'io.kubernetes.pod.name': name },
+    linux: { security_context: { namespace_options: namespaceOptions } },
+  };
+  const r = await client.call('RunPodSandbox', { config }, DEADLINE);
+  return { id: r.pod_sandbox_id as string, config };
+}
+
+/** CreateContainer of `sleep 3600` from `image` in `pod`. */
+export async function createSleeper(client: CriClient, pod: BenchPod, name: string, image: string, namespaceOptions: object): Promise<string> {
+  const config = {
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ['sleep', '3600'],
+    log_path: `${pod.config.metadata.name}-${name}.log`,
+    linux: { security_context: { namespace_options: namespaceOptions } },
+  };
+  return (await client.call('CreateContainer', { pod_sandbox_id: pod.id, config, sandbox_config: pod.config }, DEADLINE)).container_id as string;
+}
