@@ -173,10 +173,10 @@ export class RegistryClient {
       const header = res.headers['docker-content-digest'];
       const digest = digestOf(body, expectDigest ?? (typeof header === 'string' ? header : 'sha256:'));
       if (expectDigest !== undefined && digest !== expectDigest) {
-        throw new DigestMismatchError(`manifest of ${what} from ${host} has digest ${digest}, expected ${expectDigest}`);
+        throw new DigestMismatchError(`manifest of ${what} from ${host}`, expectDigest, digest);
       }
       if (expectDigest === undefined && typeof header === 'string' && header.startsWith(digest.split(':')[0] ?? '') && header !== digest) {
-        throw new DigestMismatchError(`manifest of ${what} from ${host} has digest ${digest}, but the registry announced ${header}`);
+        throw new DigestMismatchError(`manifest of ${what} from ${host} (as announced by the registry)`, header, digest);
       }
       referenceDigest ??= digest;
       const contentType = res.headers['content-type'];
@@ -211,7 +211,7 @@ export class RegistryClient {
     const body = await readLimited(res.body, Math.min(MAX_CONFIG_BYTES, config.size), configWhat);
     const digest = digestOf(body, config.digest);
     if (digest !== config.digest || body.length !== config.size) {
-      throw new DigestMismatchError(`${configWhat} from ${source.endpoint.host} has digest ${digest} and ${body.length} bytes, expected ${config.size} bytes`);
+      throw new DigestMismatchError(`${configWhat} from ${source.endpoint.host}`, `${config.digest} (${config.size} bytes)`, `${digest} (${body.length} bytes)`);
     }
     return body;
   }

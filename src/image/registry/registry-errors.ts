@@ -5,12 +5,11 @@
 import { CritterError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../lib/errors.ts';
 
 /**
- * Content did not match its digest. Never retried on another mirror: the reference pins
- * the content, so a mismatch means corruption or tampering, not an unreachable source.
+ * Content did not match its digest: the storage layer's class, so one `instanceof` covers
+ * manifests, configs and layers. Never retried on another mirror: the reference pins the
+ * content, so a mismatch means corruption or tampering, not an unreachable source.
  */
-export class DigestMismatchError extends CritterError {
-  override readonly code = 'CRI_ERR_DIGEST_MISMATCH';
-}
+export { DigestMismatchError } from '../../storage/errors.ts';
 
 /** Error codes of the distribution spec (spec.md "Error Codes") that mean "no such thing". */
 const NOT_FOUND_CODES: readonly string[] = ['MANIFEST_UNKNOWN', 'NAME_UNKNOWN', 'BLOB_UNKNOWN'];
