@@ -11,7 +11,7 @@
  * Target: medians ≤ containerd's; server + helpers at 20 pods ≤ 1/3 of containerd + shims.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
@@ -20,6 +20,7 @@ import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type LayerSpec, type PushedImage } from '../../test/fixtures/image-builder.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
+import { rssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
 
 const MEMORY_PODS = 20;
 const NETWORK_READY_TIMEOUT_MS = 15_000;
@@ -27,37 +28,6 @@ const DEADLINE = { deadlineMs: 120_000 };
 const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
-async function parentPid(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const m = /\) \S (\d+)/.exec(stat);
-  return m ? Number(m[1]) : undefined;
-}
-
-/** The process holding the listening unix socket at `path` (from /proc/net/unix and /proc/PID/fd). */
-async function serverPid(path: string): Promise<number> {
-  const table = await readFile('/proc/net/unix', 'utf8');
-  const inodes = new Set(table.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[7] === path).map((f) => f[6]!));
-  for (const p of await readdir('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
-    for (const fd of fds) {
-      const link = await readlink(`/proc/${p}/fd/${fd}`).catch(() => '');
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m && inodes.has(m[1]!)) return Number(p);
-    }
-  }
-  throw new Error(`no process listens on ${path}`);
-}
-
-function socketOf(client: CriClient): string {
-  return client.runtime.getChannel().getTarget().replace(/^unix:(\/\/)?/, '');
-}
 
 async function networkReady(client: CriClient): Promise<boolean> {
   const s = await client.call('Status', {});

@@ -10,7 +10,7 @@
  * The server process is found from the unix socket the client talks to.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
@@ -19,6 +19,7 @@ import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type PushedImage } from '../../test/fixtures/image-builder.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
+import { rssKiB, parentPid, cpuTicks, serverPid, socketOf } from '../proc.ts';
 
 const DEFAULT_PODS = 100;
 const PODS_ENV = 'CRITTER_BENCH_STATS_PODS';
@@ -39,49 +40,6 @@ function podCount(): number {
   return n;
 }
 
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
-
-/** Fields after the command name in /proc/PID/stat (the name may hold spaces). */
-async function statFields(pid: number): Promise<string[]> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-}
-
-async function parentPid(pid: number): Promise<number | undefined> {
-  const ppid = Number((await statFields(pid))[1]);
-  return Number.isInteger(ppid) && ppid > 1 ? ppid : undefined;
-}
-
-/** utime + stime in clock ticks (USER_HZ, 100 on Linux). */
-async function cpuTicks(pid: number): Promise<number> {
-  const f = await statFields(pid);
-  return Number(f[11]) + Number(f[12]);
-}
-
-/** The process holding the listening unix socket at `path` (from /proc/net/unix and /proc/PID/fd). */
-async function serverPid(path: string): Promise<number> {
-  const table = await readFile('/proc/net/unix', 'utf8');
-  const inodes = new Set(table.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f[7] === path).map((f) => f[6]!));
-  for (const p of await readdir('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    const fds = await readdir(`/proc/${p}/fd`).catch(() => [] as string[]);
-    for (const fd of fds) {
-      const link = await readlink(`/proc/${p}/fd/${fd}`).catch(() => '');
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m && inodes.has(m[1]!)) return Number(p);
-    }
-  }
-  throw new Error(`no process listens on ${path}`);
-}
-
-function socketOf(client: CriClient): string {
-  return client.runtime.getChannel().getTarget().replace(/^unix:(\/\/)?/, '');
-}
-
-/** Runs `fn` over `items` in `lanes` parallel lanes. */
 async function inLanes<T>(items: readonly T[], lanes: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
