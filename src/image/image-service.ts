@@ -48,6 +48,11 @@ export interface ImageView {
 export class ImageService {
   readonly #deps: ImageServiceDeps;
   readonly #inflight = new Map<string, SharedPull>();
+  /**
+   * Config User by image id. A config is immutable (the id is its digest), and the kubelet
+   * lists images every few seconds: read each config once, not once per ListImages.
+   */
+  readonly #users = new Map<string, string>();
   #inUse: (imageId: string) => boolean = () => false;
   #observer: PullObserver | undefined;
 
@@ -176,6 +181,7 @@ export class ImageService {
     }
     if (this.#inUse(rec.id)) throw new FailedPreconditionError(`image "${spec}" (${rec.id}) is in use by a container`);
     await this.#deps.store.removeImage(op, rec.id);
+    this.#users.delete(rec.id);
   }
 
   usage(): Promise<StorageUsage> {
@@ -183,9 +189,14 @@ export class ImageService {
   }
 
   async #configUser(id: string): Promise<string> {
-    const cfg = await this.config(id).catch(() => ({}) as Record<string, unknown>);
+    const known = this.#users.get(id);
+    if (known !== undefined) return known;
+    const cfg = await this.config(id).catch(() => undefined);
+    if (cfg === undefined) return '';
     const inner = cfg.config as { User?: unknown } | undefined;
-    return typeof inner?.User === 'string' ? inner.User : '';
+    const user = typeof inner?.User === 'string' ? inner.User : '';
+    this.#users.set(id, user);
+    return user;
   }
 }
 
