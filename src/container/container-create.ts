@@ -1,8 +1,10 @@
 /**
  * CreateContainer's work once the name is reserved (DESIGN "Containers"): record (phase
- * creating) → bundle dir → overlay rootfs → OCI spec → config.json → conmon + runtime
- * create → phase created. Each step registers its undo; a failure unwinds them all, and a
- * crash leaves a `creating` record that recovery cleans.
+ * creating) → bundle dir → overlay rootfs → OCI spec → config.json → phase created. conmon
+ * and the runtime's create come with StartContainer (container-launch.ts), as containerd
+ * defers its task to Start: a CREATED container is a prepared bundle. Each step registers
+ * its undo; a failure unwinds them all, and a crash leaves a `creating` record that
+ * recovery cleans.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -98,21 +100,8 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
     await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });
 
-    stack.push(`delete runtime container ${id}`, async (signal) => {
-      await runtime.kill({ log, signal }, id, 'KILL').catch(() => undefined);
-      await runtime.delete({ log, signal }, id, { force: true });
-    });
-    const created = await runtime.createContainer(op, {
-      id, bundle, logPath: metadata.conmonLogPath, persistDir: join(bundle, 'persist'),
-      terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once,
-    });
-    const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
-    await records.update(id, (s) => ({
-      ...s,
-      // An exit recorded meanwhile (the process died at once) is kept.
-      phase: s.phase === 'creating' ? 'created' : s.phase,
-      pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir, user: built.user,
-    }));
+    // The runtime's create happens in StartContainer (container-launch.ts), as containerd's task.
+    await records.update(id, (s) => ({ ...s, phase: 'created', user: built.user }));
     stack.commit();
     log.info({ name: plan.name, pod: pod.id, image: image.id }, 'Container created');
   } catch (err) {

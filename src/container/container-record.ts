@@ -38,9 +38,12 @@ export interface ContainerMetadata {
 
 /**
  * creating: CreateContainer has not finished (a record left so by a crash is cleaned at
- * start-up); created / running / exited as in CRI.
+ * start-up); created / running / exited as in CRI (created with pid 0: not yet under
+ * conmon, see container-launch.ts); removing: RemoveContainer answered, its files are
+ * being deleted (finished at start-up after a crash). creating and removing are invisible
+ * to clients.
  */
-export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited';
+export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited' | 'removing';
 
 export interface ContainerStatusRecord {
   phase: ContainerPhase;
@@ -49,7 +52,7 @@ export interface ContainerStatusRecord {
   pid: number;
   pidStartTime: string;
   conmonPid: number;
-  /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at create (for OOM). */
+  /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at launch (for OOM). */
   memoryCgroupDir: string;
   startedAt: string;
   finishedAt: string;

@@ -14,6 +14,7 @@ import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord } from './container-record.ts';
 import { bundleDirOf } from './container-create.ts';
 import { teardownContainer } from './container-teardown.ts';
+import { discardRuntimeContainer, isLaunched } from './container-launch.ts';
 import type { ExitTracker } from './exit-tracker.ts';
 
 /** Exit status recorded when the container ended while nobody watched and conmon left no file. */
@@ -32,8 +33,14 @@ export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exit
         await teardownContainer(deps, op, rec);
         continue;
       }
+      if (rec.status.phase === 'removing') {
+        op.log.info({ container: rec.id }, 'Finishing the removal of a container');
+        await teardownContainer(deps, op, rec);
+        continue;
+      }
       reserve(rec.metadata.name, rec.id);
-      if (rec.status.phase === 'created' || rec.status.phase === 'running') await reconcile(deps, op, exits, rec);
+      if (rec.status.phase === 'created' && !isLaunched(rec)) await discardHalfLaunch(deps, op, rec);
+      else if (rec.status.phase === 'created' || rec.status.phase === 'running') await reconcile(deps, op, exits, rec);
     } catch (err) {
       op.log.error({ container: rec.id, err: describeError(err) }, 'Recovering a container failed; it stays as recorded');
     }
@@ -64,6 +71,24 @@ async function reconcile(deps: ContainerServiceDeps, op: Op, exits: ExitTracker,
     // Started, but the daemon died before it recorded so.
     await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: deps.clock.nowNs().toString() }));
   }
+}
+
+/**
+ * A CREATED container the daemon died launching (StartContainer had not recorded its pid):
+ * the Start never succeeded, so whatever conmon and the runtime hold is discarded and the
+ * container stays CREATED for the kubelet's retry.
+ */
+async function discardHalfLaunch(deps: ContainerServiceDeps, op: Op, rec: ContainerRecord): Promise<void> {
+  const runtime = deps.runtimes.get(rec.metadata.runtimeHandler);
+  if (!runtime) return;
+  try {
+    await runtime.state(op, rec.id);
+  } catch (err) {
+    if (err instanceof NotFoundError) return;
+    throw err;
+  }
+  op.log.warn({ container: rec.id }, 'Container was being started when critter stopped; discarding the half-done launch');
+  await discardRuntimeContainer(deps, op, rec.id, runtime);
 }
 
 async function cleanBroken(deps: ContainerServiceDeps, op: Op, id: string): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { describe, test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -27,7 +27,14 @@ const IMAGE = { id: 'a'.repeat(64), names: ['docker.io/library/busybox:latest'],
 class FakeRootfs implements RootfsMounter {
   mounted = new Set<string>();
   layers = new Set<string>();
+  /** The next mount throws this. */
+  failMount: Error | undefined;
+  /** removeLayer waits for this (a slow delete of a big read-write layer). */
+  layerRemoval: Promise<void> = Promise.resolve();
   async mount(_op: Op, id: string, _lowers: readonly string[], target: string): Promise<void> {
+    const fail = this.failMount;
+    this.failMount = undefined;
+    if (fail) throw fail;
     await mkdir(target, { recursive: true });
     this.mounted.add(target);
     this.layers.add(id);
@@ -36,6 +43,7 @@ class FakeRootfs implements RootfsMounter {
     this.mounted.delete(target);
   }
   async removeLayer(_op: Op, id: string): Promise<void> {
+    await this.layerRemoval;
     this.layers.delete(id);
   }
 }
@@ -98,19 +106,24 @@ afterEach(async () => {
 const config = (name = 'app', over = {}) => containerConfig({ metadata: { name, attempt: 0 }, ...over });
 
 describe('ContainerService', () => {
-  test('create() leaves the container CREATED with the image stop signal and the CRI log path', async () => {
+  test('create() leaves the container CREATED with the image stop signal and the CRI log path; the runtime is not involved until start()', async () => {
     const id = await svc.create(op, pod.id.slice(0, 8), config());
     const rec = svc.get(id);
     assert.equal(rec.status.phase, 'created');
+    assert.equal(rec.status.pid, 0);
     assert.equal(rec.metadata.stopSignal, 'SIGQUIT');
     assert.equal(rec.metadata.logPath, join(dir, 'logs', 'app/0.log'));
     assert.equal(rec.metadata.imageRef, IMAGE.digests[0]);
-    assert.equal(rec.status.memoryCgroupDir, `/cg/${rec.status.pid}`);
     assert.deepEqual(rec.status.user, { uid: 0, gid: 0, additionalGids: [0] });
-    assert.deepEqual(runtime.callNames(id), ['createContainer']);
+    assert.deepEqual(runtime.callNames(id), []);
     assert.ok(rootfs.mounted.has(join(dir, 'run', 'containers', id, 'rootfs')));
     assert.deepEqual(svc.layersInUse(), [IMAGE.topLayer]);
-    assert.equal(svc.imageInUse(IMAGE.id), true);
+    assert.equal(await svc.imageInUse(IMAGE.id), true);
+    await svc.start(op, id);
+    assert.deepEqual(runtime.callNames(id), ['createContainer', 'start']);
+    const started = svc.get(id).status;
+    assert.ok(started.pid > 0);
+    assert.equal(started.memoryCgroupDir, `/cg/${started.pid}`);
   });
 
   test('create() refuses a missing pod, a pod that is not ready, a missing image and a missing name', async () => {
@@ -126,18 +139,65 @@ describe('ContainerService', () => {
     assert.equal(a, b);
     assert.equal(await svc.create(op, pod.id, config()), a);
     await assert.rejects(svc.create(op, pod.id, config('app', { command: ['other'] })), AlreadyExistsError);
-    assert.equal(runtime.callNames().filter((n) => n === 'createContainer').length, 1);
+    assert.equal(svc.list(null).length, 1);
+    assert.equal(rootfs.mounted.size, 1);
   });
 
-  test('create() unwinds everything when the runtime create fails, and the name is free again', async () => {
-    runtime.failNext.set('createContainer', new OciRuntimeError('container create failed: exec: "nope": not found'));
-    await assert.rejects(svc.create(op, pod.id, config()), OciRuntimeError);
+  test('create() unwinds everything when the rootfs cannot be mounted, and the name is free again', async () => {
+    rootfs.failMount = new Error('mount overlay: EINVAL');
+    await assert.rejects(svc.create(op, pod.id, config()), /EINVAL/);
     assert.deepEqual(svc.list(null), []);
     assert.equal(rootfs.mounted.size, 0);
     assert.equal(rootfs.layers.size, 0);
     assert.deepEqual(svc.layersInUse(), []);
     const id = await svc.create(op, pod.id, config());
     assert.equal(svc.get(id).status.phase, 'created');
+  });
+
+  test('start() whose runtime create fails leaves the container EXITED with StartError and exit code 128, nothing left in the runtime', async () => {
+    const id = await svc.create(op, pod.id, config());
+    runtime.failNext.set('createContainer', new OciRuntimeError('container create failed: exec: "nope": not found'));
+    await assert.rejects(svc.start(op, id), OciRuntimeError);
+    const s = svc.get(id).status;
+    assert.deepEqual([s.phase, s.exitCode, s.reason], ['exited', 128, 'StartError']);
+    assert.match(s.message, /exec: "nope"/);
+    assert.notEqual(s.finishedAt, '0');
+    assert.equal(runtime.containers.has(id), false);
+    await assert.rejects(svc.start(op, id), FailedPreconditionError);
+    await svc.remove(op, id);
+  });
+
+  test('start() in a pod that is no longer ready is FailedPrecondition and the container stays CREATED', async () => {
+    const id = await svc.create(op, pod.id, config());
+    pod.status.phase = 'notready';
+    await assert.rejects(svc.start(op, id), (e: Error) => e instanceof FailedPreconditionError && e.message.includes('not ready'));
+    assert.equal(svc.get(id).status.phase, 'created');
+    assert.deepEqual(runtime.callNames(id), []);
+  });
+
+  test('stop() of a container never started is a no-op: it stays CREATED and can still start', async () => {
+    const id = await svc.create(op, pod.id, config());
+    await svc.stop(op, id, 0);
+    assert.equal(svc.get(id).status.phase, 'created');
+    assert.deepEqual(runtime.callNames(id), []);
+    await svc.start(op, id);
+    assert.equal(svc.get(id).status.phase, 'running');
+  });
+
+  test('updateResources() before start() rewrites the bundle\'s config.json; after start() it goes through the runtime', async () => {
+    const id = await svc.create(op, pod.id, config());
+    const bundle = svc.get(id).metadata.bundle;
+    await writeFile(join(bundle, 'config.json'), JSON.stringify({ linux: { resources: { cpu: { shares: 2 }, pids: { limit: 7 } } } }));
+    await svc.updateResources(op, id, { ...config().linux!.resources!, cpu_shares: '512', memory_limit_in_bytes: '67108864' });
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as { linux: { resources: Record<string, any> } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(spec.linux.resources['cpu'].shares, 512);
+    assert.equal(spec.linux.resources['memory'].limit, 67108864);
+    assert.deepEqual(spec.linux.resources['pids'], { limit: 7 }, 'fields the update does not set are kept');
+    assert.equal(svc.get(id).status.resources?.cpu_shares, '512');
+    assert.deepEqual(runtime.callNames(id), []);
+    await svc.start(op, id);
+    await svc.updateResources(op, id, { ...config().linux!.resources!, cpu_shares: '256' });
+    assert.equal(runtime.callNames(id).at(-1), 'updateResources');
   });
 
   const startCases: Array<{ from: string; setup: (id: string) => Promise<void>; ok: boolean }> = [
@@ -195,18 +255,29 @@ describe('ContainerService', () => {
     assert.deepEqual(runtime.containers.get(id)!.signals, ['SIGKILL']);
   });
 
-  test('remove() kills a running container, deletes it, unmounts and frees the layer; again and for unknown ids it succeeds', async () => {
+  test('remove() kills a running container and answers before its files go; they go in the background; again and for unknown ids it succeeds', async () => {
     const id = await svc.create(op, pod.id, config());
     await svc.start(op, id);
+    let finishRemoval = (): void => undefined;
+    rootfs.layerRemoval = new Promise((resolve) => { finishRemoval = resolve; });
     await svc.remove(op, id);
-    assert.deepEqual(runtime.callNames(id).slice(-2), ['kill', 'delete']);
-    assert.equal(rootfs.mounted.size, 0);
-    assert.equal(rootfs.layers.size, 0);
     assert.throws(() => svc.get(id), NotFoundError);
+    assert.deepEqual(svc.list(null), []);
+    assert.equal(rootfs.layers.has(id), true, 'the read-write layer is still being deleted');
     await svc.remove(op, id);
     await svc.remove(op, 'deadbeef');
-    // The name is free again.
-    await svc.create(op, pod.id, config());
+    // The name is free again at once.
+    const again = await svc.create(op, pod.id, config());
+    // An image user waits for the removal rather than seeing the removed container.
+    const inUse = svc.imageInUse(IMAGE.id);
+    finishRemoval();
+    assert.equal(await inUse, true, 'the new container uses the image');
+    assert.ok(runtime.callNames(id).includes('kill') && runtime.callNames(id).at(-1) === 'delete');
+    assert.equal(rootfs.layers.has(id), false);
+    assert.equal(rootfs.mounted.has(join(dir, 'run', 'containers', id, 'rootfs')), false);
+    await svc.removeAllInPod(op, pod.id);
+    assert.equal(rootfs.layers.has(again), false, 'removeAllInPod() returns once the files are gone');
+    assert.equal(await svc.imageInUse(IMAGE.id), false);
   });
 
   test('handleExit() records Completed, Error and OOMKilled', async () => {
@@ -233,14 +304,28 @@ describe('ContainerService', () => {
     const records = new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' });
     const half = 'e'.repeat(64);
     await records.create(half, { ...svc.get(running).metadata, name: 'half' }, { ...svc.get(running).status, phase: 'creating', mounted: true });
+    // A crash after RemoveContainer answered leaves a record in phase removing.
+    const removing = 'd'.repeat(64);
+    await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'removing', mounted: true });
+    // A crash mid-start leaves a CREATED record without a pid while the runtime has the container.
+    const launching = await svc.create(op, pod.id, config('launching'));
+    await runtime.createContainer(op, { id: launching, bundle: '', logPath: '', persistDir: '', terminal: false, stdin: false, stdinOnce: false });
+    const neverStarted = await svc.create(op, pod.id, config('never-started'));
 
     svc = makeService();
     await svc.recover(op);
     assert.equal(svc.get(running).status.phase, 'running');
     const s = svc.get(died).status;
     assert.deepEqual([s.phase, s.exitCode, s.reason], ['exited', 42, 'Error']);
-    assert.equal(svc.list(null).length, 2);
+    assert.equal(svc.list(null).length, 4);
     assert.ok(runtime.callNames(half).includes('delete'));
+    assert.ok(runtime.callNames(removing).includes('delete'));
+    assert.throws(() => svc.get(removing), NotFoundError);
+    assert.equal(runtime.containers.has(launching), false, 'the half-done launch is discarded');
+    assert.equal(svc.get(launching).status.phase, 'created');
+    assert.equal(svc.get(neverStarted).status.phase, 'created');
+    await svc.start(op, launching);
+    assert.equal(svc.get(launching).status.phase, 'running');
     // Names were re-reserved: a retry gets the same container.
     assert.equal(await svc.create(op, pod.id, config('running')), running);
   });

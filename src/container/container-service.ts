@@ -11,7 +11,7 @@ import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/Contai
 import type { ContainerFilter__Output } from '../generated/cri/runtime/v1/ContainerFilter.ts';
 import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
 import type { Op } from '../lib/op.ts';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, describeError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { NameRegistrar } from '../state/name-registrar.ts';
 import type { ContainerExit } from '../oci/exit-watcher.ts';
@@ -25,9 +25,13 @@ import { buildResources } from './spec/resources.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
+import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
 const KILLED_STATUS = 137;
+/** containerd's exit code and reason for a container whose start failed. */
+const START_ERROR_EXIT_CODE = 128;
+const REASON_START_ERROR = 'StartError';
 
 export class ContainerService {
   readonly #deps: ContainerServiceDeps;
@@ -35,6 +39,8 @@ export class ContainerService {
   readonly #locks = new KeyedMutex();
   readonly #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
   readonly #exits: ExitTracker;
+  /** Background teardowns of removed containers, by id. */
+  readonly #removals = new Map<string, { rec: ContainerRecord; done: Promise<void> }>();
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
@@ -86,17 +92,26 @@ export class ContainerService {
     }
   }
 
-  /** StartContainer: only from CREATED. */
+  /**
+   * StartContainer: only from CREATED, in a ready pod. Launches conmon + `<runtime> create`
+   * (container-launch.ts) unless a crash left it launched, then `<runtime> start`. A
+   * failure leaves the container EXITED with reason StartError and exit code 128, as
+   * containerd reports it, so that the kubelet applies the pod's restart policy.
+   */
   async start(op: Op, idOrPrefix: string): Promise<void> {
     const id = this.get(idOrPrefix).id;
     await this.#locks.with(id, async () => {
       const rec = this.get(id);
       if (rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a CREATED container can be started`);
+      const pod = this.#deps.pods.get(rec.metadata.podId);
+      if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} of container ${id} is not ready (${pod.status.phase})`);
       const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
       try {
+        if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
         await runtime.start(op, id);
       } catch (err) {
-        await this.#deps.records.update(id, (s) => ({ ...s, message: err instanceof Error ? err.message : String(err) }));
+        await discardRuntimeContainer(this.#deps, op, id, runtime);
+        await this.#recordStartError(id, err);
         throw err;
       }
       const now = this.#deps.clock.nowNs().toString();
@@ -105,6 +120,14 @@ export class ContainerService {
       if (started) this.#deps.observer?.lifecycle('started', started);
       op.log.info({ container: id }, 'Container started');
     });
+  }
+
+  async #recordStartError(id: string, err: unknown): Promise<void> {
+    const finishedAt = this.#deps.clock.nowNs().toString();
+    const message = err instanceof Error ? err.message : String(err);
+    await this.#deps.records.update(id, (s) => ({ ...s, phase: 'exited', exitCode: START_ERROR_EXIT_CODE, reason: REASON_START_ERROR, message, finishedAt }));
+    const exited = this.#deps.records.get(id);
+    if (exited) this.#deps.observer?.lifecycle('stopped', exited);
   }
 
   /**
@@ -123,7 +146,9 @@ export class ContainerService {
 
   async #stopLocked(op: Op, id: string, timeoutSec: number): Promise<void> {
     const rec = this.#deps.records.get(id);
-    if (!rec || rec.status.phase === 'exited' || rec.status.phase === 'creating') return;
+    if (!rec || (rec.status.phase !== 'running' && rec.status.phase !== 'created')) return;
+    // Never started: there is no process to stop, and it stays CREATED (containerd does the same).
+    if (!isLaunched(rec)) return;
     const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
     if (rec.status.phase === 'running' && timeoutSec > 0) {
       await runtime.kill(op, id, rec.metadata.stopSignal);
@@ -138,23 +163,42 @@ export class ContainerService {
     else throw new FailedPreconditionError(`container ${id} is still ${state.status} after SIGKILL`);
   }
 
-  /** RemoveContainer: kills it if it runs, then deletes runtime state, rootfs, rw layer and record. Idempotent. */
+  /**
+   * RemoveContainer: kills it if it runs, marks the record `removing` (persisted: a crash
+   * afterwards is finished by recovery) and answers; the runtime state, rootfs mount,
+   * read-write layer, bundle and record then go in the background, as containerd's
+   * snapshots are collected after the call. The name is free at once. Idempotent.
+   */
   async remove(op: Op, idOrPrefix: string): Promise<void> {
     const rec = this.#deps.records.find(idOrPrefix);
-    if (!rec) {
+    if (!rec || !isVisible(rec)) {
       op.log.debug({ container: idOrPrefix }, 'RemoveContainer for an unknown container: nothing to do');
       return;
     }
     await this.#locks.with(rec.id, async () => {
       const current = this.#deps.records.get(rec.id);
-      if (!current) return;
+      if (!current || !isVisible(current)) return;
       if (current.status.phase === 'created' || current.status.phase === 'running') await this.#stopLocked(op, rec.id, 0);
-      const last = this.#deps.records.get(rec.id) ?? current;
-      await teardownContainer(this.#deps, op, last);
+      await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'removing' }));
       this.#names.release(current.metadata.name, rec.id);
-      this.#deps.observer?.lifecycle('deleted', last);
+      this.#deps.observer?.lifecycle('deleted', this.#deps.records.get(rec.id) ?? current);
+      this.#teardownInBackground(this.#deps.records.get(rec.id) ?? current);
       op.log.info({ container: rec.id }, 'Container removed');
     });
+  }
+
+  #teardownInBackground(rec: ContainerRecord): void {
+    const log = this.#deps.log.child({ container: rec.id });
+    const op = { log, signal: AbortSignal.timeout(this.#deps.cleanupTimeoutMs ?? 60_000) };
+    const done = teardownContainer(this.#deps, op, rec)
+      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'))
+      .finally(() => this.#removals.delete(rec.id));
+    this.#removals.set(rec.id, { rec, done });
+  }
+
+  /** Resolves once the background teardowns of removed containers matching `which` are over. */
+  async #removalsSettled(which: (rec: ContainerRecord) => boolean): Promise<void> {
+    await Promise.all([...this.#removals.values()].filter((r) => which(r.rec)).map((r) => r.done));
   }
 
   /** Containers of a pod: StopPodSandbox stops them all (api.proto "forcibly terminated"). */
@@ -162,8 +206,10 @@ export class ContainerService {
     await Promise.all(this.#inPod(podId).map((r) => this.stop(op, r.id, timeoutSec)));
   }
 
+  /** RemovePodSandbox: every container removed and its files gone before the pod's own go. */
   async removeAllInPod(op: Op, podId: string): Promise<void> {
     await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
+    await this.#removalsSettled((r) => r.metadata.podId === podId);
   }
 
   #inPod(podId: string): ContainerRecord[] {
@@ -173,12 +219,12 @@ export class ContainerService {
   /** A container by id or unique prefix; containers still being created are not visible. @throws NotFoundError */
   get(idOrPrefix: string): ContainerRecord {
     const rec = this.#deps.records.find(idOrPrefix);
-    if (!rec || rec.status.phase === 'creating') throw new NotFoundError(`container "${idOrPrefix}" not found`);
+    if (!rec || !isVisible(rec)) throw new NotFoundError(`container "${idOrPrefix}" not found`);
     return rec;
   }
 
   list(filter: ContainerFilter__Output | null): ContainerRecord[] {
-    return this.#deps.records.list().filter((r) => r.status.phase !== 'creating' && matchesContainerFilter(r, filter));
+    return this.#deps.records.list().filter((r) => isVisible(r) && matchesContainerFilter(r, filter));
   }
 
   /** Verbose ContainerStatus info: pid, sandbox, runtime spec (CRI-O and containerd show the same). */
@@ -225,7 +271,8 @@ export class ContainerService {
       if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);
       const host = await this.#deps.env.hostFacts(false);
       const oci = buildResources(resources, host);
-      await runtimeFor(this.#deps, rec.metadata.runtimeHandler).updateResources(op, id, oci as Record<string, unknown>);
+      if (isLaunched(rec)) await runtimeFor(this.#deps, rec.metadata.runtimeHandler).updateResources(op, id, oci as Record<string, unknown>);
+      else await updateBundleResources(rec.metadata.bundle, oci as Record<string, unknown>);
       await this.#deps.records.update(id, (s): ContainerStatusRecord => ({ ...s, resources }));
     });
   }
@@ -245,10 +292,19 @@ export class ContainerService {
     return this.#deps.records.list().map((r) => r.metadata.topLayer);
   }
 
-  /** True while a container uses the image (ImageService.setImageUsers). */
-  imageInUse(imageId: string): boolean {
+  /**
+   * True while a container uses the image (ImageService.setImageUsers). Removed containers
+   * whose rootfs is still being deleted are waited for rather than reported as users.
+   */
+  async imageInUse(imageId: string): Promise<boolean> {
+    await this.#removalsSettled((r) => r.metadata.imageId === imageId);
     return this.#deps.records.list().some((r) => r.metadata.imageId === imageId);
   }
+}
+
+/** Containers being created or removed are not shown to clients. */
+function isVisible(rec: ContainerRecord): boolean {
+  return rec.status.phase !== 'creating' && rec.status.phase !== 'removing';
 }
 
 /** How long ReopenContainerLog waits for conmon to create the new log file. */

@@ -7,10 +7,15 @@
 import type { ContainerExit } from '../oci/exit-watcher.ts';
 import { describeError } from '../lib/errors.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
+import type { ContainerStatusRecord } from './container-record.ts';
 
 export const REASON_COMPLETED = 'Completed';
 export const REASON_ERROR = 'Error';
 export const REASON_OOM_KILLED = 'OOMKilled';
+
+function isLive(s: ContainerStatusRecord): boolean {
+  return s.phase === 'running' || (s.phase === 'created' && s.pid > 0);
+}
 
 export class ExitTracker {
   readonly #deps: ContainerServiceDeps;
@@ -40,10 +45,12 @@ export class ExitTracker {
   async record(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
     const rec = this.#deps.records.get(id);
     if (!rec) return;
-    if (rec.status.phase !== 'exited') {
+    // Only a launched, live container exits: an exit file of a discarded launch (pid 0) is
+    // not the container's end, a removed one is going, and an exited one already did.
+    if (isLive(rec.status)) {
       const oom = await this.#deps.oom.wasOomKilled(rec.status.memoryCgroupDir).catch(() => false);
       const reason = oom ? REASON_OOM_KILLED : exitCode === 0 ? REASON_COMPLETED : REASON_ERROR;
-      await this.#deps.records.update(id, (s) => (s.phase === 'exited' ? s : {
+      await this.#deps.records.update(id, (s) => (!isLive(s) ? s : {
         ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(),
         // A container that exits before it was started still has a start time of 0 (api.proto).
       }));

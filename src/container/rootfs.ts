@@ -1,14 +1,15 @@
 /**
  * A container's root filesystem: an overlay mount of the image's layers (read-only lower
  * dirs, top first) with a per-container upper and work dir under the storage root, as
- * containers/storage's overlay driver does. The lower dirs are passed relative to the
- * layer store's dir (through its short `l/` links) so the mount options stay under a page.
+ * containers/storage's overlay driver does. The lower dirs are the layer store's short
+ * `l/` links, which keeps the mount options under a page for all but very deep images.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
 import { mountPoints } from '../network/netns.ts';
+import { mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
 
 export interface RootfsMounter {
   /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
@@ -25,6 +26,8 @@ export interface OverlayRootfsDeps {
 }
 
 const MOUNT_TIMEOUT_MS = 30_000;
+/** mount(2) copies at most one page of option data. */
+const MOUNT_DATA_MAX = 4096;
 
 export class OverlayRootfs implements RootfsMounter {
   readonly #deps: OverlayRootfsDeps;
@@ -41,7 +44,14 @@ export class OverlayRootfs implements RootfsMounter {
     await mkdir(upper, { recursive: true, mode: 0o755 });
     await mkdir(work, { recursive: true, mode: 0o700 });
     await mkdir(target, { recursive: true, mode: 0o755 });
-    // Every lower dir is `<overlay dir>/l/<short>`: relative to the overlay dir they are short.
+    const options = `lowerdir=${lowerDirs.join(':')},upperdir=${upper},workdir=${work}`;
+    if (options.length < MOUNT_DATA_MAX) {
+      mountSyscall('overlay', target, 'overlay', options);
+      return;
+    }
+    // Too long for the kernel's one page of mount data: every lower dir is
+    // `<overlay dir>/l/<short>`, so relative to the overlay dir they are short, and mount(8)
+    // can be run there (a syscall cannot: the daemon's cwd is shared by every request).
     const base = dirname(dirname(lowerDirs[0] ?? '/'));
     const lowers = lowerDirs.map((l) => relative(base, l)).join(':');
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers},upperdir=${upper},workdir=${work}`, target], {
@@ -49,9 +59,9 @@ export class OverlayRootfs implements RootfsMounter {
     });
   }
 
-  async unmount(op: Op, target: string): Promise<void> {
+  async unmount(_op: Op, target: string): Promise<void> {
     if (!(await mountPoints()).has(target)) return;
-    await run('umount', [target], { signal: op.signal, timeoutMs: MOUNT_TIMEOUT_MS });
+    umountSyscall(target);
   }
 
   async removeLayer(_op: Op, id: string): Promise<void> {

@@ -128,7 +128,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   const containersReady = containerPart;
   if (pauseImage) {
     // RemoveImage refuses the pause image while a pod's infra process runs from it.
-    imagePart.images.setImageUsers((id) => containersReady.containers.imageInUse(id)
+    imagePart.images.setImageUsers(async (id) => (await containersReady.containers.imageInUse(id))
       || (id === pauseImage.storedId() && sandboxes.list().some((p) => p.status.infra !== undefined)));
   }
   const streaming = await composeStreaming({

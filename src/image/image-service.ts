@@ -53,15 +53,15 @@ export class ImageService {
    * lists images every few seconds: read each config once, not once per ListImages.
    */
   readonly #users = new Map<string, string>();
-  #inUse: (imageId: string) => boolean = () => false;
+  #inUse: (imageId: string) => boolean | Promise<boolean> = () => false;
   #observer: PullObserver | undefined;
 
   constructor(deps: ImageServiceDeps) {
     this.#deps = deps;
   }
 
-  /** Lets the container service say which images its containers use. */
-  setImageUsers(fn: (imageId: string) => boolean): void {
+  /** Lets the container service say which images its containers use (it may first wait for removals to finish). */
+  setImageUsers(fn: (imageId: string) => boolean | Promise<boolean>): void {
     this.#inUse = fn;
   }
 
@@ -179,7 +179,7 @@ export class ImageService {
       op.log.debug({ image: spec }, 'RemoveImage of an absent image: nothing to do');
       return;
     }
-    if (this.#inUse(rec.id)) throw new FailedPreconditionError(`image "${spec}" (${rec.id}) is in use by a container`);
+    if (await this.#inUse(rec.id)) throw new FailedPreconditionError(`image "${spec}" (${rec.id}) is in use by a container`);
     await this.#deps.store.removeImage(op, rec.id);
     this.#users.delete(rec.id);
   }

@@ -1,5 +1,5 @@
 /**
- * The few libc calls Node lacks (mknod, lsetxattr, lgetxattr), through koffi. Measured at
+ * The few libc calls Node lacks (mknod, lsetxattr, lgetxattr, mount, umount2), through koffi. Measured at
  * 3.5 µs per lsetxattr and 73 µs per mknod, against ~2 ms for spawning setfattr/mknod.
  * The bindings are resolved once at import: they are constants, not state.
  */
@@ -10,6 +10,8 @@ const libc = koffi.load('libc.so.6');
 const mknodC = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
 const lsetxattrC = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
 const lgetxattrC = libc.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
+const mountC = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+const umount2C = libc.func('int umount2(const char *target, int flags)');
 
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
@@ -58,4 +60,14 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
   const got = Number(lgetxattrC(path, name, buf, size));
   if (got < 0) throw errnoError('lgetxattr', path, ` ${name}`);
   return buf.subarray(0, got);
+}
+
+/** mount(2) without flags: about 1 ms for an overlay, against ~5 ms for spawning mount(8). */
+export function mount(source: string, target: string, fstype: string, data: string): void {
+  if (mountC(source, target, fstype, 0, data) !== 0) throw errnoError('mount', target, ` (${fstype})`);
+}
+
+/** umount2(2) without flags (a busy mount fails with EBUSY rather than being detached). */
+export function umount(target: string): void {
+  if (umount2C(target, 0) !== 0) throw errnoError('umount', target);
 }

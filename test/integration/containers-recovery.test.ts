@@ -51,6 +51,10 @@ test('after kill -9 and restart, a running container is still RUNNING and an exi
   const never = await create(ctr('never', ['true']));
   await d.client.call('StartContainer', { container_id: long });
   await d.client.call('StartContainer', { container_id: short });
+  // A removal whose background teardown the kill may interrupt (recovery finishes it).
+  const removed = await create(ctr('removed', ['sleep', '1000']));
+  await d.client.call('StartContainer', { container_id: removed });
+  await d.client.call('RemoveContainer', { container_id: removed });
   // A create in flight when the daemon dies.
   void create(ctr('inflight', ['sleep', '1000'])).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 40));
@@ -68,6 +72,7 @@ test('after kill -9 and restart, a running container is still RUNNING and an exi
 
   const listed = ((await d.client.call('ListContainers', {})).containers as Any[]).map((c) => c.id as string);
   for (const id of [long, short, never]) assert.ok(listed.includes(id));
+  assert.ok(!listed.includes(removed));
   const layers = await readdir(join(d.dirs.root, 'overlay-containers'));
   assert.deepEqual(layers.sort(), [...listed].sort(), 'no read-write layer without a container');
   const mounts = (await mountsUnder(join(d.dirs.runRoot, 'containers'))).map((m) => m.split('/').at(-2));

@@ -155,8 +155,11 @@ test('CreateContainer → CREATED, StartContainer → RUNNING, the CRI log has t
   await d.client.call('RemoveContainer', { container_id: id });
   await d.client.call('RemoveContainer', { container_id: id });
   await d.client.call('RemoveContainer', { container_id: done });
-  assert.ok(!(await mountsUnder(d.dirs.runRoot)).some((m) => m.includes(id)), 'rootfs unmounted');
-  assert.ok(!(await readdir(join(d.dirs.root, 'overlay-containers'))).includes(id), 'rw layer freed');
+  // RemoveContainer answers once the container is gone from the API; its mount and
+  // read-write layer are deleted right after, in the background.
+  assert.equal((await d.client.call('ListContainers', {})).containers.some((c: { id: string }) => c.id === id), false);
+  await waitFor('rootfs unmounted and rw layer freed', async () =>
+    !(await mountsUnder(d.dirs.runRoot)).some((m) => m.includes(id)) && !(await readdir(join(d.dirs.root, 'overlay-containers'))).includes(id) ? true : undefined);
   await assert.rejects(d.client.call('ContainerStatus', { container_id: id }), grpcError(Code.NOT_FOUND));
   // StopContainer is idempotent too: a removed or never-known id succeeds (critest Idempotence).
   await d.client.call('StopContainer', { container_id: id, timeout: 0 });

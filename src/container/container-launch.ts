@@ -1,0 +1,67 @@
+/**
+ * Putting a CREATED container under conmon: `<runtime> create` through conmon, done by
+ * StartContainer just before `<runtime> start`, as containerd creates its task in Start.
+ * CreateContainer then only prepares the bundle (rootfs, config.json), which is what makes
+ * it cheap; the container's process exists only from StartContainer on.
+ *
+ * A crash between the conmon launch and the record update is found by recovery through the
+ * runtime's state and conmon's pid file in the persist dir (see container-recovery.ts).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
+import type { Op } from '../lib/op.ts';
+import { describeError } from '../lib/errors.ts';
+import type { OciRuntime } from '../oci/runtime.ts';
+import type { ContainerServiceDeps } from './container-deps.ts';
+import type { ContainerRecord } from './container-record.ts';
+
+/** True once conmon and the runtime hold the container (its process exists or existed). */
+export function isLaunched(rec: ContainerRecord): boolean {
+  return rec.status.pid > 0;
+}
+
+export function persistDirOf(rec: ContainerRecord): string {
+  return join(rec.metadata.bundle, 'persist');
+}
+
+/** Runs conmon + `<runtime> create` and records the pids; on failure nothing of it is left. */
+export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: ContainerRecord, runtime: OciRuntime): Promise<void> {
+  const { id } = rec;
+  const config = rec.metadata.config;
+  try {
+    const created = await runtime.createContainer(op, {
+      id, bundle: rec.metadata.bundle, logPath: rec.metadata.conmonLogPath, persistDir: persistDirOf(rec),
+      terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once,
+    });
+    const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
+    await deps.records.update(id, (s) => ({
+      ...s, pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir,
+    }));
+  } catch (err) {
+    await discardRuntimeContainer(deps, op, id, runtime);
+    throw err;
+  }
+}
+
+/** Kills and deletes whatever the runtime holds for `id` (a failed launch or start). */
+export async function discardRuntimeContainer(deps: ContainerServiceDeps, op: Op, id: string, runtime: OciRuntime): Promise<void> {
+  const cleanup = { log: op.log, signal: AbortSignal.timeout(deps.cleanupTimeoutMs ?? 60_000) };
+  await runtime.kill(cleanup, id, 'KILL').catch(() => undefined);
+  await runtime.delete(cleanup, id, { force: true }).catch((err: unknown) => {
+    op.log.warn({ container: id, err: describeError(err) }, 'Cannot delete the runtime state of a container that failed to start');
+  });
+  await deps.exitFiles.remove(id).catch(() => undefined);
+}
+
+/**
+ * UpdateContainerResources before the launch: the runtime has no container to update yet,
+ * so the bundle's config.json gets the resources it will be created with. Set fields
+ * replace the old ones, as `<runtime> update` does.
+ */
+export async function updateBundleResources(bundle: string, resources: Record<string, unknown>): Promise<void> {
+  const file = join(bundle, 'config.json');
+  const spec = JSON.parse(await readFile(file, 'utf8')) as { linux?: { resources?: Record<string, unknown> } };
+  spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...resources } };
+  await writeFileAtomic(file, JSON.stringify(spec));
+}
