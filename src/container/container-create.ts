@@ -70,13 +70,12 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
   };
   const stack = new CleanupStack();
   try {
-    await records.create(id, metadata, initialStatus(config.linux?.resources ?? null));
+    // Not fsynced: nobody knows this container until the `created` update, which is. A crash
+    // before it leaves a `creating` record whose teardown unmounts whatever is mounted.
+    await records.create(id, metadata, initialStatus(config.linux?.resources ?? null), { durable: false });
     stack.push(`remove record of container ${id}`, () => records.remove(id));
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     stack.push(`remove bundle ${bundle}`, () => rm(bundle, { recursive: true, force: true }));
-
-    // Marked before mounting: a crash mid-mount must still be followed by an unmount.
-    await records.update(id, (s) => ({ ...s, mounted: true }));
     stack.push(`remove read-write layer of ${id}`, (signal) => deps.rootfs.removeLayer({ log, signal }, id));
     stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
     await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);

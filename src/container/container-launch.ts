@@ -35,9 +35,12 @@ export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: C
       terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once,
     });
     const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
+    // Recorded before the start so that an exit right after it is seen as the container's.
+    // Not fsynced: after a power loss there is no process to name; a crash of the daemon
+    // before StartContainer records `running` is handled by recovery (discardHalfLaunch).
     await deps.records.update(id, (s) => ({
       ...s, pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir,
-    }));
+    }), { durable: false });
   } catch (err) {
     await discardRuntimeContainer(deps, op, id, runtime);
     throw err;

@@ -47,8 +47,6 @@ export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited' | 're
 
 export interface ContainerStatusRecord {
   phase: ContainerPhase;
-  /** True while the overlay rootfs is (or may be) mounted. */
-  mounted: boolean;
   pid: number;
   pidStartTime: string;
   conmonPid: number;
@@ -69,7 +67,7 @@ export type ContainerRecord = StoredRecord<ContainerMetadata, ContainerStatusRec
 
 export function initialStatus(resources: LinuxContainerResources__Output | null): ContainerStatusRecord {
   return {
-    phase: 'creating', mounted: false, pid: 0, pidStartTime: '', conmonPid: 0, memoryCgroupDir: '',
+    phase: 'creating', pid: 0, pidStartTime: '', conmonPid: 0, memoryCgroupDir: '',
     startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', user: null, resources,
   };
 }

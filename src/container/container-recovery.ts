@@ -5,7 +5,7 @@
  * and containers a crash left half-created or unreadable are cleaned. Nothing here aborts
  * start-up: a container that cannot be recovered is logged and left for RemoveContainer.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { NotFoundError, describeError } from '../lib/errors.ts';
@@ -16,6 +16,8 @@ import { bundleDirOf } from './container-create.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { discardRuntimeContainer, isLaunched } from './container-launch.ts';
 import type { ExitTracker } from './exit-tracker.ts';
+
+const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
 /** Exit status recorded when the container ended while nobody watched and conmon left no file. */
 const UNKNOWN_EXIT_STATUS = 255;
@@ -44,6 +46,21 @@ export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exit
     } catch (err) {
       op.log.error({ container: rec.id, err: describeError(err) }, 'Recovering a container failed; it stays as recorded');
     }
+  }
+  await sweepOrphans(deps, op).catch((err: unknown) => op.log.error({ err: describeError(err) }, 'Sweeping container files without a record failed'));
+}
+
+/**
+ * Read-write layers and bundles without a record: what a power loss leaves of a create
+ * whose record was not yet durable (container-create.ts), or of a removal cut short.
+ */
+async function sweepOrphans(deps: ContainerServiceDeps, op: Op): Promise<void> {
+  const known = new Set(deps.records.list().map((r) => r.id));
+  const bundles = await readdir(join(deps.runRoot, 'containers')).catch(() => [] as string[]);
+  for (const id of new Set([...await deps.rootfs.layerIds(), ...bundles])) {
+    if (known.has(id) || !CONTAINER_ID.test(id)) continue;
+    op.log.warn({ container: id }, 'Container files without a record; deleting them');
+    await cleanBroken(deps, op, id);
   }
 }
 

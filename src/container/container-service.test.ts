@@ -5,7 +5,7 @@
  */
 import { describe, test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -41,6 +41,9 @@ class FakeRootfs implements RootfsMounter {
   }
   async unmount(_op: Op, target: string): Promise<void> {
     this.mounted.delete(target);
+  }
+  async layerIds(): Promise<string[]> {
+    return [...this.layers];
   }
   async removeLayer(_op: Op, id: string): Promise<void> {
     await this.layerRemoval;
@@ -100,6 +103,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  // Background teardowns of removed containers finish before their dir goes.
+  await svc.imageInUse(IMAGE.id);
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -303,10 +308,10 @@ describe('ContainerService', () => {
     // A crash mid-create leaves a record in phase creating.
     const records = new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' });
     const half = 'e'.repeat(64);
-    await records.create(half, { ...svc.get(running).metadata, name: 'half' }, { ...svc.get(running).status, phase: 'creating', mounted: true });
+    await records.create(half, { ...svc.get(running).metadata, name: 'half' }, { ...svc.get(running).status, phase: 'creating' });
     // A crash after RemoveContainer answered leaves a record in phase removing.
     const removing = 'd'.repeat(64);
-    await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'removing', mounted: true });
+    await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'removing' });
     // A crash mid-start leaves a CREATED record without a pid while the runtime has the container.
     const launching = await svc.create(op, pod.id, config('launching'));
     await runtime.createContainer(op, { id: launching, bundle: '', logPath: '', persistDir: '', terminal: false, stdin: false, stdinOnce: false });
@@ -328,5 +333,19 @@ describe('ContainerService', () => {
     assert.equal(svc.get(launching).status.phase, 'running');
     // Names were re-reserved: a retry gets the same container.
     assert.equal(await svc.create(op, pod.id, config('running')), running);
+  });
+
+  test('recover() deletes read-write layers and bundles that have no record (a create cut short before its record was durable)', async () => {
+    const kept = await svc.create(op, pod.id, config('kept'));
+    const orphan = '9'.repeat(64);
+    rootfs.layers.add(orphan);
+    await mkdir(join(dir, 'run', 'containers', orphan, 'rootfs'), { recursive: true });
+    await mkdir(join(dir, 'run', 'containers', 'not-a-container-id'), { recursive: true });
+    svc = makeService();
+    await svc.recover(op);
+    assert.deepEqual([...rootfs.layers], [kept]);
+    await assert.rejects(access(join(dir, 'run', 'containers', orphan)));
+    await access(join(dir, 'run', 'containers', 'not-a-container-id'));
+    await access(join(dir, 'run', 'containers', kept));
   });
 });

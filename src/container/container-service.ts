@@ -190,7 +190,9 @@ export class ContainerService {
   #teardownInBackground(rec: ContainerRecord): void {
     const log = this.#deps.log.child({ container: rec.id });
     const op = { log, signal: AbortSignal.timeout(this.#deps.cleanupTimeoutMs ?? 60_000) };
-    const done = teardownContainer(this.#deps, op, rec)
+    // Begun on the next turn of the event loop: the RPC's answer goes out first.
+    const done = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => teardownContainer(this.#deps, op, rec))
       .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'))
       .finally(() => this.#removals.delete(rec.id));
     this.#removals.set(rec.id, { rec, done });

@@ -13,7 +13,6 @@ export async function teardownContainer(deps: ContainerServiceDeps, op: Op, rec:
   const runtime = deps.runtimes.get(rec.metadata.runtimeHandler);
   if (runtime) await runtime.delete(op, rec.id, { force: true });
   await deps.rootfs.unmount(op, join(rec.metadata.bundle, 'rootfs'));
-  if (rec.status.mounted) await deps.records.update(rec.id, (s) => ({ ...s, mounted: false }));
   await deps.rootfs.removeLayer(op, rec.id);
   await rm(rec.metadata.bundle, { recursive: true, force: true });
   await deps.exitFiles.remove(rec.id);

@@ -4,7 +4,7 @@
  * containers/storage's overlay driver does. The lower dirs are the layer store's short
  * `l/` links, which keeps the mount options under a page for all but very deep images.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
@@ -18,6 +18,8 @@ export interface RootfsMounter {
   unmount(op: Op, target: string): Promise<void>;
   /** Deletes the container's upper and work dirs. */
   removeLayer(op: Op, id: string): Promise<void>;
+  /** Ids of every container that has a read-write layer. */
+  layerIds(): Promise<string[]>;
 }
 
 export interface OverlayRootfsDeps {
@@ -62,6 +64,13 @@ export class OverlayRootfs implements RootfsMounter {
   async unmount(_op: Op, target: string): Promise<void> {
     if (!(await mountPoints()).has(target)) return;
     umountSyscall(target);
+  }
+
+  async layerIds(): Promise<string[]> {
+    return readdir(this.#deps.layersDir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
   }
 
   async removeLayer(_op: Op, id: string): Promise<void> {

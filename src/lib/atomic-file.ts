@@ -7,15 +7,27 @@ import { open, rename, rm, mkdir, readFile } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-/** Writes `data` to `path` atomically with the given mode (default 0600). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export interface AtomicWriteOptions {
+  /** File mode of a new file (default 0600). */
+  mode?: number;
+  /**
+   * false: still atomic (tmp + rename) for readers and for a crash of this process, but not
+   * fsynced, so a power loss may lose it. For state nobody was told about yet, whose later
+   * durable write follows (see RecordStore.create).
+   */
+  durable?: boolean;
+}
+
+/** Writes `data` to `path` atomically. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  const durable = opts.durable ?? true;
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', mode);
+  const fh = await open(tmp, 'w', opts.mode ?? 0o600);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (err) {
     await fh.close();
     await rm(tmp, { force: true });
@@ -28,12 +40,22 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(tmp, { force: true });
     throw err;
   }
-  await syncDir(dir);
+  if (durable) await syncDir(dir);
 }
 
 /** Writes JSON (two-space indented) atomically. */
-export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', mode);
+export async function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', opts);
+}
+
+/** fsyncs a file written earlier without it (or a directory). */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. */
@@ -49,11 +71,6 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
 }
 
 /** fsyncs a directory so a rename inside it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+export function syncDir(dir: string): Promise<void> {
+  return syncFile(dir);
 }

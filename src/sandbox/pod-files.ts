@@ -58,7 +58,7 @@ export class PodFiles {
     const text = dns && (dns.servers.length + dns.searches.length + dns.options.length > 0)
       ? resolvConfFrom(dns)
       : await readFile(this.#deps.hostResolvConf, 'utf8').catch(() => '');
-    await writeFileAtomic(file, text, 0o644);
+    await writeFileAtomic(file, text, { mode: 0o644 });
     return file;
   }
 
@@ -66,13 +66,13 @@ export class PodFiles {
   async writeHosts(dir: string, hostname: string, ips: readonly string[], hostNetwork: boolean): Promise<string> {
     const file = join(dir, 'hosts');
     const text = hostNetwork ? await readFile(this.#deps.hostHosts, 'utf8').catch(() => hostsFileFor(hostname, [])) : hostsFileFor(hostname, ips);
-    await writeFileAtomic(file, text, 0o644);
+    await writeFileAtomic(file, text, { mode: 0o644 });
     return file;
   }
 
   async writeHostname(dir: string, hostname: string): Promise<string> {
     const file = join(dir, 'hostname');
-    await writeFileAtomic(file, `${hostname}\n`, 0o644);
+    await writeFileAtomic(file, `${hostname}\n`, { mode: 0o644 });
     return file;
   }
 

@@ -9,7 +9,7 @@
 import { mkdir, readdir, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
+import { readJsonIfExists, writeJsonAtomic, syncDir, syncFile } from '../lib/atomic-file.ts';
 import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 
@@ -45,6 +45,8 @@ export class RecordStore<M extends object, S extends object> {
   #deps: RecordStoreDeps;
   #records = new Map<string, StoredRecord<M, S>>();
   #updates = new KeyedMutex();
+  /** Records created with `durable: false` and not updated since. */
+  #notDurable = new Set<string>();
 
   constructor(deps: RecordStoreDeps) {
     this.#deps = deps;
@@ -81,14 +83,21 @@ export class RecordStore<M extends object, S extends object> {
     return { loaded, broken };
   }
 
-  /** Persists a new object (metadata first, then status) and indexes it. */
-  async create(id: string, metadata: M, status: S): Promise<StoredRecord<M, S>> {
+  /**
+   * Persists a new object (metadata first, then status) and indexes it. `durable: false`
+   * skips the fsyncs (a power loss may lose the record; a crash of the daemon does not):
+   * for objects still being created, whose next update() then makes everything durable.
+   */
+  async create(id: string, metadata: M, status: S, opts: { durable?: boolean } = {}): Promise<StoredRecord<M, S>> {
     if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`${this.#deps.kind} id "${id}" is not a hex id`);
     if (this.#records.has(id)) throw new InvalidArgumentError(`${this.#deps.kind} "${id}" already has a record`);
+    const durable = opts.durable ?? true;
     const dir = this.dirOf(id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(join(dir, 'metadata.json'), { version: RECORD_VERSION, ...metadata });
-    await writeJsonAtomic(join(dir, 'status.json'), { version: RECORD_VERSION, ...status });
+    await writeJsonAtomic(join(dir, 'metadata.json'), { version: RECORD_VERSION, ...metadata }, { durable });
+    await writeJsonAtomic(join(dir, 'status.json'), { version: RECORD_VERSION, ...status }, { durable });
+    if (durable) await syncDir(this.#deps.dir);
+    else this.#notDurable.add(id);
     const record = { id, metadata, status };
     this.#records.set(id, record);
     return record;
@@ -125,14 +134,22 @@ export class RecordStore<M extends object, S extends object> {
   /**
    * Applies `fn` to the current status, writes the result to disk and only then makes it
    * visible in memory: a crash between the two never shows a state that was not saved.
-   * Updates of one id are serialised so `fn` always sees the latest status.
+   * Updates of one id are serialised so `fn` always sees the latest status. `durable:
+   * false` skips the fsyncs, for state a power loss makes moot anyway (process ids).
    */
-  async update(id: string, fn: (status: S) => S): Promise<S> {
+  async update(id: string, fn: (status: S) => S, opts: { durable?: boolean } = {}): Promise<S> {
+    const durable = opts.durable ?? true;
     return this.#updates.with(id, async () => {
       const record = this.#records.get(id);
       if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
       const next = fn(record.status);
-      await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next });
+      if (durable && this.#notDurable.has(id)) {
+        // Made durable before the new status (which fsyncs the record dir) is.
+        await syncFile(join(this.dirOf(id), 'metadata.json'));
+        await syncDir(this.#deps.dir);
+      }
+      await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next }, { durable });
+      if (durable) this.#notDurable.delete(id);
       this.#records.set(id, { ...record, status: next });
       return next;
     });
@@ -141,6 +158,7 @@ export class RecordStore<M extends object, S extends object> {
   /** Deletes the object's directory (rename first, so a crash never leaves a half-deleted record) and unindexes it. */
   async remove(id: string): Promise<void> {
     this.#records.delete(id);
+    this.#notDurable.delete(id);
     await removeRecordDir(this.#deps.dir, id);
   }
 }
