@@ -1,10 +1,9 @@
 /**
- * CreateContainer's work once the name is reserved (DESIGN "Containers"): record (phase
- * creating) → bundle dir → overlay rootfs → OCI spec → config.json → phase created. conmon
- * and the runtime's create come with StartContainer (container-launch.ts), as containerd
- * defers its task to Start: a CREATED container is a prepared bundle. Each step registers
- * its undo; a failure unwinds them all, and a crash leaves a `creating` record that
- * recovery cleans.
+ * CreateContainer's work once the name is reserved (DESIGN "Containers"): bundle dir →
+ * overlay rootfs → OCI spec → config.json → the record, phase created. conmon and the
+ * runtime's create come with StartContainer (container-launch.ts), as containerd defers its
+ * task to Start: a CREATED container is a prepared bundle. Each step registers its undo; a
+ * failure unwinds them all, and what a crash leaves has no record and is swept by recovery.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -70,10 +69,6 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
   };
   const stack = new CleanupStack();
   try {
-    // Not fsynced: nobody knows this container until the `created` update, which is. A crash
-    // before it leaves a `creating` record whose teardown unmounts whatever is mounted.
-    await records.create(id, metadata, initialStatus(config.linux?.resources ?? null), { durable: false });
-    stack.push(`remove record of container ${id}`, () => records.remove(id));
     await mkdir(bundle, { recursive: true, mode: 0o700 });
     stack.push(`remove bundle ${bundle}`, () => rm(bundle, { recursive: true, force: true }));
     stack.push(`remove read-write layer of ${id}`, (signal) => deps.rootfs.removeLayer({ log, signal }, id));
@@ -99,8 +94,9 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
     await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });
 
-    // The runtime's create happens in StartContainer (container-launch.ts), as containerd's task.
-    await records.update(id, (s) => ({ ...s, phase: 'created', user: built.user }));
+    // Written last, in one durable step: a crash before it leaves a rootfs and bundle
+    // without a record, which recovery sweeps (container-recovery.ts sweepOrphans).
+    await records.create(id, metadata, { ...initialStatus(config.linux?.resources ?? null), user: built.user });
     stack.commit();
     log.info({ name: plan.name, pod: pod.id, image: image.id }, 'Container created');
   } catch (err) {

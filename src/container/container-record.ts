@@ -37,13 +37,12 @@ export interface ContainerMetadata {
 }
 
 /**
- * creating: CreateContainer has not finished (a record left so by a crash is cleaned at
- * start-up); created / running / exited as in CRI (created with pid 0: not yet under
+ * created / running / exited as in CRI (created with pid 0: not yet under
  * conmon, see container-launch.ts); removing: RemoveContainer answered, its files are
- * being deleted (finished at start-up after a crash). creating and removing are invisible
- * to clients.
+ * being deleted (finished at start-up after a crash). removing is invisible to
+ * clients.
  */
-export type ContainerPhase = 'creating' | 'created' | 'running' | 'exited' | 'removing';
+export type ContainerPhase = 'created' | 'running' | 'exited' | 'removing';
 
 export interface ContainerStatusRecord {
   phase: ContainerPhase;
@@ -65,9 +64,10 @@ export interface ContainerStatusRecord {
 
 export type ContainerRecord = StoredRecord<ContainerMetadata, ContainerStatusRecord>;
 
+/** A new container's status: CREATED, not yet launched. */
 export function initialStatus(resources: LinuxContainerResources__Output | null): ContainerStatusRecord {
   return {
-    phase: 'creating', pid: 0, pidStartTime: '', conmonPid: 0, memoryCgroupDir: '',
+    phase: 'created', pid: 0, pidStartTime: '', conmonPid: 0, memoryCgroupDir: '',
     startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', user: null, resources,
   };
 }

@@ -30,11 +30,6 @@ export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exit
   }
   for (const rec of loaded) {
     try {
-      if (rec.status.phase === 'creating') {
-        op.log.warn({ container: rec.id }, 'Container was half-created when critter stopped; cleaning it up');
-        await teardownContainer(deps, op, rec);
-        continue;
-      }
       if (rec.status.phase === 'removing') {
         op.log.info({ container: rec.id }, 'Finishing the removal of a container');
         await teardownContainer(deps, op, rec);

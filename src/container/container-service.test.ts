@@ -29,12 +29,15 @@ class FakeRootfs implements RootfsMounter {
   layers = new Set<string>();
   /** The next mount throws this. */
   failMount: Error | undefined;
+  /** mount waits for this (a create in flight). */
+  mountGate: Promise<void> = Promise.resolve();
   /** removeLayer waits for this (a slow delete of a big read-write layer). */
   layerRemoval: Promise<void> = Promise.resolve();
   async mount(_op: Op, id: string, _lowers: readonly string[], target: string): Promise<void> {
     const fail = this.failMount;
     this.failMount = undefined;
     if (fail) throw fail;
+    await this.mountGate;
     await mkdir(target, { recursive: true });
     this.mounted.add(target);
     this.layers.add(id);
@@ -146,6 +149,19 @@ describe('ContainerService', () => {
     await assert.rejects(svc.create(op, pod.id, config('app', { command: ['other'] })), AlreadyExistsError);
     assert.equal(svc.list(null).length, 1);
     assert.equal(rootfs.mounted.size, 1);
+  });
+
+  test('create() in flight already holds its image and layers against RemoveImage, before its record exists', async () => {
+    let openGate = (): void => undefined;
+    rootfs.mountGate = new Promise((resolve) => { openGate = resolve; });
+    const creating = svc.create(op, pod.id, config());
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(svc.list(null), []);
+    assert.deepEqual(svc.layersInUse(), [IMAGE.topLayer]);
+    assert.equal(await svc.imageInUse(IMAGE.id), true);
+    openGate();
+    await creating;
+    assert.deepEqual(svc.layersInUse(), [IMAGE.topLayer]);
   });
 
   test('create() unwinds everything when the rootfs cannot be mounted, and the name is free again', async () => {
@@ -297,7 +313,7 @@ describe('ContainerService', () => {
     }
   });
 
-  test('recover() keeps running containers, records exits from the persist dir and cleans half-created ones', async () => {
+  test('recover() keeps running containers, records exits from the persist dir, finishes removals and discards half-done launches', async () => {
     const running = await svc.create(op, pod.id, config('running'));
     await svc.start(op, running);
     const died = await svc.create(op, pod.id, config('died'));
@@ -305,10 +321,7 @@ describe('ContainerService', () => {
     runtime.exit(died);
     await mkdir(join(dir, 'run', 'containers', died, 'persist'), { recursive: true });
     await writeFile(join(dir, 'run', 'containers', died, 'persist', 'exit'), '42');
-    // A crash mid-create leaves a record in phase creating.
     const records = new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' });
-    const half = 'e'.repeat(64);
-    await records.create(half, { ...svc.get(running).metadata, name: 'half' }, { ...svc.get(running).status, phase: 'creating' });
     // A crash after RemoveContainer answered leaves a record in phase removing.
     const removing = 'd'.repeat(64);
     await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'removing' });
@@ -323,7 +336,6 @@ describe('ContainerService', () => {
     const s = svc.get(died).status;
     assert.deepEqual([s.phase, s.exitCode, s.reason], ['exited', 42, 'Error']);
     assert.equal(svc.list(null).length, 4);
-    assert.ok(runtime.callNames(half).includes('delete'));
     assert.ok(runtime.callNames(removing).includes('delete'));
     assert.throws(() => svc.get(removing), NotFoundError);
     assert.equal(runtime.containers.has(launching), false, 'the half-done launch is discarded');

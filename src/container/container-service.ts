@@ -19,6 +19,7 @@ import type { ExecSyncResult, OciProcess } from '../oci/runtime.ts';
 import { fitExecOutput } from '../oci/runtime.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
+import type { ImageRecord } from '../storage/store.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
 import { matchesContainerFilter } from './container-view.ts';
 import { buildResources } from './spec/resources.ts';
@@ -37,7 +38,8 @@ export class ContainerService {
   readonly #deps: ContainerServiceDeps;
   readonly #names = new NameRegistrar();
   readonly #locks = new KeyedMutex();
-  readonly #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
+  /** Creates in flight by container name; they hold their image before their record exists. */
+  readonly #inflight = new Map<string, { digest: string; id: string; image: ImageRecord; done: Promise<string> }>();
   readonly #exits: ExitTracker;
   /** Background teardowns of removed containers, by id. */
   readonly #removals = new Map<string, { rec: ContainerRecord; done: Promise<void> }>();
@@ -84,7 +86,7 @@ export class ContainerService {
         this.#names.release(name, id);
         throw err;
       });
-    this.#inflight.set(name, { digest, id, done });
+    this.#inflight.set(name, { digest, id, image, done });
     try {
       return await done;
     } finally {
@@ -291,7 +293,7 @@ export class ContainerService {
 
   /** Chain ids container rootfs sit on (Store.setLayerUsers). */
   layersInUse(): string[] {
-    return this.#deps.records.list().map((r) => r.metadata.topLayer);
+    return [...this.#deps.records.list().map((r) => r.metadata.topLayer), ...[...this.#inflight.values()].map((c) => c.image.topLayer)];
   }
 
   /**
@@ -300,13 +302,13 @@ export class ContainerService {
    */
   async imageInUse(imageId: string): Promise<boolean> {
     await this.#removalsSettled((r) => r.metadata.imageId === imageId);
-    return this.#deps.records.list().some((r) => r.metadata.imageId === imageId);
+    return this.#deps.records.list().some((r) => r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
   }
 }
 
-/** Containers being created or removed are not shown to clients. */
+/** Containers being removed are not shown to clients. */
 function isVisible(rec: ContainerRecord): boolean {
-  return rec.status.phase !== 'creating' && rec.status.phase !== 'removing';
+  return rec.status.phase !== 'removing';
 }
 
 /** How long ReopenContainerLog waits for conmon to create the new log file. */

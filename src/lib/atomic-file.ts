@@ -12,50 +12,53 @@ export interface AtomicWriteOptions {
   mode?: number;
   /**
    * false: still atomic (tmp + rename) for readers and for a crash of this process, but not
-   * fsynced, so a power loss may lose it. For state nobody was told about yet, whose later
-   * durable write follows (see RecordStore.create).
+   * fsynced, so a power loss may lose it: for state a power loss makes moot anyway.
    */
   durable?: boolean;
 }
 
 /** Writes `data` to `path` atomically. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFilesAtomic(dirname(path), new Map([[basename(path), data]]), opts);
+}
+
+/**
+ * Writes several files of one directory, each atomically, sharing the fsyncs: the files
+ * are written and synced in parallel (the filesystem commits them together), renamed, and
+ * the directory is synced once.
+ */
+export async function writeFilesAtomic(dir: string, files: ReadonlyMap<string, string | Uint8Array>, opts: AtomicWriteOptions = {}): Promise<void> {
   const durable = opts.durable ?? true;
-  const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', opts.mode ?? 0o600);
+  const entries = [...files].map(([name, data]) => ({ path: join(dir, name), tmp: join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`), data }));
   try {
-    await fh.writeFile(data);
-    if (durable) await fh.sync();
+    await Promise.all(entries.map((e) => writeTmp(e.tmp, e.data, opts.mode ?? 0o600, durable)));
+    for (const e of entries) await rename(e.tmp, e.path);
   } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
+    await Promise.all(entries.map((e) => rm(e.tmp, { force: true })));
     throw err;
   }
   if (durable) await syncDir(dir);
 }
 
-/** Writes JSON (two-space indented) atomically. */
-export async function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n', opts);
-}
-
-/** fsyncs a file written earlier without it (or a directory). */
-export async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+async function writeTmp(tmp: string, data: string | Uint8Array, mode: number, durable: boolean): Promise<void> {
+  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.sync();
+    await fh.writeFile(data);
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Writes JSON (two-space indented) atomically. */
+export async function writeJsonAtomic(path: string, value: unknown, opts: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomic(path, jsonText(value), opts);
+}
+
+/** The JSON text the writers here store: two-space indented, newline-terminated. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + '\n';
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. */
@@ -71,6 +74,11 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
 }
 
 /** fsyncs a directory so a rename inside it survives a crash. */
-export function syncDir(dir: string): Promise<void> {
-  return syncFile(dir);
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

@@ -34,7 +34,7 @@ export interface EventPayloadSources {
 export function containerEventPayload(src: EventPayloadSources, event: ContainerLifecycleEvent, rec: ContainerRecord): ContainerEventResponse {
   const now = src.nowNs();
   const pod = src.pod(rec.metadata.podId);
-  const others = src.containersOf(rec.metadata.podId).filter((c) => c.id !== rec.id && c.status.phase !== 'creating');
+  const others = src.containersOf(rec.metadata.podId).filter((c) => c.id !== rec.id);
   // The event's own container comes from the snapshot taken when it happened; a deleted one is left out (containerd does the same).
   const mine = event === 'deleted' ? [] : [rec];
   return {

@@ -9,7 +9,7 @@
 import { mkdir, readdir, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readJsonIfExists, writeJsonAtomic, syncDir, syncFile } from '../lib/atomic-file.ts';
+import { jsonText, readJsonIfExists, writeFilesAtomic, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
 import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 
@@ -45,8 +45,6 @@ export class RecordStore<M extends object, S extends object> {
   #deps: RecordStoreDeps;
   #records = new Map<string, StoredRecord<M, S>>();
   #updates = new KeyedMutex();
-  /** Records created with `durable: false` and not updated since. */
-  #notDurable = new Set<string>();
 
   constructor(deps: RecordStoreDeps) {
     this.#deps = deps;
@@ -84,20 +82,25 @@ export class RecordStore<M extends object, S extends object> {
   }
 
   /**
-   * Persists a new object (metadata first, then status) and indexes it. `durable: false`
-   * skips the fsyncs (a power loss may lose the record; a crash of the daemon does not):
-   * for objects still being created, whose next update() then makes everything durable.
+   * Persists a new object and indexes it: metadata and status are written and synced
+   * together, then the record dir and the store dir are synced (a new dir entry in each).
+   * A failed write leaves no record dir behind.
    */
-  async create(id: string, metadata: M, status: S, opts: { durable?: boolean } = {}): Promise<StoredRecord<M, S>> {
+  async create(id: string, metadata: M, status: S): Promise<StoredRecord<M, S>> {
     if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`${this.#deps.kind} id "${id}" is not a hex id`);
     if (this.#records.has(id)) throw new InvalidArgumentError(`${this.#deps.kind} "${id}" already has a record`);
-    const durable = opts.durable ?? true;
     const dir = this.dirOf(id);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(join(dir, 'metadata.json'), { version: RECORD_VERSION, ...metadata }, { durable });
-    await writeJsonAtomic(join(dir, 'status.json'), { version: RECORD_VERSION, ...status }, { durable });
-    if (durable) await syncDir(this.#deps.dir);
-    else this.#notDurable.add(id);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFilesAtomic(dir, new Map([
+        ['metadata.json', jsonText({ version: RECORD_VERSION, ...metadata })],
+        ['status.json', jsonText({ version: RECORD_VERSION, ...status })],
+      ]));
+      await syncDir(this.#deps.dir);
+    } catch (err) {
+      await removeRecordDir(this.#deps.dir, id).catch(() => undefined);
+      throw err;
+    }
     const record = { id, metadata, status };
     this.#records.set(id, record);
     return record;
@@ -143,13 +146,7 @@ export class RecordStore<M extends object, S extends object> {
       const record = this.#records.get(id);
       if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
       const next = fn(record.status);
-      if (durable && this.#notDurable.has(id)) {
-        // Made durable before the new status (which fsyncs the record dir) is.
-        await syncFile(join(this.dirOf(id), 'metadata.json'));
-        await syncDir(this.#deps.dir);
-      }
       await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next }, { durable });
-      if (durable) this.#notDurable.delete(id);
       this.#records.set(id, { ...record, status: next });
       return next;
     });
@@ -158,7 +155,6 @@ export class RecordStore<M extends object, S extends object> {
   /** Deletes the object's directory (rename first, so a crash never leaves a half-deleted record) and unindexes it. */
   async remove(id: string): Promise<void> {
     this.#records.delete(id);
-    this.#notDurable.delete(id);
     await removeRecordDir(this.#deps.dir, id);
   }
 }
