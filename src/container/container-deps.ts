@@ -72,4 +72,8 @@ export interface ContainerServiceDeps {
   cleanupTimeoutMs?: number;
   /** How long Stop/Remove wait for an exit after SIGKILL before asking the runtime. */
   killWaitMs?: number;
+  /** Removed containers' files go once no removal came for this long (default 200 ms)… */
+  removalQuietMs?: number;
+  /** …or this long after the oldest pending removal (default 2 s); see removal-queue.ts. */
+  removalMaxDelayMs?: number;
 }

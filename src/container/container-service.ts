@@ -26,6 +26,7 @@ import { buildResources } from './spec/resources.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
+import { RemovalQueue } from './removal-queue.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
@@ -41,12 +42,15 @@ export class ContainerService {
   /** Creates in flight by container name; they hold their image before their record exists. */
   readonly #inflight = new Map<string, { digest: string; id: string; image: ImageRecord; done: Promise<string> }>();
   readonly #exits: ExitTracker;
-  /** Background teardowns of removed containers, by id. */
-  readonly #removals = new Map<string, { rec: ContainerRecord; done: Promise<void> }>();
+  /** Removed containers whose files are still to be deleted. */
+  readonly #removals: RemovalQueue;
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
     this.#exits = new ExitTracker(deps);
+    this.#removals = new RemovalQueue({
+      teardown: (rec) => this.#teardown(rec), quietMs: deps.removalQuietMs ?? 200, maxDelayMs: deps.removalMaxDelayMs ?? 2000,
+    });
   }
 
   /** CreateContainer: the container is CREATED under conmon; a retry of the same request gets the same id. */
@@ -168,8 +172,8 @@ export class ContainerService {
   /**
    * RemoveContainer: kills it if it runs, marks the record `removing` (persisted: a crash
    * afterwards is finished by recovery) and answers; the runtime state, rootfs mount,
-   * read-write layer, bundle and record then go in the background, as containerd's
-   * snapshots are collected after the call. The name is free at once. Idempotent.
+   * read-write layer, bundle and record then go in the background (removal-queue.ts), as
+   * containerd's snapshots are collected after the call. The name is free at once. Idempotent.
    */
   async remove(op: Op, idOrPrefix: string): Promise<void> {
     const rec = this.#deps.records.find(idOrPrefix);
@@ -184,25 +188,21 @@ export class ContainerService {
       await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'removing' }));
       this.#names.release(current.metadata.name, rec.id);
       this.#deps.observer?.lifecycle('deleted', this.#deps.records.get(rec.id) ?? current);
-      this.#teardownInBackground(this.#deps.records.get(rec.id) ?? current);
+      this.#removals.add(this.#deps.records.get(rec.id) ?? current);
       op.log.info({ container: rec.id }, 'Container removed');
     });
   }
 
-  #teardownInBackground(rec: ContainerRecord): void {
+  async #teardown(rec: ContainerRecord): Promise<void> {
     const log = this.#deps.log.child({ container: rec.id });
     const op = { log, signal: AbortSignal.timeout(this.#deps.cleanupTimeoutMs ?? 60_000) };
-    // Begun on the next turn of the event loop: the RPC's answer goes out first.
-    const done = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => teardownContainer(this.#deps, op, rec))
-      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'))
-      .finally(() => this.#removals.delete(rec.id));
-    this.#removals.set(rec.id, { rec, done });
+    await teardownContainer(this.#deps, op, rec)
+      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'));
   }
 
-  /** Resolves once the background teardowns of removed containers matching `which` are over. */
-  async #removalsSettled(which: (rec: ContainerRecord) => boolean): Promise<void> {
-    await Promise.all([...this.#removals.values()].filter((r) => which(r.rec)).map((r) => r.done));
+  /** Daemon shutdown: no more background deletions (recovery finishes pending ones). */
+  close(): void {
+    this.#removals.close();
   }
 
   /** Containers of a pod: StopPodSandbox stops them all (api.proto "forcibly terminated"). */
@@ -213,7 +213,7 @@ export class ContainerService {
   /** RemovePodSandbox: every container removed and its files gone before the pod's own go. */
   async removeAllInPod(op: Op, podId: string): Promise<void> {
     await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
-    await this.#removalsSettled((r) => r.metadata.podId === podId);
+    await this.#removals.settle((r) => r.metadata.podId === podId);
   }
 
   #inPod(podId: string): ContainerRecord[] {
@@ -301,7 +301,7 @@ export class ContainerService {
    * whose rootfs is still being deleted are waited for rather than reported as users.
    */
   async imageInUse(imageId: string): Promise<boolean> {
-    await this.#removalsSettled((r) => r.metadata.imageId === imageId);
+    await this.#removals.settle((r) => r.metadata.imageId === imageId);
     return this.#deps.records.list().some((r) => r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
   }
 }

@@ -4,11 +4,10 @@
  * containers/storage's overlay driver does. The lower dirs are the layer store's short
  * `l/` links, which keeps the mount options under a page for all but very deep images.
  */
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
-import { mountPoints } from '../network/netns.ts';
 import { mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
 
 export interface RootfsMounter {
@@ -31,6 +30,12 @@ const MOUNT_TIMEOUT_MS = 30_000;
 /** mount(2) copies at most one page of option data. */
 const MOUNT_DATA_MAX = 4096;
 
+/** An overlay mount has its own device: a mount point differs from its parent dir in st_dev. */
+async function isMountPoint(path: string): Promise<boolean> {
+  const [self, parent] = await Promise.all([stat(path).catch(() => undefined), stat(dirname(path)).catch(() => undefined)]);
+  return self !== undefined && parent !== undefined && self.dev !== parent.dev;
+}
+
 export class OverlayRootfs implements RootfsMounter {
   readonly #deps: OverlayRootfsDeps;
 
@@ -39,13 +44,13 @@ export class OverlayRootfs implements RootfsMounter {
   }
 
   async mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void> {
-    if ((await mountPoints()).has(target)) return;
+    if (await isMountPoint(target)) return;
     const dir = join(this.#deps.layersDir, id);
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
-    await mkdir(upper, { recursive: true, mode: 0o755 });
-    await mkdir(work, { recursive: true, mode: 0o700 });
-    await mkdir(target, { recursive: true, mode: 0o755 });
+    await Promise.all([
+      mkdir(upper, { recursive: true, mode: 0o755 }), mkdir(work, { recursive: true, mode: 0o700 }), mkdir(target, { recursive: true, mode: 0o755 }),
+    ]);
     const options = `lowerdir=${lowerDirs.join(':')},upperdir=${upper},workdir=${work}`;
     if (options.length < MOUNT_DATA_MAX) {
       mountSyscall('overlay', target, 'overlay', options);
@@ -62,8 +67,13 @@ export class OverlayRootfs implements RootfsMounter {
   }
 
   async unmount(_op: Op, target: string): Promise<void> {
-    if (!(await mountPoints()).has(target)) return;
-    umountSyscall(target);
+    try {
+      umountSyscall(target);
+    } catch (err) {
+      // EINVAL: not a mount point (umount2 with no flags has no other EINVAL case).
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
+    }
   }
 
   async layerIds(): Promise<string[]> {

@@ -121,6 +121,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     },
     close() {
       watcher?.close();
+      containers.close();
     },
   };
 }

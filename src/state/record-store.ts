@@ -92,11 +92,14 @@ export class RecordStore<M extends object, S extends object> {
     const dir = this.dirOf(id);
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFilesAtomic(dir, new Map([
-        ['metadata.json', jsonText({ version: RECORD_VERSION, ...metadata })],
-        ['status.json', jsonText({ version: RECORD_VERSION, ...status })],
-      ]));
-      await syncDir(this.#deps.dir);
+      // The store dir's new entry is synced while the files are written.
+      await Promise.all([
+        writeFilesAtomic(dir, new Map([
+          ['metadata.json', jsonText({ version: RECORD_VERSION, ...metadata })],
+          ['status.json', jsonText({ version: RECORD_VERSION, ...status })],
+        ])),
+        syncDir(this.#deps.dir),
+      ]);
     } catch (err) {
       await removeRecordDir(this.#deps.dir, id).catch(() => undefined);
       throw err;
