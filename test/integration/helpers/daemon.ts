@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { criClient, type CriClient } from './cri-client.ts';
 import { unmountAllUnder } from './mounts.ts';
+import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../../src/cli/daemon-runtime-options.ts';
 
 export const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 
@@ -68,14 +69,15 @@ export async function makeDirs(): Promise<DaemonDirs> {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaemon> {
   const dirs = opts.dirs ?? (await makeDirs());
   await writeFile(dirs.configFile, opts.configYaml ?? '# test defaults\n');
-  const args = [CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
+  // Node flags as deployed (scripts/run-daemon.sh, the systemd unit): tests and benchmarks measure that daemon.
+  const args = [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
   if (opts.registriesConf) {
     const f = join(dirs.base, 'etc', 'registries.conf');
     await writeFile(f, opts.registriesConf);
     args.push('--registries-conf', f);
   }
   args.push(...(opts.extraArgs ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV } });
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => { logs += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { logs += d.toString(); });
