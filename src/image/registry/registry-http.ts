@@ -6,7 +6,7 @@
  * token never leaves for another origin.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Op } from '../../lib/op.ts';
 import { PermissionDeniedError, UnavailableError } from '../../lib/errors.ts';
 import { basicAuthorization, credentialsFingerprint, describeCredentials, type RegistryCredentials } from '../auth.ts';
@@ -114,8 +114,10 @@ export class RegistryHttp {
     const target = new URL(url);
     const dispatcher = await this.#transport.agentFor(target.host, skipVerifyHost === target.host);
     try {
-      return await request(url, {
-        dispatcher,
+      // The agent's own request(): importing undici's top-level one would load undici at start-up.
+      return await dispatcher.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
         method: 'GET',
         headers: { 'user-agent': this.#userAgent, ...headers },
         signal: op.signal,
@@ -246,8 +248,9 @@ export class RegistryHttp {
     if (service !== undefined) form.set('service', service);
     const dispatcher = await this.#transport.agentFor(realm.host, skipVerifyHost === realm.host);
     try {
-      return await request(realm.href, {
-        dispatcher,
+      return await dispatcher.request({
+        origin: realm.origin,
+        path: `${realm.pathname}${realm.search}`,
         method: 'POST',
         headers: { 'user-agent': this.#userAgent, 'content-type': 'application/x-www-form-urlencoded' },
         body: form.toString(),

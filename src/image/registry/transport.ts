@@ -7,7 +7,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { UnavailableError } from '../../lib/errors.ts';
 
 interface TlsFiles {
@@ -68,6 +68,9 @@ export class RegistryTransport {
 
   async #createAgent(host: string, skipVerify: boolean): Promise<Agent> {
     const tls = await readHostTls(this.#certsDir, host);
+    // Loaded on the first pull: undici is the largest module the daemon uses (~5 MiB of
+    // heap), and a node whose images are all present never needs it (issue 5, memory).
+    const { Agent } = await import('undici');
     return new Agent({
       connect: {
         // Passing `ca` replaces Node's bundle, so the system roots are added back.
