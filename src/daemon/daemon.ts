@@ -17,9 +17,15 @@ import { rpcTable } from '../server/rpc-table.ts';
 import { compose, type Composed } from './compose.ts';
 import { prepareSocketPath, restrictSocket } from './socket.ts';
 import { MetricsServer } from '../metrics/server.ts';
+import { IdleTrimmer } from './idle-trim.ts';
+import { mallocTrim } from './malloc-trim.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
+/** Free malloc pages go back to the kernel after this long without a call finishing… */
+const TRIM_QUIET_MS = 500;
+/** …at most this often (src/daemon/idle-trim.ts). */
+const TRIM_MIN_INTERVAL_MS = 5000;
 
 export interface DaemonInput {
   loaded: LoadedConfig;
@@ -34,6 +40,7 @@ export class Daemon {
   #ready = false;
   #inflight = new InflightCalls();
   #metricsServer: MetricsServer | undefined;
+  #trimmer: IdleTrimmer | undefined;
 
   constructor(input: DaemonInput) {
     this.#input = input;
@@ -49,7 +56,11 @@ export class Daemon {
     await mkdir(config.root, { recursive: true, mode: 0o700 });
     await mkdir(config.run_root, { recursive: true, mode: 0o700 });
     this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
-    const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight, observer: this.#composed.metrics };
+    const metrics = this.#composed.metrics;
+    const trimmer = new IdleTrimmer({ trim: mallocTrim, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });
+    this.#trimmer = trimmer;
+    const observer = { observe(rpc: string, code: string, seconds: number) { metrics.observe(rpc, code, seconds); trimmer.observe(); } };
+    const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight, observer };
     const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
     const names = registerCri(server, loadCri(), rpcTable(this.#composed.services), deps);
     await prepareSocketPath(config.socket);
@@ -91,6 +102,7 @@ export class Daemon {
       server.forceShutdown();
       await closed;
     }
+    this.#trimmer?.close();
     await this.#metricsServer?.close();
     await this.#composed?.close();
     log.info('critter stopped; containers keep running under conmon');
