@@ -7,6 +7,15 @@ export async function rssKiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
+/**
+ * Proportional set size: each shared page counts 1/n in each of the n processes mapping
+ * it, so helpers that share glibc and the same binary are not counted n times.
+ */
+export async function pssKiB(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+  return Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
+}
+
 /** Fields after the command name in /proc/PID/stat (the name may hold spaces). */
 async function statFields(pid: number): Promise<string[]> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

@@ -7,6 +7,7 @@
  * the server's RSS idle, and with 20 pods each running one container, plus the summed RSS
  * of the per-container/per-pod helper processes (conmon for critter, containerd's shims):
  * the parents of the containers' and sandboxes' pids, as the runtime reports them.
+ * Each figure has its PSS beside it (shared pages split between the processes sharing them).
  * The server process is found from the unix socket the client talks to.
  * Target: medians ≤ containerd's; server + helpers at 20 pods ≤ 1/3 of containerd + shims.
  */
@@ -20,7 +21,7 @@ import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type LayerSpec, type PushedImage } from '../../test/fixtures/image-builder.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
-import { rssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
+import { rssKiB, pssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
 
 const MEMORY_PODS = 20;
 const NETWORK_READY_TIMEOUT_MS = 15_000;
@@ -102,6 +103,7 @@ class ContainersBenchmark implements Scenario {
   async teardown(client: CriClient): Promise<void> {
     const pid = await serverPid(socketOf(client));
     const idle = await rssKiB(pid);
+    const idlePss = await pssKiB(pid);
     const pods: string[] = [];
     try {
       const containers: string[] = [];
@@ -115,10 +117,16 @@ class ContainersBenchmark implements Scenario {
       await new Promise((r) => setTimeout(r, 2000));
       const helpers = await this.#helperPids(client, containers, pods);
       let helperKiB = 0;
-      for (const h of helpers) helperKiB += await rssKiB(h);
+      let helperPssKiB = 0;
+      for (const h of helpers) {
+        helperKiB += await rssKiB(h);
+        helperPssKiB += await pssKiB(h);
+      }
       const busy = await rssKiB(pid);
-      console.log(`server pid ${pid}: RSS idle ${mib(idle)} MiB, with ${MEMORY_PODS} pods × 1 container ${mib(busy)} MiB; ` +
-        `${helpers.size} helper processes (conmon / shims) ${mib(helperKiB)} MiB; total ${mib(busy + helperKiB)} MiB`);
+      const busyPss = await pssKiB(pid);
+      // RSS is the issue's measure; PSS beside it because the helpers share their binary and libraries.
+      console.log(`server pid ${pid}: RSS idle ${mib(idle)} MiB (PSS ${mib(idlePss)}), with ${MEMORY_PODS} pods × 1 container ${mib(busy)} MiB (PSS ${mib(busyPss)}); ` +
+        `${helpers.size} helper processes (conmon / shims) ${mib(helperKiB)} MiB (PSS ${mib(helperPssKiB)}); total ${mib(busy + helperKiB)} MiB (PSS ${mib(busyPss + helperPssKiB)})`);
     } finally {
       await this.#removePods(client, pods);
       if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
