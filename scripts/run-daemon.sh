@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
-# A 1 MiB V8 semi-space keeps the idle daemon about 10 MiB smaller (README: Memory).
-exec node --max-semi-space-size=1 dist/src/cli/main.js daemon "$@"
+# Node flags: the list in src/cli/daemon-runtime-options.ts (a unit test keeps them equal; README: Memory).
+exec node --max-semi-space-size=1 --optimize-for-size dist/src/cli/main.js daemon "$@"
