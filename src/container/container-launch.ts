@@ -4,8 +4,9 @@
  * CreateContainer then only prepares the bundle (rootfs, config.json), which is what makes
  * it cheap; the container's process exists only from StartContainer on.
  *
- * A crash between the conmon launch and the record update is found by recovery through the
- * runtime's state and conmon's pid file in the persist dir (see container-recovery.ts).
+ * A crash between the conmon launch and the record update leaves a CREATED record without
+ * a pid while the runtime holds the container: recovery asks the runtime and discards it
+ * (container-recovery.ts discardHalfLaunch).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ export function isLaunched(rec: ContainerRecord): boolean {
   return rec.status.pid > 0;
 }
 
-export function persistDirOf(rec: ContainerRecord): string {
+function persistDirOf(rec: ContainerRecord): string {
   return join(rec.metadata.bundle, 'persist');
 }
 

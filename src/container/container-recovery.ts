@@ -46,8 +46,8 @@ export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exit
 }
 
 /**
- * Read-write layers and bundles without a record: what a power loss leaves of a create
- * whose record was not yet durable (container-create.ts), or of a removal cut short.
+ * Read-write layers and bundles without a record: what a crash leaves of a create that had
+ * not written its record yet (container-create.ts writes it last).
  */
 async function sweepOrphans(deps: ContainerServiceDeps, op: Op): Promise<void> {
   const known = new Set(deps.records.list().map((r) => r.id));

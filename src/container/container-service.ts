@@ -1,6 +1,6 @@
 /**
- * Containers (DESIGN "Containers", "Process model"): create through conmon + the OCI
- * runtime, start, stop, remove, status, list, ExecSync, log reopen and resource updates,
+ * Containers (DESIGN "Containers", "Process model"): create (the bundle), start (conmon +
+ * the OCI runtime), stop, remove, status, list, ExecSync, log reopen and resource updates,
  * with records that survive a daemon restart. Mutations of one container hold its lock;
  * exits are recorded without it (a Stop holding the lock waits for them).
  */
@@ -53,7 +53,7 @@ export class ContainerService {
     });
   }
 
-  /** CreateContainer: the container is CREATED under conmon; a retry of the same request gets the same id. */
+  /** CreateContainer: the container is CREATED (its bundle ready; conmon comes with start()); a retry of the same request gets the same id. */
   async create(op: Op, podIdOrPrefix: string, config: ContainerConfig__Output | null): Promise<string> {
     if (!config) throw new InvalidArgumentError('config is required');
     const md = config.metadata;
@@ -187,8 +187,9 @@ export class ContainerService {
       if (current.status.phase === 'created' || current.status.phase === 'running') await this.#stopLocked(op, rec.id, 0);
       await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'removing' }));
       this.#names.release(current.metadata.name, rec.id);
-      this.#deps.observer?.lifecycle('deleted', this.#deps.records.get(rec.id) ?? current);
-      this.#removals.add(this.#deps.records.get(rec.id) ?? current);
+      const removing = this.#deps.records.get(rec.id) ?? current;
+      this.#deps.observer?.lifecycle('deleted', removing);
+      this.#removals.add(removing);
       op.log.info({ container: rec.id }, 'Container removed');
     });
   }
@@ -220,7 +221,7 @@ export class ContainerService {
     return this.#deps.records.list().filter((r) => r.metadata.podId === podId);
   }
 
-  /** A container by id or unique prefix; containers still being created are not visible. @throws NotFoundError */
+  /** A container by id or unique prefix; removed ones whose files are still going are not visible. @throws NotFoundError */
   get(idOrPrefix: string): ContainerRecord {
     const rec = this.#deps.records.find(idOrPrefix);
     if (!rec || !isVisible(rec)) throw new NotFoundError(`container "${idOrPrefix}" not found`);
