@@ -18,7 +18,7 @@ import { compose, type Composed } from './compose.ts';
 import { prepareSocketPath, restrictSocket } from './socket.ts';
 import { MetricsServer } from '../metrics/server.ts';
 import { IdleTrimmer } from './idle-trim.ts';
-import { mallocTrim } from './malloc-trim.ts';
+import { mallocTrim } from '../storage/libc.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
