@@ -67,6 +67,13 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     createdAt: deps.clock.nowNs().toString(), logPath, conmonLogPath: logPath === '' ? join(bundle, 'console.log') : logPath,
     bundle, stopSignal: effectiveStopSignal(config.stop_signal, imageConfig.StopSignal),
   };
+  const privileged = config.linux?.security_context?.privileged ?? false;
+  // What the spec needs from the host, gathered while the rootfs is mounted.
+  const hostInputs = Promise.all([
+    deps.env.hostFacts(privileged), runtime.supportsRecursiveReadOnly?.(op) ?? false, deps.env.defaults(), devicesByHostPath(config),
+    localhostSeccompProfile(config),
+  ]);
+  hostInputs.catch(() => undefined); // awaited below; a mount failure must not leave it unhandled
   const stack = new CleanupStack();
   try {
     await mkdir(bundle, { recursive: true, mode: 0o700 });
@@ -75,10 +82,8 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
     await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
 
-    const privileged = config.linux?.security_context?.privileged ?? false;
-    const [hostFacts, runtimeRro, defaults, devices, localhostProfile, etcPasswd, etcGroup] = await Promise.all([
-      deps.env.hostFacts(privileged), runtime.supportsRecursiveReadOnly?.(op) ?? false, deps.env.defaults(), devicesByHostPath(config),
-      localhostSeccompProfile(config), readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
+    const [[hostFacts, runtimeRro, defaults, devices, localhostProfile], etcPasswd, etcGroup] = await Promise.all([
+      hostInputs, readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
     ]);
     // RRO needs the kernel (5.12+) AND the OCI runtime: runc < 1.2 silently ignores `rro`.
     const host = { ...hostFacts, rroSupported: hostFacts.rroSupported && runtimeRro };

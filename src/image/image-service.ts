@@ -52,7 +52,7 @@ export class ImageService {
    * Config User by image id. A config is immutable (the id is its digest), and the kubelet
    * lists images every few seconds: read each config once, not once per ListImages.
    */
-  readonly #users = new Map<string, string>();
+  readonly #configs = new Map<string, Promise<Record<string, unknown>>>();
   #inUse: (imageId: string) => boolean | Promise<boolean> = () => false;
   #observer: PullObserver | undefined;
 
@@ -167,9 +167,18 @@ export class ImageService {
     return this.#deps.store.listImages();
   }
 
-  /** The image config JSON as stored. */
-  async config(id: string): Promise<Record<string, unknown>> {
-    return JSON.parse((await this.#deps.store.imageConfig(id)).toString('utf8')) as Record<string, unknown>;
+  /**
+   * The image config JSON as stored, parsed once per image (a config never changes: the id
+   * is its digest) and frozen, since every caller shares it.
+   */
+  config(id: string): Promise<Record<string, unknown>> {
+    let parsed = this.#configs.get(id);
+    if (!parsed) {
+      parsed = this.#deps.store.imageConfig(id).then((buf) => deepFreeze(JSON.parse(buf.toString('utf8')) as Record<string, unknown>));
+      parsed.catch(() => this.#configs.delete(id));
+      this.#configs.set(id, parsed);
+    }
+    return parsed;
   }
 
   /** Removes the image `spec` names with all its names. Idempotent. @throws FailedPreconditionError while in use */
@@ -181,7 +190,7 @@ export class ImageService {
     }
     if (await this.#inUse(rec.id)) throw new FailedPreconditionError(`image "${spec}" (${rec.id}) is in use by a container`);
     await this.#deps.store.removeImage(op, rec.id);
-    this.#users.delete(rec.id);
+    this.#configs.delete(rec.id);
   }
 
   usage(): Promise<StorageUsage> {
@@ -189,14 +198,9 @@ export class ImageService {
   }
 
   async #configUser(id: string): Promise<string> {
-    const known = this.#users.get(id);
-    if (known !== undefined) return known;
     const cfg = await this.config(id).catch(() => undefined);
-    if (cfg === undefined) return '';
-    const inner = cfg.config as { User?: unknown } | undefined;
-    const user = typeof inner?.User === 'string' ? inner.User : '';
-    this.#users.set(id, user);
-    return user;
+    const inner = cfg?.config as { User?: unknown } | undefined;
+    return typeof inner?.User === 'string' ? inner.User : '';
   }
 }
 
@@ -216,4 +220,12 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }
