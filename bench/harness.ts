@@ -17,6 +17,8 @@ export interface Scenario {
   setup?(client: CriClient): Promise<void>;
   run(client: CriClient, iterations: number, time: Timer): Promise<void>;
   teardown?(client: CriClient): Promise<void>;
+  /** Iterations of the untimed warm-up run (default: a tenth of the timed ones, at least 1). */
+  warmupIterations?(iterations: number): number;
 }
 
 /** Times one call and files it under `rpc`. */

@@ -30,7 +30,7 @@ async function runOne(s: Scenario, client: CriClient, iterations: number): Promi
   const t: Timings = new Map();
   await s.setup?.(client);
   // Warm-up: connection set-up and JIT are not what we measure.
-  await s.run(client, Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
+  await s.run(client, s.warmupIterations?.(iterations) ?? Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
   await s.run(client, iterations, makeTimer(t));
   await s.teardown?.(client);
   return t;
