@@ -3,8 +3,8 @@
  * timeout, captured stdout/stderr, and an error that names the full command line and
  * its stderr when it fails.
  */
-import { spawn } from 'node:child_process';
 import { CritterError, DeadlineExceededError } from './errors.ts';
+import { spawnChild } from './spawn.ts';
 
 export interface ExecOptions {
   signal?: AbortSignal;
@@ -57,18 +57,18 @@ export function runAllowFailure(file: string, args: readonly string[], opts: Exe
       reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error(`${commandLine(file, args)} aborted`));
       return;
     }
-    const child = spawn(file, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawnChild(file, args, { env: opts.env, cwd: opts.cwd });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
     let errLen = 0;
     let timedOut = false;
     let aborted = false;
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout!.on('data', (b: Buffer) => {
       if (outLen < max) out.push(b.subarray(0, max - outLen));
       outLen += b.length;
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr!.on('data', (b: Buffer) => {
       if (errLen < 1024 * 1024) err.push(b);
       errLen += b.length;
     });
@@ -78,14 +78,14 @@ export function runAllowFailure(file: string, args: readonly string[], opts: Exe
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     const timer = opts.timeoutMs ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, opts.timeoutMs) : undefined;
-    child.stdin.on('error', () => { /* the child may exit before reading its input */ });
-    child.stdin.end(opts.input ?? '');
-    child.on('error', (e) => {
+    child.stdin!.on('error', () => { /* the child may exit before reading its input */ });
+    child.stdin!.end(opts.input ?? '');
+    child.on('error', (e: Error) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       reject(new ExecError(`cannot run ${commandLine(file, args)}`, { exitCode: null, stderr: '', stdout: '' }, { cause: e }));
     });
-    child.on('close', (code, sig) => {
+    child.on('close', (code: number | null, sig: NodeJS.Signals | null) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? 128 + signalNumber(sig) };

@@ -16,7 +16,7 @@
  *
  * Spawned here rather than through lib/exec.ts: the child lives as long as the connection.
  */
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -85,14 +85,14 @@ export class PortForwarder {
     const [file, args] = target.netnsPath === null
       ? [this.#socat, socatArgs]
       : [this.#nsenter, [`--net=${target.netnsPath}`, this.#socat, ...socatArgs]];
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnChild(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr!.on('data', (d: Buffer) => {
       if (stderr.length < MAX_STDERR) stderr += d.toString('utf8');
     });
     const exited = new Promise<number | null>((resolve) => {
-      child.once('error', (err) => { stderr += String(err); resolve(null); });
-      child.once('close', (c) => resolve(c));
+      child.once('error', (err: Error) => { stderr += String(err); resolve(null); });
+      child.once('close', (c: number | null) => resolve(c));
     });
     const kill = (): void => { child.kill('SIGKILL'); };
     op.signal.addEventListener('abort', kill, { once: true });

@@ -1,20 +1,19 @@
 /**
  * Spawning conmon the way CRI-O does (internal/oci/runtime_oci.go): fd 3 is the sync pipe
  * (`_OCI_SYNCPIPE`) on which conmon reports JSON messages, fd 4 the start pipe
- * (`_OCI_STARTPIPE`) on which we write one byte once conmon may proceed. libuv's stdio
- * pipes are socketpairs, like CRI-O's `newPipe()`, so conmon behaves the same
- * (reference: derisk §1).
+ * (`_OCI_STARTPIPE`) on which we write one byte once conmon may proceed. The pipes are
+ * socketpairs (lib/spawn.ts, as libuv's), like CRI-O's `newPipe()`, so conmon behaves the
+ * same (reference: derisk §1).
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Socket } from 'node:net';
 import { constants } from 'node:os';
+import { spawnChild, type Child } from '../lib/spawn.ts';
 
 /** One JSON message conmon wrote on the sync pipe. */
 export type SyncMessage = Record<string, unknown>;
 
 export interface ConmonProcess {
-  child: ChildProcess;
+  child: Child;
   /** Resolves with conmon's exit code (signal → 128+n) when the spawned process exits. */
   exited: Promise<number>;
   /** Messages received so far on the sync pipe. */
@@ -39,13 +38,13 @@ export interface SpawnConmonOptions {
 }
 
 export function spawnConmon(conmonPath: string, args: readonly string[], opts: SpawnConmonOptions = {}): ConmonProcess {
-  const child = spawn(conmonPath, args, {
+  const child = spawnChild(conmonPath, args, {
     cwd: opts.cwd,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     // conmon must not inherit the daemon's environment (NOTIFY_SOCKET, credentials…).
     env: { PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4' },
   });
-  const stdio = child.stdio as unknown as [null, Readable, Readable, Readable, NodeJS.WritableStream & { destroy(): void; on(e: 'error', f: () => void): void }];
+  const stdio = child.stdio as [null, Socket, Socket, Socket, Socket];
   let diag = '';
   const keepDiag = (chunk: Buffer): void => {
     if (diag.length < DIAGNOSTICS_CAP) diag += chunk.toString('utf8');
@@ -87,13 +86,13 @@ export function spawnConmon(conmonPath: string, args: readonly string[], opts: S
   stdio[3].on('close', onEnd);
 
   const exited = new Promise<number>((resolve) => {
-    child.on('error', (err) => {
+    child.on('error', (err: Error) => {
       keepDiag(Buffer.from(`cannot run ${conmonPath}: ${err.message}\n`));
       onEnd();
       resolve(127);
     });
     // 'exit', not 'close': the daemonised conmon keeps the sync pipe open for its lifetime.
-    child.on('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? 128 + signalNumber(signal)));
   });
 
   return {

@@ -15,7 +15,7 @@
  * Child processes are spawned here rather than through lib/exec.ts: their stdio *is* the
  * session, which a capture-everything helper cannot express.
  */
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn.ts';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
@@ -123,29 +123,30 @@ async function runInDir(op: Op, runtime: RuntimeExecTarget, opts: ExecProcessOpt
 }
 
 function spawnWithPipes(binary: string, args: string[], opts: ExecProcessOptions): Spawned {
-  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
-  child.stdin.on('error', () => undefined); // EPIPE once the command stops reading
+  const child = spawnChild(binary, args, { env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const [stdin, stdout, stderr] = [child.stdin!, child.stdout!, child.stderr!];
+  stdin.on('error', () => undefined); // EPIPE once the command stops reading
   if (opts.stdin) {
-    opts.stdin.pipe(child.stdin);
+    opts.stdin.pipe(stdin);
   } else {
-    child.stdin.end();
+    stdin.end();
   }
-  forward(child.stdout, opts.stdout);
-  forward(child.stderr, opts.stderr);
+  forward(stdout, opts.stdout);
+  forward(stderr, opts.stderr);
   const exited = new Promise<{ code: number | null; signal: string | number | null }>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       // The exit may be seen before the last output is read; wait for the pipes to close,
       // but not for a background process the command left holding them.
       const done = (): void => {
-        opts.stdin?.unpipe(child.stdin);
-        child.stdout.unpipe();
-        child.stderr.unpipe();
-        child.stdout.destroy();
-        child.stderr.destroy();
+        opts.stdin?.unpipe(stdin);
+        stdout.unpipe();
+        stderr.unpipe();
+        stdout.destroy();
+        stderr.destroy();
         resolve({ code, signal });
       };
-      if (child.stdout.closed && child.stderr.closed) done();
+      if (stdout.closed && stderr.closed) done();
       else {
         const t = setTimeout(done, DRAIN_GRACE_MS);
         child.once('close', () => { clearTimeout(t); done(); });

@@ -4,7 +4,7 @@
  * to expect; the magic bytes decide, as containers/image's DetectCompression does,
  * because registries hold "tar.gzip" layers that are plain tar and vice versa.
  */
-import { spawn } from 'node:child_process';
+import { spawnChild } from '../lib/spawn.ts';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -91,19 +91,21 @@ async function* throughTransform(source: AsyncIterable<Buffer>, transform: NodeJ
 
 /** Streams through `zstd -dc`; its exit status is checked, and it is killed if we stop early. */
 async function* throughZstd(source: AsyncIterable<Buffer>, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal ? { signal } : {}) });
+  const child = spawnChild('zstd', ['-d', '-c', '-q']);
+  const kill = (): void => { child.kill('SIGKILL'); };
+  signal?.addEventListener('abort', kill, { once: true });
   const stderr: Buffer[] = [];
-  child.stderr.on('data', (b: Buffer) => { if (stderr.length < 64) stderr.push(b); });
+  child.stderr!.on('data', (b: Buffer) => { if (stderr.length < 64) stderr.push(b); });
   const exited = new Promise<{ code: number | null; sig: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, sig: null, error }));
-    child.once('close', (code, sig) => resolve({ code, sig }));
+    child.once('error', (error: Error) => resolve({ code: null, sig: null, error }));
+    child.once('close', (code: number | null, sig: NodeJS.Signals | null) => resolve({ code, sig }));
   });
-  const feeding = pipeline(Readable.from(source), child.stdin);
+  const feeding = pipeline(Readable.from(source), child.stdin!);
   feeding.catch(() => undefined);
   let finished = false;
   try {
     try {
-      for await (const chunk of child.stdout as AsyncIterable<Buffer>) yield chunk;
+      for await (const chunk of child.stdout! as AsyncIterable<Buffer>) yield chunk;
     } catch {
       // The exit status below says why.
     }
@@ -117,6 +119,7 @@ async function* throughZstd(source: AsyncIterable<Buffer>, signal?: AbortSignal)
     if (feedErr) throw feedErr;
     finished = true;
   } finally {
-    if (!finished && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    signal?.removeEventListener('abort', kill);
+    if (!finished) child.kill('SIGKILL');
   }
 }
