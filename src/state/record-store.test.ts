@@ -73,6 +73,30 @@ test('RecordStore.load() reports unreadable records and wrong versions as broken
   });
 });
 
+test('RecordStore: a create cut short (files written in place, torn or empty) loads as broken, never as a record', async () => {
+  await withStore(async (store, dir) => {
+    await store.load();
+    await store.create('ffff6666', { name: 'f' }, { state: 'ready', n: 0 });
+    // What a crash between creating the files and writing them leaves.
+    await writeFile(join(dir, 'ffff6666', 'metadata.json'), '');
+    await writeFile(join(dir, 'ffff6666', 'status.json'), '{"version":1,"sta');
+    const { loaded, broken } = await new RecordStore<Meta, Stat>({ dir, kind: 'pod' }).load();
+    assert.deepEqual(loaded, []);
+    assert.deepEqual(broken.map((b) => b.id), ['ffff6666']);
+  });
+});
+
+test('RecordStore.create() refuses a record dir that already exists and leaves it untouched', async () => {
+  await withStore(async (store, dir) => {
+    await store.load();
+    await mkdir(join(dir, 'abab7777'));
+    await writeFile(join(dir, 'abab7777', 'metadata.json'), 'not ours');
+    await assert.rejects(store.create('abab7777', { name: 'g' }, { state: 'ready', n: 0 }), { code: 'EEXIST' });
+    assert.equal(await readFile(join(dir, 'abab7777', 'metadata.json'), 'utf8'), 'not ours');
+    assert.equal(store.get('abab7777'), undefined);
+  });
+});
+
 test('RecordStore.remove() deletes the directory and the index entry', async () => {
   await withStore(async (store, dir) => {
     await store.load();

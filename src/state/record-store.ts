@@ -2,14 +2,15 @@
  * Generic per-object records on disk (DESIGN: State): one directory per object under
  * `dir`, holding `metadata.json` (written once, at create) and `status.json` (replaced
  * only through `update()`, which persists before it swaps the in-memory copy). Both
- * files are `{ "version": 1, ... }` and written atomically (tmp + fsync + rename).
+ * files are `{ "version": 1, ... }`; status.json is replaced atomically (tmp + fsync +
+ * rename), the first files of a new record are written in place (see create()).
  * The in-memory index answers id and id-prefix lookups (crictl passes prefixes).
  * Used for pods now and for containers later: it knows nothing about either.
  */
 import { mkdir, readdir, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { jsonText, readJsonIfExists, writeFilesAtomic, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
+import { fillNewDirDurably, jsonText, readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
 import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 
@@ -82,24 +83,23 @@ export class RecordStore<M extends object, S extends object> {
   }
 
   /**
-   * Persists a new object and indexes it: metadata and status are written and synced
-   * together, then the record dir and the store dir are synced (a new dir entry in each).
-   * A failed write leaves no record dir behind.
+   * Persists a new object and indexes it: metadata and status are written into the new
+   * record dir and synced with it and the store dir in one round (fillNewDirDurably). A
+   * crash midway leaves files that do not parse: load() reports such a dir as broken, which
+   * recovery cleans as a create that never finished. A failed write leaves no record dir.
    */
   async create(id: string, metadata: M, status: S): Promise<StoredRecord<M, S>> {
     if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`${this.#deps.kind} id "${id}" is not a hex id`);
     if (this.#records.has(id)) throw new InvalidArgumentError(`${this.#deps.kind} "${id}" already has a record`);
     const dir = this.dirOf(id);
+    await mkdir(this.#deps.dir, { recursive: true, mode: 0o700 });
+    // Not recursive: a dir left by anything else must not be filled with this record.
+    await mkdir(dir, { mode: 0o700 });
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      // The store dir's new entry is synced while the files are written.
-      await Promise.all([
-        writeFilesAtomic(dir, new Map([
-          ['metadata.json', jsonText({ version: RECORD_VERSION, ...metadata })],
-          ['status.json', jsonText({ version: RECORD_VERSION, ...status })],
-        ])),
-        syncDir(this.#deps.dir),
-      ]);
+      await fillNewDirDurably(dir, new Map([
+        ['metadata.json', jsonText({ version: RECORD_VERSION, ...metadata })],
+        ['status.json', jsonText({ version: RECORD_VERSION, ...status })],
+      ]));
     } catch (err) {
       await removeRecordDir(this.#deps.dir, id).catch(() => undefined);
       throw err;
