@@ -1,11 +1,12 @@
 /**
  * `npm run bench -- [--scenario NAME] [--iterations N] [--endpoint unix:///path]
- *                   [--compare unix:///run/containerd/containerd.sock] [--compare-cni-conf-dir DIR]`
+ *                   [--compare unix:///run/containerd/containerd.sock] [--compare-cni-conf-dir DIR] [--round N]`
  * Without --endpoint a critter daemon is started on temp dirs for the run, with a private
  * CNI bridge network in its conf dir (pod scenarios need one). --compare-cni-conf-dir
  * writes another private network into the compared runtime's CNI conf dir for the run. With
  * --compare the same scenario runs against that endpoint too and ratios are printed
- * (critter / other: below 1 means critter is faster).
+ * (critter / other: below 1 means critter is faster); the two endpoints take turns, N
+ * timed iterations each (default 5).
  */
 import { parseArgs } from 'node:util';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -29,11 +30,38 @@ type WithDaemonSetup = Scenario & { beforeDaemon?(): Promise<{ registriesConf?: 
 async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<Timings> {
   const t: Timings = new Map();
   await s.setup?.(client);
-  // Warm-up: connection set-up and JIT are not what we measure.
-  await s.run(client, s.warmupIterations?.(iterations) ?? Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
+  await warmUp(s, client, iterations);
   await s.run(client, iterations, makeTimer(t));
   await s.teardown?.(client);
   return t;
+}
+
+/** Warm-up: connection set-up and JIT are not what we measure. */
+async function warmUp(s: Scenario, client: CriClient, iterations: number): Promise<void> {
+  await s.run(client, s.warmupIterations?.(iterations) ?? Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
+}
+
+/**
+ * Both endpoints, their timed iterations interleaved in rounds of `round`: on a shared VM
+ * the machine's speed drifts over minutes, and running one endpoint's whole series before
+ * the other's turned that drift into ratios ±30 % apart between runs. Set-up, warm-up and
+ * teardown (the memory figures) stay one endpoint at a time.
+ */
+async function runInterleaved(s: Scenario, mine: CriClient, theirs: CriClient, iterations: number, round: number): Promise<[Timings, Timings]> {
+  const tm: Timings = new Map();
+  const tt: Timings = new Map();
+  await s.setup?.(mine);
+  await s.setup?.(theirs);
+  await warmUp(s, mine, iterations);
+  await warmUp(s, theirs, iterations);
+  for (let done = 0; done < iterations; done += round) {
+    const n = Math.min(round, iterations - done);
+    await s.run(mine, n, makeTimer(tm));
+    await s.run(theirs, n, makeTimer(tt));
+  }
+  await s.teardown?.(mine);
+  await s.teardown?.(theirs);
+  return [tm, tt];
 }
 
 async function main(): Promise<void> {
@@ -44,10 +72,13 @@ async function main(): Promise<void> {
       endpoint: { type: 'string' },
       compare: { type: 'string' },
       'compare-cni-conf-dir': { type: 'string' },
+      round: { type: 'string', default: '5' },
     },
   });
   const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario];
   const iterations = Number(values.iterations);
+  const round = Number(values.round);
+  if (!(round >= 1)) throw new Error(`--round must be a positive number of iterations, got "${values.round}"`);
   let podDaemon: PodDaemon | undefined;
   let daemon: RunningDaemon | undefined;
   let client: CriClient;
@@ -76,8 +107,9 @@ async function main(): Promise<void> {
       const s = SCENARIOS[name as string];
       if (!s) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
       console.log(`\n== ${s.name}: ${s.describe} (${iterations} iterations)`);
-      const mine = await runOne(s, client, iterations);
-      const theirs = other ? await runOne(s, other, iterations) : undefined;
+      const [mine, theirs] = other
+        ? await runInterleaved(s, client, other, iterations, round)
+        : [await runOne(s, client, iterations), undefined];
       console.log(formatTimings('critter', mine, theirs ? { label: 'other', timings: theirs } : undefined));
     }
     if (daemon) console.log(`\ncritter RSS after the run: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
