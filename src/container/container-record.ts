@@ -5,7 +5,7 @@
  */
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
-import type { StoredRecord } from '../state/record-store.ts';
+import { RecordStore, type StoredRecord } from '../state/record-store.ts';
 import type { EffectiveUser } from './spec/user.ts';
 
 export interface ContainerMetadata {
@@ -39,8 +39,8 @@ export interface ContainerMetadata {
 /**
  * created / running / exited as in CRI (created with pid 0: not yet under
  * conmon, see container-launch.ts); removing: RemoveContainer answered, its files are
- * being deleted (finished at start-up after a crash). removing is invisible to
- * clients.
+ * being deleted (finished at start-up after a crash); it is the record's tombstone, not a
+ * status.json value (containerRecordStore). removing is invisible to clients.
  */
 export type ContainerPhase = 'created' | 'running' | 'exited' | 'removing';
 
@@ -63,6 +63,16 @@ export interface ContainerStatusRecord {
 }
 
 export type ContainerRecord = StoredRecord<ContainerMetadata, ContainerStatusRecord>;
+
+/** The status of a container whose record carries a tombstone (RemoveContainer answered). */
+export function removingStatus(status: ContainerStatusRecord): ContainerStatusRecord {
+  return { ...status, phase: 'removing' };
+}
+
+/** The containers' record store: RemoveContainer's mark is a tombstone, one fsync round. */
+export function containerRecordStore(dir: string): RecordStore<ContainerMetadata, ContainerStatusRecord> {
+  return new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir, kind: 'container', tombstoned: removingStatus });
+}
 
 /** A new container's status: CREATED, not yet launched. */
 export function initialStatus(resources: LinuxContainerResources__Output | null): ContainerStatusRecord {

@@ -12,12 +12,11 @@ import { pino } from 'pino';
 import { FakeOciRuntime } from '../oci/testing.ts';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
 import { EXEC_SYNC_MAX_OUTPUT, EXEC_SYNC_MAX_RESPONSE_OUTPUT, OciRuntimeError } from '../oci/runtime.ts';
-import { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { Op } from '../lib/op.ts';
 import { ContainerService } from './container-service.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
-import type { ContainerMetadata, ContainerStatusRecord } from './container-record.ts';
+import { containerRecordStore } from './container-record.ts';
 import type { RootfsMounter } from './rootfs.ts';
 import { containerConfig, sandboxConfig, specInputs } from './spec/testing.ts';
 
@@ -76,7 +75,7 @@ function makeService(): ContainerService {
     layers: { lowerDirs: () => ['/layers/l/A'] },
     rootfs,
     env: { hostFacts: async () => inputs.host, defaults: async () => inputs.defaults },
-    records: new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' }),
+    records: containerRecordStore(join(dir, 'containers')),
     exitFiles: { remove: async (id) => { removedExitFiles.push(id); } },
     oom: { memoryCgroupOf: async (pid) => `/cg/${pid}`, wasOomKilled: async () => oomKilled },
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
@@ -321,10 +320,14 @@ describe('ContainerService', () => {
     runtime.exit(died);
     await mkdir(join(dir, 'run', 'containers', died, 'persist'), { recursive: true });
     await writeFile(join(dir, 'run', 'containers', died, 'persist', 'exit'), '42');
-    const records = new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(dir, 'containers'), kind: 'container' });
-    // A crash after RemoveContainer answered leaves a record in phase removing.
+    const records = containerRecordStore(join(dir, 'containers'));
+    // A crash after RemoveContainer answered leaves a tombstoned record (phase removing),
+    // or, written by an earlier critter, status.json saying removing.
     const removing = 'd'.repeat(64);
-    await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'removing' });
+    await records.create(removing, { ...svc.get(running).metadata, name: 'removing' }, { ...svc.get(running).status, phase: 'exited' });
+    await records.tombstone(removing);
+    const removingEarlier = 'e'.repeat(64);
+    await records.create(removingEarlier, { ...svc.get(running).metadata, name: 'removing-earlier' }, { ...svc.get(running).status, phase: 'removing' });
     // A crash mid-start leaves a CREATED record without a pid while the runtime has the container.
     const launching = await svc.create(op, pod.id, config('launching'));
     await runtime.createContainer(op, { id: launching, bundle: '', logPath: '', persistDir: '', terminal: false, stdin: false, stdinOnce: false });
@@ -336,8 +339,10 @@ describe('ContainerService', () => {
     const s = svc.get(died).status;
     assert.deepEqual([s.phase, s.exitCode, s.reason], ['exited', 42, 'Error']);
     assert.equal(svc.list(null).length, 4);
-    assert.ok(runtime.callNames(removing).includes('delete'));
-    assert.throws(() => svc.get(removing), NotFoundError);
+    for (const gone of [removing, removingEarlier]) {
+      assert.ok(runtime.callNames(gone).includes('delete'));
+      assert.throws(() => svc.get(gone), NotFoundError);
+    }
     assert.equal(runtime.containers.has(launching), false, 'the half-done launch is discarded');
     assert.equal(svc.get(launching).status.phase, 'created');
     assert.equal(svc.get(neverStarted).status.phase, 'created');

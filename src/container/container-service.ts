@@ -170,7 +170,7 @@ export class ContainerService {
   }
 
   /**
-   * RemoveContainer: kills it if it runs, marks the record `removing` (persisted: a crash
+   * RemoveContainer: kills it if it runs, marks the record `removing` (a tombstone: a crash
    * afterwards is finished by recovery) and answers; the runtime state, rootfs mount,
    * read-write layer, bundle and record then go in the background (removal-queue.ts), as
    * containerd's snapshots are collected after the call. The name is free at once. Idempotent.
@@ -185,7 +185,7 @@ export class ContainerService {
       const current = this.#deps.records.get(rec.id);
       if (!current || !isVisible(current)) return;
       if (current.status.phase === 'created' || current.status.phase === 'running') await this.#stopLocked(op, rec.id, 0);
-      await this.#deps.records.update(rec.id, (s) => ({ ...s, phase: 'removing' }));
+      await this.#deps.records.tombstone(rec.id);
       this.#names.release(current.metadata.name, rec.id);
       const removing = this.#deps.records.get(rec.id) ?? current;
       this.#deps.observer?.lifecycle('deleted', removing);

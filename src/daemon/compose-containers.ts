@@ -13,12 +13,11 @@ import { NotFoundError, describeError } from '../lib/errors.ts';
 import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
-import { RecordStore } from '../state/record-store.ts';
 import type { Store } from '../storage/store.ts';
 import type { ImageService } from '../image/image-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
 import { ContainerService } from '../container/container-service.ts';
-import type { ContainerMetadata, ContainerStatusRecord } from '../container/container-record.ts';
+import { containerRecordStore } from '../container/container-record.ts';
 import { OverlayRootfs } from '../container/rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
@@ -98,7 +97,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
         return defaults;
       },
     },
-    records: new RecordStore<ContainerMetadata, ContainerStatusRecord>({ dir: join(config.root, 'containers'), kind: 'container' }),
+    records: containerRecordStore(join(config.root, 'containers')),
     exitFiles: { remove: async (id) => watcher?.remove(id) },
     oom: new CgroupOomDetector(),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },

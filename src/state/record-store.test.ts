@@ -97,6 +97,26 @@ test('RecordStore.create() refuses a record dir that already exists and leaves i
   });
 });
 
+test('RecordStore.tombstone() marks a record for good: in memory at once, and at every load whatever status.json says', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'records-'));
+  try {
+    const tombstoned = (s: Stat): Stat => ({ ...s, state: 'going' });
+    const store = new RecordStore<Meta, Stat>({ dir, kind: 'container', tombstoned });
+    await store.load();
+    await store.create('abcd8888', { name: 't' }, { state: 'exited', n: 1 });
+    await store.create('abcd9999', { name: 'u' }, { state: 'exited', n: 1 });
+    assert.deepEqual(await store.tombstone('abcd8888'), { state: 'going', n: 1 });
+    assert.equal(store.get('abcd8888')?.status.state, 'going');
+    await store.update('abcd8888', (s) => ({ ...s, n: 2 }));
+    const { loaded } = await new RecordStore<Meta, Stat>({ dir, kind: 'container', tombstoned }).load();
+    assert.deepEqual(loaded.map((r) => [r.id, r.status.state, r.status.n]).sort(), [['abcd8888', 'going', 2], ['abcd9999', 'exited', 1]]);
+    await assert.rejects(store.tombstone('ffff0000'), NotFoundError);
+    await assert.rejects(new RecordStore<Meta, Stat>({ dir, kind: 'pod' }).tombstone('abcd9999'), /pod records have no tombstone/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('RecordStore.remove() deletes the directory and the index entry', async () => {
   await withStore(async (store, dir) => {
     await store.load();

