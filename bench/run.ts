@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { criClient, type CriClient } from '../test/integration/helpers/cri-client.ts';
 import type { RunningDaemon } from '../test/integration/helpers/daemon.ts';
 import { createPodNetwork, startPodDaemon, type PodDaemon, type PodNetwork } from '../test/integration/helpers/pod-network.ts';
-import { makeTimer, formatTimings, type Timings, type Scenario } from './harness.ts';
+import { formatTimings, runInterleaved, runOne, type Scenario } from './harness.ts';
 import { SCENARIOS } from './scenarios/index.ts';
 
 async function rssMiB(pid: number): Promise<number> {
@@ -26,43 +26,6 @@ async function rssMiB(pid: number): Promise<number> {
 
 /** A scenario that needs something before the daemon starts (its own registry, say). */
 type WithDaemonSetup = Scenario & { beforeDaemon?(): Promise<{ registriesConf?: string; close(): Promise<void> }> };
-
-async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<Timings> {
-  const t: Timings = new Map();
-  await s.setup?.(client);
-  await warmUp(s, client, iterations);
-  await s.run(client, iterations, makeTimer(t));
-  await s.teardown?.(client);
-  return t;
-}
-
-/** Warm-up: connection set-up and JIT are not what we measure. */
-async function warmUp(s: Scenario, client: CriClient, iterations: number): Promise<void> {
-  await s.run(client, s.warmupIterations?.(iterations) ?? Math.max(1, Math.floor(iterations / 10)), makeTimer(new Map()));
-}
-
-/**
- * Both endpoints, their timed iterations interleaved in rounds of `round`: on a shared VM
- * the machine's speed drifts over minutes, and running one endpoint's whole series before
- * the other's turned that drift into ratios ±30 % apart between runs. Set-up, warm-up and
- * teardown (the memory figures) stay one endpoint at a time.
- */
-async function runInterleaved(s: Scenario, mine: CriClient, theirs: CriClient, iterations: number, round: number): Promise<[Timings, Timings]> {
-  const tm: Timings = new Map();
-  const tt: Timings = new Map();
-  await s.setup?.(mine);
-  await s.setup?.(theirs);
-  await warmUp(s, mine, iterations);
-  await warmUp(s, theirs, iterations);
-  for (let done = 0; done < iterations; done += round) {
-    const n = Math.min(round, iterations - done);
-    await s.run(mine, n, makeTimer(tm));
-    await s.run(theirs, n, makeTimer(tt));
-  }
-  await s.teardown?.(mine);
-  await s.teardown?.(theirs);
-  return [tm, tt];
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
