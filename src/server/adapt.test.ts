@@ -78,3 +78,27 @@ test('InflightCalls.drain() waits for calls in flight, bounded by its timeout', 
   setTimeout(() => calls.leave(), 10);
   assert.equal(await calls.drain(1000), true);
 });
+
+test('unary(): the call\'s deadline aborts the op as DEADLINE_EXCEEDED; a client cancel as CANCELLED', async () => {
+  const waitForAbort = (_req: unknown, op: { signal: AbortSignal }): Promise<never> =>
+    new Promise((_resolve, reject) => op.signal.addEventListener('abort', () => reject(op.signal.reason), { once: true }));
+  const run = (call: FakeCall): Promise<{ code: number; details: string }> => new Promise((resolve) => {
+    unary('Slow', deps(true), waitForAbort)(call as never, (err: unknown) => resolve(err as never));
+  });
+
+  const withDeadline = new FakeCall();
+  withDeadline.getDeadline = () => Date.now() + 30;
+  // The deadline timer does not hold the process open (a daemon has its server for that).
+  const keepAlive = setTimeout(() => undefined, 5000);
+  const late = await run(withDeadline);
+  clearTimeout(keepAlive);
+  assert.equal(late.code, Code.DEADLINE_EXCEEDED);
+  assert.match(late.details, /Slow exceeded its deadline/);
+
+  const cancelled = new FakeCall();
+  const answer = run(cancelled);
+  cancelled.emit('cancelled');
+  assert.equal((await answer).code, Code.CANCELLED);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(cancelled.listenerCount('cancelled'), 0, 'the listener goes with the call');
+});

@@ -5,7 +5,6 @@
  * A rejected handler always reaches the client as a mapped status, never as UNKNOWN
  * from an unhandled rejection.
  */
-import { randomBytes } from 'node:crypto';
 import { status as Code, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServerErrorResponse } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
@@ -64,17 +63,29 @@ export class InflightCalls {
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
 
+/** Request ids for log lines: a counter is enough to tell concurrent calls apart, and free. */
+let lastRequestId = 0;
+
 function makeOp(rpc: string, call: AnyCall, deps: AdaptDeps): { op: Op; done: () => void } {
   const controller = new AbortController();
   const onCancel = (): void => controller.abort(new DOMException(`${rpc} cancelled by the client`, 'AbortError'));
   call.on('cancelled', onCancel);
   const deadline = call.getDeadline();
   const ms = deadline instanceof Date ? deadline.getTime() - Date.now() : typeof deadline === 'number' && Number.isFinite(deadline) ? deadline - Date.now() : Infinity;
-  const signals = [controller.signal];
-  if (Number.isFinite(ms)) signals.push(AbortSignal.timeout(Math.max(ms, 0)));
-  const signal = signals.length === 1 ? controller.signal : AbortSignal.any(signals);
-  const log = deps.log.child({ rpc, reqId: randomBytes(4).toString('hex') });
-  return { op: { log, signal }, done: () => call.removeListener('cancelled', onCancel) };
+  // One timer on the call's own controller: AbortSignal.timeout + AbortSignal.any cost
+  // ~35 µs per call here, for the same TimeoutError reason (status.ts maps it).
+  const timer = Number.isFinite(ms)
+    ? setTimeout(() => controller.abort(new DOMException(`${rpc} exceeded its deadline`, 'TimeoutError')), Math.max(ms, 0)).unref()
+    : undefined;
+  lastRequestId = (lastRequestId + 1) % Number.MAX_SAFE_INTEGER;
+  const log = deps.log.child({ rpc, reqId: lastRequestId.toString(36) });
+  return {
+    op: { log, signal: controller.signal },
+    done: () => {
+      clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+    },
+  };
 }
 
 function finish(rpc: string, op: Op, deps: AdaptDeps, started: bigint, err: unknown): { code: Code; details: string } {
