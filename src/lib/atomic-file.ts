@@ -19,23 +19,15 @@ export interface AtomicWriteOptions {
 
 /** Writes `data` to `path` atomically. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): Promise<void> {
-  await writeFilesAtomic(dirname(path), new Map([[basename(path), data]]), opts);
-}
-
-/**
- * Writes several files of one directory, each atomically, sharing the fsyncs: the files
- * are written and synced in parallel (the filesystem commits them together), renamed, and
- * the directory is synced once.
- */
-export async function writeFilesAtomic(dir: string, files: ReadonlyMap<string, string | Uint8Array>, opts: AtomicWriteOptions = {}): Promise<void> {
   const durable = opts.durable ?? true;
+  const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const entries = [...files].map(([name, data]) => ({ path: join(dir, name), tmp: join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`), data }));
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await Promise.all(entries.map((e) => writeTmp(e.tmp, e.data, opts.mode ?? 0o600, durable)));
-    for (const e of entries) await rename(e.tmp, e.path);
+    await writeTmp(tmp, data, opts.mode ?? 0o600, durable);
+    await rename(tmp, path);
   } catch (err) {
-    await Promise.all(entries.map((e) => rm(e.tmp, { force: true })));
+    await rm(tmp, { force: true });
     throw err;
   }
   if (durable) await syncDir(dir);

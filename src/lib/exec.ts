@@ -4,7 +4,7 @@
  * its stderr when it fails.
  */
 import { CritterError, DeadlineExceededError } from './errors.ts';
-import { spawnChild } from './spawn.ts';
+import { exitStatus, spawnChild } from './spawn.ts';
 
 export interface ExecOptions {
   signal?: AbortSignal;
@@ -88,18 +88,12 @@ export function runAllowFailure(file: string, args: readonly string[], opts: Exe
     child.on('close', (code: number | null, sig: NodeJS.Signals | null) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: code ?? 128 + signalNumber(sig) };
+      const result = { stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), exitCode: exitStatus(code, sig) };
       if (timedOut) reject(new DeadlineExceededError(`${commandLine(file, args)} timed out after ${opts.timeoutMs} ms`));
       else if (aborted) reject(opts.signal?.reason instanceof Error ? opts.signal.reason : new ExecError(`${commandLine(file, args)} aborted`, result));
       else resolve(result);
     });
   });
-}
-
-function signalNumber(sig: NodeJS.Signals | null): number {
-  if (!sig) return 0;
-  const table: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1, SIGQUIT: 3, SIGABRT: 6, SIGSEGV: 11, SIGPIPE: 13 };
-  return table[sig] ?? 0;
 }
 
 /** The command as a person would type it, for error messages. */

@@ -4,7 +4,7 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnChild, type Child } from './spawn.ts';
+import { exitStatus, spawnChild, type Child } from './spawn.ts';
 
 interface Outcome { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
@@ -97,4 +97,11 @@ test('many children at once are each reaped with their own status, beside Node\'
   const results = await Promise.all(ours);
   assert.deepEqual(results.map((r) => r.code), Array.from({ length: 40 }, (_, i) => i));
   assert.equal(await theirs, 42);
+});
+
+test('exitStatus() is the exit code, or 128 + the number of the killing signal (by name or number)', () => {
+  assert.equal(exitStatus(3, null), 3);
+  assert.equal(exitStatus(null, 'SIGKILL'), 137);
+  assert.equal(exitStatus(null, 'SIGUSR1'), 138);
+  assert.equal(exitStatus(null, 15), 143);
 });

@@ -17,6 +17,7 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import koffi from 'koffi';
+import { errnoName } from './errno.ts';
 
 const libc = koffi.load('libc.so.6');
 const posixSpawnC = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)');
@@ -49,6 +50,13 @@ const SIGSET_BYTES = 128;
 /** How often running children are polled besides SIGCHLD. */
 const REAP_POLL_MS = 1000;
 
+/** A child's status as a shell reports it: its exit code, or 128 + the number of the signal that killed it. */
+export function exitStatus(code: number | null, signal: string | number | null): number {
+  if (code !== null) return code;
+  if (typeof signal === 'number') return 128 + signal;
+  return 128 + (signal === null ? 0 : ((osConstants.signals as Record<string, number>)[signal] ?? 0));
+}
+
 /** What each child fd from 0 up is: a socketpair to us, or /dev/null. */
 export type StdioKind = 'pipe' | 'ignore';
 
@@ -63,7 +71,6 @@ export interface SpawnOptions {
 const SIGNAL_NAMES: ReadonlyMap<number, NodeJS.Signals> = new Map(
   Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
 );
-const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(osConstants.errno).map(([name, num]) => [num, name]));
 
 /**
  * A child process, with the part of Node's ChildProcess interface critter uses: `pid`,
@@ -181,7 +188,7 @@ function resolveExecutable(file: string, env: NodeJS.ProcessEnv): string | undef
 }
 
 function spawnError(errno: number, file: string, args: readonly string[]): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  const code = errnoName(errno);
   const err: NodeJS.ErrnoException & { spawnargs?: readonly string[] } = new Error(`spawn ${file} ${code}`);
   err.code = code;
   err.errno = -errno;

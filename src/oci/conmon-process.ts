@@ -6,8 +6,7 @@
  * same (reference: derisk §1).
  */
 import type { Socket } from 'node:net';
-import { constants } from 'node:os';
-import { spawnChild, type Child } from '../lib/spawn.ts';
+import { exitStatus, spawnChild, type Child } from '../lib/spawn.ts';
 
 /** One JSON message conmon wrote on the sync pipe. */
 export type SyncMessage = Record<string, unknown>;
@@ -92,7 +91,7 @@ export function spawnConmon(conmonPath: string, args: readonly string[], opts: S
       resolve(127);
     });
     // 'exit', not 'close': the daemonised conmon keeps the sync pipe open for its lifetime.
-    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => resolve(code ?? 128 + signalNumber(signal)));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => resolve(exitStatus(code, signal)));
   });
 
   return {
@@ -109,8 +108,4 @@ export function spawnConmon(conmonPath: string, args: readonly string[], opts: S
       stdio[4].destroy();
     },
   };
-}
-
-function signalNumber(signal: NodeJS.Signals | null): number {
-  return signal ? (constants.signals[signal] ?? 0) : 0;
 }

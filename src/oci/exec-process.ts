@@ -15,9 +15,8 @@
  * Child processes are spawned here rather than through lib/exec.ts: their stdio *is* the
  * session, which a capture-everything helper cannot express.
  */
-import { spawnChild } from '../lib/spawn.ts';
+import { exitStatus, spawnChild } from '../lib/spawn.ts';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as pty from 'node-pty';
@@ -114,7 +113,7 @@ async function runInDir(op: Op, runtime: RuntimeExecTarget, opts: ExecProcessOpt
     clearTimeout(killTimer);
   }
   if (op.signal.aborted) throw abortError(op.signal, opts.containerId);
-  const code = status.code ?? 128 + signalNumber(status.signal);
+  const code = exitStatus(status.code, status.signal);
   if (code !== 0) {
     const failure = runtimeFailure(await readFile(logFile, 'utf8').catch(() => ''));
     if (failure !== null) throw runtimeError(runtime.handler, 'exec', opts.containerId, failure, code) ?? new OciRuntimeError(failure);
@@ -240,12 +239,6 @@ async function killCommand(pidFile: string): Promise<void> {
   } catch {
     // not started yet, or already gone
   }
-}
-
-function signalNumber(signal: string | number | null): number {
-  if (typeof signal === 'number') return signal;
-  if (signal === null) return 0;
-  return (constants.signals as Record<string, number>)[signal] ?? 0;
 }
 
 function abortError(signal: AbortSignal, id: string): Error {

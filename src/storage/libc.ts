@@ -6,6 +6,7 @@
  */
 import koffi from 'koffi';
 import { constants as osConstants } from 'node:os';
+import { errnoName } from '../lib/errno.ts';
 
 const libc = koffi.load('libc.so.6');
 const mknodC = libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
@@ -19,13 +20,9 @@ export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 
-const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
-);
-
 function errnoError(call: string, path: string, extra = ''): NodeJS.ErrnoException {
   const num = koffi.errno();
-  const code = ERRNO_NAMES.get(num) ?? `E${num}`;
+  const code = errnoName(num);
   const err: NodeJS.ErrnoException = new Error(`${call} ${JSON.stringify(path)}${extra}: ${code}`);
   err.code = code;
   err.errno = -num;
