@@ -21,6 +21,8 @@ const BY_CODE: Record<string, Code> = {
   // The image itself is unusable (a hostile or broken layer): retrying cannot help.
   CRI_ERR_UNSAFE_LAYER_ENTRY: Code.FAILED_PRECONDITION,
   CRI_ERR_LAYER_FORMAT: Code.FAILED_PRECONDITION,
+  // A path from the image loops or crosses a non-directory inside its rootfs: the image is unusable as it is.
+  CRI_ERR_PATH_IN_ROOT: Code.FAILED_PRECONDITION,
   CRI_ERR_INVALID_MANIFEST: Code.FAILED_PRECONDITION,
   // The OCI runtime or conmon refused (bad spec, missing binary in the image…): the runtime's words are in the details.
   CRI_ERR_OCI_RUNTIME: Code.UNKNOWN,

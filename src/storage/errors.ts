@@ -34,3 +34,20 @@ export class DigestMismatchError extends CritterError {
 export class LayerFormatError extends CritterError {
   override readonly code = 'CRI_ERR_LAYER_FORMAT';
 }
+
+/**
+ * A path taken from an image cannot be resolved inside its root: a symlink loop (ELOOP), a
+ * component that is not a directory where one is expected (ENOTDIR), a file that is not a
+ * regular file or is too big to read. The image is unusable as it is: retrying cannot help.
+ */
+export class PathInRootError extends CritterError {
+  override readonly code = 'CRI_ERR_PATH_IN_ROOT';
+  /** The path as asked for, relative to the root. */
+  readonly path: string;
+  readonly reason: 'ELOOP' | 'ENOTDIR' | 'ENOTREG' | 'EFBIG';
+  constructor(path: string, reason: PathInRootError['reason'], detail: string) {
+    super(`${JSON.stringify(path)} inside the container root: ${detail}`);
+    this.path = path;
+    this.reason = reason;
+  }
+}
