@@ -2,7 +2,31 @@
  * Storage error classes. Each has a stable `code` of its own so the pull pipeline and
  * `server/status.ts` can tell a hostile layer from a corrupt download.
  */
-import { CritterError } from '../lib/errors.ts';
+import { CritterError, ResourceExhaustedError } from '../lib/errors.ts';
+
+/** Entry names come from the image: up to 256 characters are shown, then the length (issue 12 class 3). */
+const SHOWN_NAME_MAX = 256;
+
+/** A layer entry's name, quoted and bounded. */
+export function quoteEntry(name: string): string {
+  if (name.length <= SHOWN_NAME_MAX) return JSON.stringify(name);
+  return `${JSON.stringify(name.slice(0, SHOWN_NAME_MAX))}… (${name.length} characters)`;
+}
+
+/**
+ * A full disk or quota while storing image data, as ResourceExhaustedError naming the
+ * operation and the path (the kubelet backs off and the operator sees which filesystem);
+ * undefined for any other error.
+ */
+export function spaceExhausted(err: unknown, what: string, path?: string): ResourceExhaustedError | undefined {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e?.code !== 'ENOSPC' && e?.code !== 'EDQUOT') return undefined;
+  const why = e.code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded';
+  // write(2) errors carry no path: the caller knows which file it was writing.
+  const p = e.path ?? path;
+  const where = p === undefined ? '' : ` of ${quoteEntry(p)}`;
+  return new ResourceExhaustedError(`${what}: ${why} (${e.code}) in ${e.syscall ?? 'a write'}${where}`);
+}
 
 /**
  * A layer tar entry would write outside the layer directory (a `..` component, a parent
@@ -13,7 +37,7 @@ export class UnsafeLayerEntryError extends CritterError {
   override readonly code = 'CRI_ERR_UNSAFE_LAYER_ENTRY';
   readonly entry: string;
   constructor(entry: string, reason: string, options?: { cause?: unknown }) {
-    super(`layer entry ${JSON.stringify(entry)} refused: ${reason}`, options);
+    super(`layer entry ${quoteEntry(entry)} refused: ${reason}`, options);
     this.entry = entry;
   }
 }

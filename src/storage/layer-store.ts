@@ -16,7 +16,7 @@ import type { Op } from '../lib/op.ts';
 import { readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
 import { FailedPreconditionError, NotFoundError, describeError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
-import { DigestMismatchError } from './errors.ts';
+import { DigestMismatchError, spaceExhausted } from './errors.ts';
 import { DigestCounter, chainIdOf, parseDigest, toHexId } from './digest.ts';
 import { decompress } from './decompress.ts';
 import { unpackLayer } from './layer-unpack.ts';
@@ -190,7 +190,8 @@ export class LayerStore {
       await rm(staging, { recursive: true, force: true }).catch((e: unknown) => {
         this.#log.error({ dir: staging, err: describeError(e) }, 'Cannot remove layer staging dir');
       });
-      throw err;
+      // The staging dir, its link files and the commit's rename fill the disk as extraction does.
+      throw spaceExhausted(err, `storing layer ${req.digest}`) ?? err;
     }
   }
 

@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from './libc.ts';
 import { LayerTree, entryComponents } from './layer-tree.ts';
 import { PaxXattrScanner, type RawXattrs } from './pax-xattrs.ts';
-import { LayerFormatError, UnsafeLayerEntryError } from './errors.ts';
+import { LayerFormatError, UnsafeLayerEntryError, quoteEntry, spaceExhausted } from './errors.ts';
 
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_OPAQUE = '.wh..wh..opq';
@@ -59,12 +59,17 @@ export async function unpackLayer(input: Readable | AsyncIterable<Buffer>, dir: 
     for await (const entry of extract as AsyncIterable<EntryStream & { header: Header }>) {
       signal?.throwIfAborted();
       stats.entries++;
-      await unpackEntry(tree, entry.header, entry, scanner.nextEntryXattrs(), stats, dirTimes);
+      try {
+        await unpackEntry(tree, entry.header, entry, scanner.nextEntryXattrs(), stats, dirTimes);
+      } catch (err) {
+        throw entryError(entry.header.name, err, tree);
+      }
     }
   } catch (err) {
     // The input's own error (digest, decompression) wins over the iterator's view of it;
-    // read it before destroy() adds a "premature close" of our own making.
-    const cause = feedError ?? err;
+    // read it before destroy() adds a "premature close" of our own making. A premature close
+    // is never the cause: it is what our stopping to read (a failed entry) did to the input.
+    const cause = [feedError, err].find((e) => e !== undefined && !isPrematureClose(e)) ?? err;
     extract.destroy();
     await feeding.catch(() => undefined);
     throw wrapTarError(cause);
@@ -75,9 +80,36 @@ export async function unpackLayer(input: Readable | AsyncIterable<Buffer>, dir: 
     throw wrapTarError(err);
   }
   // Directory mtimes last: creating their children changed them (GNU tar does the same).
-  for (const [path, mtime] of dirTimes) await utimes(path, mtime, mtime);
+  // Only where a directory still is, and never through a symlink: a later entry may have
+  // replaced the directory with a symlink to a host path.
+  for (const [key, mtime] of dirTimes) if (tree.get(key)?.kind === 'dir') await lutimes(tree.abs(key), mtime, mtime);
   return stats;
 }
+
+function isPrematureClose(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
+/**
+ * What the filesystem refused for one entry, as the layer's fault or the host's (issue 12
+ * class 4): a name, link or xattr it cannot hold is a LayerFormatError naming the entry; a
+ * full disk or quota a ResourceExhaustedError naming the path and the operation. The raw
+ * error is not chained: its message repeats the whole (unbounded) host path.
+ */
+function entryError(name: string, err: unknown, tree: LayerTree): unknown {
+  const e = err as NodeJS.ErrnoException;
+  const full = spaceExhausted(err, `extracting layer entry ${quoteEntry(name)}`, tree.root);
+  if (full) return full;
+  if (typeof e?.code === 'string' && ENTRY_ERRNOS.has(e.code)) {
+    return new LayerFormatError(`layer entry ${quoteEntry(name)} cannot be extracted: ${e.code} in ${e.syscall ?? 'a filesystem call'}`);
+  }
+  return err;
+}
+
+/** errnos that say an entry is not something a filesystem can hold, whatever the host. */
+const ENTRY_ERRNOS: ReadonlySet<string> = new Set([
+  'ENAMETOOLONG', 'EINVAL', 'ELOOP', 'EILSEQ', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EMLINK', 'E2BIG', 'ERANGE', 'EFBIG',
+]);
 
 function wrapTarError(err: unknown): unknown {
   if (err instanceof Error && /tar|header|Unexpected end/i.test(err.message) && !('code' in err && typeof err.code === 'string' && err.code.startsWith('CRI_'))) {
@@ -134,7 +166,7 @@ async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs
       }
       stats.dirs++;
       await applyMetadata(path, { uid, gid, mode, xattrs, isSymlink: false });
-      dirTimes.push([path, mtime]);
+      dirTimes.push([key, mtime]);
       return;
     case 'symlink':
       body.resume();
