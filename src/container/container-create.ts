@@ -22,6 +22,7 @@ import type { ContainerServiceDeps } from './container-deps.ts';
 import { initialStatus, type ContainerMetadata } from './container-record.ts';
 import { devicesByHostPath, localhostSeccompProfile, podContext, readRootfsFile, resolveConfig } from './create-inputs.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
+import { mkdirInRoot } from '../storage/rootfs-path.ts';
 
 export interface CreatePlan {
   id: string;
@@ -92,9 +93,13 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
       etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
       ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
     });
-    // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs.
+    // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs,
+    // created inside the rootfs even under a symlink the image points at a host path. One
+    // that cannot be (a file or a loop on its way) fails the create, as CRI-O's does.
     for (const v of uncoveredImageVolumes(imageConfig.Volumes, built.spec.mounts)) {
-      await mkdir(join(rootfsPath, v), { recursive: true, mode: 0o755 }).catch((err: unknown) => log.warn({ volume: v, err: describeError(err) }, 'Cannot create image volume dir'));
+      await mkdirInRoot(rootfsPath, v, 0o755).catch((err: unknown) => {
+        throw new FailedPreconditionError(`image volume ${JSON.stringify(v)} cannot be created in the container's rootfs`, { cause: err });
+      });
     }
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
     await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });

@@ -4,7 +4,7 @@
  * followed) and must exist (cri-api.md §4 item 19); the image's /etc/passwd and /etc/group
  * come from the mounted rootfs; a Localhost seccomp profile is read from its absolute path.
  */
-import { lstat, readFile, realpath } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { NamespaceOption__Output } from '../generated/cri/runtime/v1/NamespaceOption.ts';
@@ -14,16 +14,23 @@ import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { HostDevice, PodContext } from './spec/inputs.ts';
 import { seccompLocalhostPath } from './spec/seccomp.ts';
 import { statDevice } from './host-facts.ts';
+import { readFileInRoot } from '../storage/rootfs-path.ts';
+import { PathInRootError } from '../storage/errors.ts';
 import { NamespaceMode } from '../generated/cri/runtime/v1/NamespaceMode.ts';
 
-/** A file inside the rootfs, read only when it is a regular file (a symlink could point at the host's). */
+/**
+ * A file of the image (/etc/passwd, /etc/group), resolved inside the rootfs: an image whose
+ * /etc is a symlink to /etc reads its own /etc, never the host's (issue 12 class 1).
+ * Undefined when the image has no such regular file: a loop, a non-directory on the way, a
+ * FIFO or a directory at the path mean the same inside the container, and the file is read
+ * for every container, also those that never look a name up. A name lookup then fails with
+ * "not found in the image's /etc/passwd". A file too big to be one is an error.
+ */
 export async function readRootfsFile(rootfs: string, path: string): Promise<string | undefined> {
-  const file = join(rootfs, path);
   try {
-    if (!(await lstat(file)).isFile()) return undefined;
-    return await readFile(file, 'utf8');
+    return await readFileInRoot(rootfs, path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    if (err instanceof PathInRootError && err.reason !== 'EFBIG') return undefined;
     throw err;
   }
 }

@@ -18,6 +18,7 @@ import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
 import { OverlayRootfs } from '../container/rootfs.ts';
+import { mkdirInRoot, writeFileInRoot } from '../storage/rootfs-path.ts';
 import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec, type InfraSpecInputs } from './infra-spec.ts';
 import type { PreparedInfraImage } from './infra-image.ts';
 
@@ -102,8 +103,11 @@ export class InfraProcesses implements PodInfra {
       if (binary === undefined) {
         throw new FailedPreconditionError(`pod ${req.podId} shares one PID namespace (pid = POD) and needs an infra process, but runtime.infra_command "${this.#deps.configuredCommand}" was not found (Debian package catatonit)`);
       }
-      for (const dir of INFRA_ROOTFS_DIRS) await mkdir(join(rootfs, dir), { recursive: true, mode: 0o755 });
-      for (const file of INFRA_ROOTFS_FILES) await writeFile(join(rootfs, file), '', { mode: 0o644 });
+      // critter's own empty dir, but resolved inside it all the same: a pause image's
+      // overlay left mounted there by a crash would otherwise be written through.
+      await mkdir(rootfs, { recursive: true, mode: 0o755 });
+      for (const dir of INFRA_ROOTFS_DIRS) await mkdirInRoot(rootfs, dir, 0o755);
+      for (const file of INFRA_ROOTFS_FILES) await writeFileInRoot(rootfs, file, '', 0o644);
       inputs = { ...common, hostBinary: binary };
     }
     const spec = buildInfraSpec(inputs);
