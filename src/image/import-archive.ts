@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import type { Op } from '../lib/op.ts';
 import { CritterError, InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
+import { quoteEntry, spaceExhausted } from '../storage/errors.ts';
 
 /** A malformed or unsupported image archive. */
 export class ImageArchiveError extends CritterError {
@@ -88,8 +89,14 @@ export async function unpackArchive(op: Op, archive: string, dir: string): Promi
   const links = new Map<string, string>();
   let counter = 0;
   const ex = tarExtract();
+  // An entry's own error, classified, wins over the raw one the pipeline may see first.
+  let entryError: unknown;
   ex.on('entry', (header: Header, stream, next) => {
-    const done = (err?: unknown): void => (err ? ex.destroy(err as Error) : next());
+    const done = (err?: unknown): void => {
+      if (err === undefined) return next();
+      entryError ??= err;
+      ex.destroy(err as Error);
+    };
     const onEntry = async (): Promise<void> => {
       const name = normalise(header.name);
       if (header.type === 'directory' || name === '' || name === '.') {
@@ -113,14 +120,20 @@ export async function unpackArchive(op: Op, archive: string, dir: string): Promi
       // Stored under a counter, not the archive's name: names stay data, never paths.
       const stored = String(counter++);
       files.set(name, stored);
-      await pipeline(stream, createWriteStream(join(dir, stored), { mode: 0o600 }), { signal: op.signal });
+      await pipeline(stream, createWriteStream(join(dir, stored), { mode: 0o600 }), { signal: op.signal }).catch((err: unknown) => {
+        // A full disk is the host's condition, not a broken archive.
+        throw spaceExhausted(err, `unpacking image archive ${archive} entry ${quoteEntry(header.name)}`, join(dir, stored)) ?? err;
+      });
     };
     onEntry().then(() => done(), done);
   });
   try {
     await pipeline(createReadStream(archive, { highWaterMark: 1024 * 1024 }), ex, { signal: op.signal });
-  } catch (err) {
+  } catch (caught) {
+    const err = entryError ?? caught;
     if (err instanceof CritterError || op.signal.aborted) throw err;
+    const full = spaceExhausted(err, `unpacking image archive ${archive}`, dir);
+    if (full) throw full;
     throw new ImageArchiveError(`${archive} is not a readable tar archive: ${(err as Error).message}`, { cause: err });
   }
   for (const [name, first] of links) {
