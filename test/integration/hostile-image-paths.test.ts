@@ -8,15 +8,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
-import { buildImage, busyboxRootfsLayer, dir, file, pushImage, symlink, type ImageConfigSpec, type LayerSpec, type PushedImage } from '../fixtures/image-builder.ts';
+import { buildImage, busyboxRootfsLayer, dir, file, pushImage, randomFile, symlink, type ImageConfigSpec, type LayerSpec, type PushedImage } from '../fixtures/image-builder.ts';
 import { TEST_REPO_PREFIX } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
-import { startDaemon, type RunningDaemon } from './helpers/daemon.ts';
+import { makeDirs, startDaemon, type RunningDaemon } from './helpers/daemon.ts';
+import { mount } from '../../src/storage/libc.ts';
 import { unmountAllUnder } from './helpers/mounts.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -26,6 +27,9 @@ const HOST_NS = { network: 2, pid: 1, ipc: 0 };
 /** A name the host's /etc/passwd has (Debian base-passwd) and no test image does. */
 const HOST_ONLY_USER = '_apt';
 const IMAGE_ONLY_USER = { name: 'app', uid: 4321 };
+/** A small filesystem for a daemon root, and an image that cannot fit on it. */
+const SMALL_FS = 'size=16m';
+const TOO_BIG_BYTES = 24 * 1024 * 1024;
 
 let registry: RunningRegistry;
 let d: RunningDaemon;
@@ -61,6 +65,7 @@ before(async () => {
     }),
     push('volume-under-file', [base, { entries: [file('notadir', 'x')] }], { Volumes: { '/notadir/vol': {} } }),
     push('long-name', [base, { entries: [dir('deep'), file(`deep/${'n'.repeat(300)}`, 'x')] }]),
+    push('too-big', [{ entries: [dir('data'), randomFile('data/random.bin', TOO_BIG_BYTES, 'critter-too-big')] }]),
   ]);
   d = await startDaemon({ registriesConf: registriesConfText(registry.host) });
   for (const name of ['etc-loop', 'etc-loop-user', 'etc-chain', 'volume-under-symlink', 'volume-under-file']) {
@@ -182,4 +187,23 @@ test('PullImage of a layer with a 300-byte name component answers FAILED_PRECOND
   const listed = (await d.client.call('ListImages', {})).images as Any[];
   assert.ok(!listed.some((i) => (i.repo_tags as string[]).some((t) => t.includes('hostile-long-name'))), 'a failed pull registered the image');
   await stillServing();
+});
+
+test('PullImage onto a full filesystem answers RESOURCE_EXHAUSTED naming the entry and the path, not UNKNOWN "Premature close"', async () => {
+  const dirs = await makeDirs();
+  await mkdir(dirs.root, { recursive: true });
+  mount('tmpfs', dirs.root, 'tmpfs', SMALL_FS);
+  // stop() unmounts everything under its base, this tmpfs included.
+  const small = await startDaemon({ dirs, registriesConf: registriesConfText(registry.host) });
+  try {
+    await assert.rejects(
+      small.client.call('PullImage', { image: { image: images['too-big']!.reference } }),
+      grpcError(Code.RESOURCE_EXHAUSTED, 'no space left on device', '"data/random.bin"', dirs.root),
+    );
+    assert.doesNotMatch(small.logs(), /Premature close/);
+    const v = await small.client.call('Version', { version: 'v1' });
+    assert.equal(v.runtime_api_version, 'v1');
+  } finally {
+    await small.stop();
+  }
 });
