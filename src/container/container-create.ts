@@ -23,6 +23,7 @@ import { initialStatus, type ContainerMetadata } from './container-record.ts';
 import { devicesByHostPath, localhostSeccompProfile, podContext, readRootfsFile, resolveConfig } from './create-inputs.ts';
 import { effectiveStopSignal } from './stop-signal.ts';
 import { mkdirInRoot } from '../storage/rootfs-path.ts';
+import { quoteBounded } from '../storage/errors.ts';
 
 export interface CreatePlan {
   id: string;
@@ -98,7 +99,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     // that cannot be (a file or a loop on its way) fails the create, as CRI-O's does.
     for (const v of uncoveredImageVolumes(imageConfig.Volumes, built.spec.mounts)) {
       await mkdirInRoot(rootfsPath, v, 0o755).catch((err: unknown) => {
-        throw new FailedPreconditionError(`image volume ${JSON.stringify(v)} cannot be created in the container's rootfs`, { cause: err });
+        throw new FailedPreconditionError(`image volume ${quoteBounded(v)} cannot be created in the container's rootfs`, { cause: err });
       });
     }
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import type { Op } from '../lib/op.ts';
 import { CritterError, InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
-import { quoteEntry, spaceExhausted } from '../storage/errors.ts';
+import { quoteBounded, spaceExhausted } from '../storage/errors.ts';
 
 /** A malformed or unsupported image archive. */
 export class ImageArchiveError extends CritterError {
@@ -122,7 +122,7 @@ export async function unpackArchive(op: Op, archive: string, dir: string): Promi
       files.set(name, stored);
       await pipeline(stream, createWriteStream(join(dir, stored), { mode: 0o600 }), { signal: op.signal }).catch((err: unknown) => {
         // A full disk is the host's condition, not a broken archive.
-        throw spaceExhausted(err, `unpacking image archive ${archive} entry ${quoteEntry(header.name)}`, join(dir, stored)) ?? err;
+        throw spaceExhausted(err, `unpacking image archive ${archive} entry ${quoteBounded(header.name)}`, join(dir, stored)) ?? err;
       });
     };
     onEntry().then(() => done(), done);

@@ -4,11 +4,11 @@
  */
 import { CritterError, ResourceExhaustedError } from '../lib/errors.ts';
 
-/** Entry names come from the image: up to 256 characters are shown, then the length (issue 12 class 3). */
+/** Names and paths come from the image: up to 256 characters are shown, then the length (issue 12 class 3). */
 const SHOWN_NAME_MAX = 256;
 
-/** A layer entry's name, quoted and bounded. */
-export function quoteEntry(name: string): string {
+/** A name or path from an image, quoted and bounded. */
+export function quoteBounded(name: string): string {
   if (name.length <= SHOWN_NAME_MAX) return JSON.stringify(name);
   return `${JSON.stringify(name.slice(0, SHOWN_NAME_MAX))}… (${name.length} characters)`;
 }
@@ -24,7 +24,7 @@ export function spaceExhausted(err: unknown, what: string, path?: string): Resou
   const why = e.code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded';
   // write(2) errors carry no path: the caller knows which file it was writing.
   const p = e.path ?? path;
-  const where = p === undefined ? '' : ` of ${quoteEntry(p)}`;
+  const where = p === undefined ? '' : ` of ${quoteBounded(p)}`;
   return new ResourceExhaustedError(`${what}: ${why} (${e.code}) in ${e.syscall ?? 'a write'}${where}`);
 }
 
@@ -37,7 +37,7 @@ export class UnsafeLayerEntryError extends CritterError {
   override readonly code = 'CRI_ERR_UNSAFE_LAYER_ENTRY';
   readonly entry: string;
   constructor(entry: string, reason: string, options?: { cause?: unknown }) {
-    super(`layer entry ${quoteEntry(entry)} refused: ${reason}`, options);
+    super(`layer entry ${quoteBounded(entry)} refused: ${reason}`, options);
     this.entry = entry;
   }
 }
@@ -61,16 +61,16 @@ export class LayerFormatError extends CritterError {
 
 /**
  * A path taken from an image cannot be resolved inside its root: a symlink loop (ELOOP), a
- * component that is not a directory where one is expected (ENOTDIR), a file that is not a
- * regular file or is too big to read. The image is unusable as it is: retrying cannot help.
+ * component that is not a directory where one is expected (ENOTDIR), a NUL byte (EINVAL) or
+ * a name too long for the filesystem, a file that is not a regular file or is too big to read. The image is unusable as it is: retrying cannot help.
  */
 export class PathInRootError extends CritterError {
   override readonly code = 'CRI_ERR_PATH_IN_ROOT';
   /** The path as asked for, relative to the root. */
   readonly path: string;
-  readonly reason: 'ELOOP' | 'ENOTDIR' | 'ENOTREG' | 'EFBIG';
+  readonly reason: 'ELOOP' | 'ENOTDIR' | 'ENOTREG' | 'EFBIG' | 'EINVAL' | 'ENAMETOOLONG';
   constructor(path: string, reason: PathInRootError['reason'], detail: string) {
-    super(`${JSON.stringify(path)} inside the container root: ${detail}`);
+    super(`${quoteBounded(path)} inside the container root: ${detail}`);
     this.path = path;
     this.reason = reason;
   }

@@ -7,12 +7,11 @@
  */
 import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UnsafeLayerEntryError } from './errors.ts';
+import { UnsafeLayerEntryError, quoteBounded } from './errors.ts';
+import { MAX_SYMLINK_HOPS } from './rootfs-path.ts';
 
 type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
 
-/** Symlink hops allowed while resolving one path (Linux MAXSYMLINKS). */
-const MAX_SYMLINK_HOPS = 40;
 
 /**
  * Splits a tar entry name into clean components. A leading `/` is dropped (names are
@@ -88,7 +87,7 @@ export class LayerTree {
       const key = resolved.length === 0 ? c : `${resolved.join('/')}/${c}`;
       const node = this.#nodes.get(key);
       if (node === undefined) {
-        if (!create) throw new UnsafeLayerEntryError(entry, `parent "${key}" does not exist in the layer`);
+        if (!create) throw new UnsafeLayerEntryError(entry, `parent ${quoteBounded(key)} does not exist in the layer`);
         await mkdir(this.abs(key), { mode: 0o755 });
         this.#nodes.set(key, { kind: 'dir' });
         resolved.push(c);
@@ -97,11 +96,11 @@ export class LayerTree {
       } else if (node.kind === 'symlink') {
         if (++hops > MAX_SYMLINK_HOPS) throw new UnsafeLayerEntryError(entry, 'too many levels of symbolic links');
         if (node.target.startsWith('/')) {
-          throw new UnsafeLayerEntryError(entry, `parent "${key}" is an absolute symlink (${node.target})`);
+          throw new UnsafeLayerEntryError(entry, `parent ${quoteBounded(key)} is an absolute symlink (${quoteBounded(node.target)})`);
         }
         queue.unshift(...node.target.split('/'));
       } else {
-        throw new UnsafeLayerEntryError(entry, `parent "${key}" is not a directory`);
+        throw new UnsafeLayerEntryError(entry, `parent ${quoteBounded(key)} is not a directory`);
       }
     }
     return resolved;

@@ -11,7 +11,7 @@ import tar from 'tar-stream';
 import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from './libc.ts';
 import { LayerTree, entryComponents } from './layer-tree.ts';
 import { PaxXattrScanner, type RawXattrs } from './pax-xattrs.ts';
-import { LayerFormatError, UnsafeLayerEntryError, quoteEntry, spaceExhausted } from './errors.ts';
+import { LayerFormatError, UnsafeLayerEntryError, quoteBounded, spaceExhausted } from './errors.ts';
 
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_OPAQUE = '.wh..wh..opq';
@@ -98,10 +98,10 @@ function isPrematureClose(err: unknown): boolean {
  */
 function entryError(name: string, err: unknown, tree: LayerTree): unknown {
   const e = err as NodeJS.ErrnoException;
-  const full = spaceExhausted(err, `extracting layer entry ${quoteEntry(name)}`, tree.root);
+  const full = spaceExhausted(err, `extracting layer entry ${quoteBounded(name)}`, tree.root);
   if (full) return full;
   if (typeof e?.code === 'string' && ENTRY_ERRNOS.has(e.code)) {
-    return new LayerFormatError(`layer entry ${quoteEntry(name)} cannot be extracted: ${e.code} in ${e.syscall ?? 'a filesystem call'}`);
+    return new LayerFormatError(`layer entry ${quoteBounded(name)} cannot be extracted: ${e.code} in ${e.syscall ?? 'a filesystem call'}`);
   }
   return err;
 }
@@ -181,11 +181,11 @@ async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs
       body.resume();
       const linkName = h.linkname ?? '';
       const target = await tree.resolveParent(linkName, entryComponents(linkName), false).catch((err: unknown) => {
-        throw new UnsafeLayerEntryError(h.name, `hard link target ${JSON.stringify(linkName)} is not inside the layer`, { cause: err });
+        throw new UnsafeLayerEntryError(h.name, `hard link target ${quoteBounded(linkName)} is not inside the layer`, { cause: err });
       });
       const node = tree.get(target.key);
       if (target.key === '' || node === undefined || node.kind === 'dir') {
-        throw new UnsafeLayerEntryError(h.name, `hard link target ${JSON.stringify(linkName)} is not a file earlier in the layer`);
+        throw new UnsafeLayerEntryError(h.name, `hard link target ${quoteBounded(linkName)} is not a file earlier in the layer`);
       }
       if (target.key === key) return;
       await replace(tree, key);

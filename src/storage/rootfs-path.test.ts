@@ -102,6 +102,13 @@ describe('resolveInRoot() behaviour', () => {
     await rejectsWith(resolveInRoot(root, '/file/..'), 'ENOTDIR');
   });
 
+  test('a NUL byte or an overlong name is a PathInRootError with a bounded message', async () => {
+    await rejectsWith(resolveInRoot(root, '/etc/pass\0wd'), 'EINVAL');
+    const err = await rejectsWith(resolveInRoot(root, `/etc/${'x'.repeat(5000)}`), 'ENAMETOOLONG');
+    assert.ok(err.message.length < 400, err.message);
+    await rejectsWith(mkdirInRoot(root, `/${'y'.repeat(300)}`), 'ENAMETOOLONG');
+  });
+
   test('missing components are joined lexically, and .. removes them', async () => {
     assert.equal(await resolveInRoot(root, '/nope/a/b'), join(root, 'nope/a/b'));
     assert.equal(await resolveInRoot(root, '/nope/../abs-etc/passwd'), join(root, 'etc/passwd'));

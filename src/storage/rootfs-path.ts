@@ -47,11 +47,14 @@ function shown(parts: readonly string[]): string {
   return `/${parts.join('/')}`;
 }
 
-async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+async function lstatOrUndefined(path: string, asked: string): Promise<Stats | undefined> {
   try {
     return await lstat(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    // Not chained: the errno's message repeats the whole, unbounded, path.
+    if (code === 'ENAMETOOLONG') throw new PathInRootError(asked, 'ENAMETOOLONG', 'a name or the path is too long for the filesystem');
     throw err;
   }
 }
@@ -61,6 +64,8 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
  * same), so a later `..` removes them lexically; with `createMode` they are created first.
  */
 async function walk(root: string, path: string, opts: WalkOptions): Promise<string> {
+  // Node refuses such a path with a TypeError: the image's fault, said as such.
+  if (path.includes('\0')) throw new PathInRootError(path, 'EINVAL', 'has a NUL byte');
   const resolved: string[] = [];
   const pending = components(path);
   let hops = 0;
@@ -72,7 +77,7 @@ async function walk(root: string, path: string, opts: WalkOptions): Promise<stri
     }
     const isLast = pending.length === 0;
     const host = posix.join(root, ...resolved, c);
-    let st = await lstatOrUndefined(host);
+    let st = await lstatOrUndefined(host, path);
     if (st === undefined && opts.createMode !== undefined) {
       await mkdir(host, { mode: opts.createMode }).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'EEXIST') throw err;
