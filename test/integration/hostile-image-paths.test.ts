@@ -64,11 +64,13 @@ before(async () => {
       Volumes: { '/data/vol': {} }, WorkingDir: '/data/work',
     }),
     push('volume-under-file', [base, { entries: [file('notadir', 'x')] }], { Volumes: { '/notadir/vol': {} } }),
+    push('volume-nul', [base], { Volumes: { '/vol\u0000x': {} } }),
+    push('volume-long', [base], { Volumes: { [`/${'v'.repeat(5000)}`]: {} } }),
     push('long-name', [base, { entries: [dir('deep'), file(`deep/${'n'.repeat(300)}`, 'x')] }]),
     push('too-big', [{ entries: [dir('data'), randomFile('data/random.bin', TOO_BIG_BYTES, 'critter-too-big')] }]),
   ]);
   d = await startDaemon({ registriesConf: registriesConfText(registry.host) });
-  for (const name of ['etc-loop', 'etc-loop-user', 'etc-chain', 'volume-under-symlink', 'volume-under-file']) {
+  for (const name of ['etc-loop', 'etc-loop-user', 'etc-chain', 'volume-under-symlink', 'volume-under-file', 'volume-nul', 'volume-long']) {
     await d.client.call('PullImage', { image: { image: images[name]!.reference } });
   }
   const config = {
@@ -176,6 +178,16 @@ test('A VOLUME under a file fails CreateContainer with FAILED_PRECONDITION namin
   await assert.rejects(create(ctr('volume-under-file', ['true'])), grpcError(Code.FAILED_PRECONDITION, '"/notadir/vol"', '"/notadir" is not a directory'));
   const left = (await d.client.call('ListContainers', {})).containers as Any[];
   assert.equal(left.length, 0, 'a failed create left a container behind');
+  await stillServing();
+});
+
+test('A VOLUME with a NUL byte or a name too long fails CreateContainer with FAILED_PRECONDITION and a bounded message', async () => {
+  await assert.rejects(create(ctr('volume-nul', ['true'])), grpcError(Code.FAILED_PRECONDITION, 'image volume "/vol\\u0000x"', 'NUL byte'));
+  await assert.rejects(create(ctr('volume-long', ['true'])), (err: { code: number; details: string }) => {
+    grpcError(Code.FAILED_PRECONDITION, `image volume "/${'v'.repeat(100)}`, '(5001 characters)', 'too long')(err);
+    assert.ok(err.details.length < 2048, `unbounded message: ${err.details.length} characters`);
+    return true;
+  });
   await stillServing();
 });
 
