@@ -101,8 +101,31 @@ export async function listHostDevices(dir = '/dev'): Promise<HostDevice[]> {
   return out;
 }
 
+/**
+ * cgroup v1 controllers the runtime can use: those attached to a v1 hierarchy (column 2 of
+ * /proc/cgroups is non-zero). On a hybrid host a controller can be enabled but attached
+ * only to the unified tree (hugetlb here), where runc's v1 driver cannot reach it.
+ */
+export function parseV1Controllers(procCgroups: string): string[] {
+  const out: string[] = [];
+  for (const line of procCgroups.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const [name, hierarchy, , enabled] = line.trim().split(/\s+/);
+    if (name && hierarchy !== undefined && hierarchy !== '0' && enabled === '1') out.push(name);
+  }
+  return out;
+}
+
+async function detectCgroupControllers(version: 1 | 2): Promise<string[]> {
+  if (version === 1) return parseV1Controllers(await readFile('/proc/cgroups', 'utf8'));
+  // The root's list is what runc can enable down the path it creates.
+  return (await readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8')).trim().split(/\s+/).filter((c) => c !== '');
+}
+
 export interface StaticHostFacts {
   cgroupVersion: 1 | 2;
+  /** Controllers usable by the runtime (see parseV1Controllers); limits for others are dropped. */
+  cgroupControllers: readonly string[];
   cgroupDriver: 'cgroupfs' | 'systemd';
   minOomScoreAdj: number;
   oomScoreAdjRestricted: boolean;
@@ -133,8 +156,9 @@ export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'
   const swap = cgroupVersion === 1
     ? await exists('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes')
     : (await readFile('/proc/swaps', 'utf8').catch(() => '')).trim().split('\n').length > 1;
+  const cgroupControllers = await detectCgroupControllers(cgroupVersion);
   return {
-    cgroupVersion, cgroupDriver, minOomScoreAdj: oom.min, oomScoreAdjRestricted: oom.restricted,
+    cgroupVersion, cgroupControllers, cgroupDriver, minOomScoreAdj: oom.min, oomScoreAdjRestricted: oom.restricted,
     rroSupported: kernelSupportsRro(release()), apparmorEnabled: apparmor, swapControllerAvailable: swap, arch: process.arch,
     boundingCapabilities,
   };
