@@ -84,7 +84,7 @@ before(async () => {
   pd = await startPodDaemon({ registriesConf: registriesConfText(registry.host) });
   addr = await makeNodeAddress(work.slice(-4).toLowerCase().replace(/[^a-z0-9]/g, 'x'), 10 + (process.pid % 200));
   const cfg = join(work, 'kubeadm.yaml');
-  await writeFile(cfg, kubeadmConfig({ nodeName: NODE, nodeIp: addr.ip, socket: pd.daemon.dirs.socket, podSubnet: pd.net.subnet }));
+  await writeFile(cfg, await kubeadmConfig({ nodeName: NODE, nodeIp: addr.ip, socket: pd.daemon.dirs.socket, podSubnet: pd.net.subnet }));
   // kubeadm asks systemd to (re)start the kubelet; without systemd the test starts it once kubeadm has written its config.
   const init = spawn(bins!.kubeadm, ['init', '--config', cfg, '--skip-phases=addon/coredns', '--v=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let initOut = '';

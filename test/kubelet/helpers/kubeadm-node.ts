@@ -16,6 +16,7 @@ import { pushImage } from '../../fixtures/image-push.ts';
 import type { RegistryEndpoint } from '../../fixtures/registry.ts';
 import { staticBinary } from '../../critest/upstream-images.ts';
 import { unmountAllUnder } from '../../integration/helpers/mounts.ts';
+import { deployDocs, docOfKind } from './deploy-config.ts';
 import { hostBinaryLayer, hostIptables, type HostBinary } from './host-binary-image.ts';
 
 export const KUBERNETES_VERSION = 'v1.33.3';
@@ -99,33 +100,32 @@ export interface KubeadmConfigInput {
   podSubnet: string;
 }
 
-/** The kubeadm, kubelet and kube-proxy configuration of the test node (deploy/kubelet/ holds the operator's version). */
-export function kubeadmConfig(i: KubeadmConfigInput): string {
-  const docs: Record<string, unknown>[] = [
-    {
-      apiVersion: 'kubeadm.k8s.io/v1beta4', kind: 'InitConfiguration',
-      localAPIEndpoint: { advertiseAddress: i.nodeIp, bindPort: 6443 },
-      nodeRegistration: {
-        name: i.nodeName, criSocket: `unix://${i.socket}`, imagePullPolicy: 'IfNotPresent',
-        kubeletExtraArgs: [{ name: 'node-ip', value: i.nodeIp }],
-        // Host facts, not critter's: no kernel config or modules to verify on this VM.
-        ignorePreflightErrors: ['SystemVerification', 'Swap'],
-      },
-    },
-    {
-      apiVersion: 'kubeadm.k8s.io/v1beta4', kind: 'ClusterConfiguration',
-      kubernetesVersion: KUBERNETES_VERSION, imageRepository: 'registry.k8s.io',
-      networking: { podSubnet: i.podSubnet, serviceSubnet: '10.96.0.0/16' },
-    },
-    {
-      apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration',
-      cgroupDriver: 'cgroupfs', failSwapOn: false,
-      evictionHard: { 'memory.available': '50Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
-      imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 99,
-    },
-    // A kube-proxy in a container may not raise nf_conntrack_max: leave the host's value.
-    { apiVersion: 'kubeproxy.config.k8s.io/v1alpha1', kind: 'KubeProxyConfiguration', mode: 'iptables', conntrack: { maxPerCore: 0 } },
-  ];
+/**
+ * deploy/kubelet/kubeadm-init.yaml with the test node's own values: its name and address,
+ * critter's test socket, the test network's subnet, and what this VM needs.
+ */
+export async function kubeadmConfig(i: KubeadmConfigInput): Promise<string> {
+  const docs = await deployDocs('kubeadm-init.yaml');
+  const init = docOfKind(docs, 'InitConfiguration');
+  init.localAPIEndpoint = { advertiseAddress: i.nodeIp, bindPort: 6443 };
+  Object.assign(init.nodeRegistration, {
+    name: i.nodeName, criSocket: `unix://${i.socket}`,
+    kubeletExtraArgs: [{ name: 'node-ip', value: i.nodeIp }],
+    // Host facts, not critter's: this VM has no kernel config or modules to verify.
+    ignorePreflightErrors: ['SystemVerification', 'Swap'],
+  });
+  const cluster = docOfKind(docs, 'ClusterConfiguration');
+  cluster.kubernetesVersion = KUBERNETES_VERSION;
+  cluster.networking.podSubnet = i.podSubnet;
+  Object.assign(docOfKind(docs, 'KubeletConfiguration'), {
+    containerRuntimeEndpoint: `unix://${i.socket}`,
+    failSwapOn: false,
+    // A test VM's disk may be fuller than a node's: never evict the test's pods for it.
+    evictionHard: { 'memory.available': '50Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 99,
+  });
+  // A test leaves the host's conntrack table size as it is.
+  docOfKind(docs, 'KubeProxyConfiguration').conntrack = { maxPerCore: 0 };
   return docs.map((d) => JSON.stringify(d, null, 2)).join('\n---\n');
 }
 

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { unmountAllUnder } from '../../integration/helpers/mounts.ts';
+import { deployDocs, docOfKind } from './deploy-config.ts';
 
 const SETPRIV = '/usr/bin/setpriv';
 const STOP_GRACE_MS = 10_000;
@@ -73,17 +74,16 @@ async function removeCgroupTree(path: string): Promise<void> {
   await rmdir(path).catch(() => undefined);
 }
 
-export function kubeletConfig(o: { socket: string; manifestDir: string; podLogsDir: string; cgroupRoot: string; port: number; healthzPort: number }, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/** deploy/kubelet/kubelet-config.yaml, pointed at the test's socket, dirs and ports. */
+export async function kubeletConfig(o: { socket: string; manifestDir: string; podLogsDir: string; cgroupRoot: string; port: number; healthzPort: number }, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   return {
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
+    ...docOfKind(await deployDocs('kubelet-config.yaml'), 'KubeletConfiguration'),
     containerRuntimeEndpoint: `unix://${o.socket}`,
+    imageServiceEndpoint: `unix://${o.socket}`,
     staticPodPath: o.manifestDir,
     podLogsDir: o.podLogsDir,
     fileCheckFrequency: '1s',
     syncFrequency: '5s',
-    // What RuntimeConfig reports wins where the kubelet reads it (KubeletCgroupDriverFromCRI).
-    cgroupDriver: 'cgroupfs',
     cgroupRoot: o.cgroupRoot,
     failSwapOn: false,
     address: '127.0.0.1',
@@ -112,7 +112,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
   for (const d of [manifestDir, podLogsDir, rootDir]) await mkdir(d, { recursive: true });
   const port = await freePort();
   const healthzPort = await freePort();
-  const config = kubeletConfig({ socket: opts.socket, manifestDir, podLogsDir, cgroupRoot, port, healthzPort }, opts.config);
+  const config = await kubeletConfig({ socket: opts.socket, manifestDir, podLogsDir, cgroupRoot, port, healthzPort }, opts.config);
   const configFile = join(dir, 'kubelet-config.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
   const nodeName = `critter-node-${tag.toLowerCase()}`;
