@@ -1,6 +1,7 @@
 import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { capabilitiesFromMask, hasSysResource, kernelSupportsRro, parseMountinfo, parseV1Controllers, propagationOf } from './host-facts.ts';
+import { capabilitiesFromMask, hasSysResource, kernelSupportsRro, parseMountinfo, propagationOf } from './host-facts.ts';
+import { parseV1Controllers } from '../host/cgroup-controllers.ts';
 import { memoryCgroupFrom, oomKillCount } from './oom.ts';
 import { effectiveStopSignal, normalizeSignalName, signalEnumOf } from './stop-signal.ts';
 import { criLogPath, imageRefFor } from './container-create.ts';
