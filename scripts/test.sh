@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mapfile -t files < <(
   find dist/src -name '*.test.js' | sort
-  for d in component integration critest; do [ -d "dist/test/$d" ] && find "dist/test/$d" -name '*.test.js' | sort; done
+  for d in component integration critest kubelet; do [ -d "dist/test/$d" ] && find "dist/test/$d" -name '*.test.js' | sort; done
   find dist/bench -name "*.test.js" | sort
 )
 echo "==> ${#files[@]} test files"

@@ -4,7 +4,7 @@
  * followed) and must exist (cri-api.md §4 item 19); the image's /etc/passwd and /etc/group
  * come from the mounted rootfs; a Localhost seccomp profile is read from its absolute path.
  */
-import { readFile, realpath } from 'node:fs/promises';
+import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { NamespaceOption__Output } from '../generated/cri/runtime/v1/NamespaceOption.ts';
@@ -45,13 +45,34 @@ async function resolveHostPath(path: string, what: string): Promise<string> {
 }
 
 /**
- * The config with mount host paths resolved, and the pod's namespace modes where the
+ * A bind mount's source, resolved. One that does not exist is created as a directory
+ * (0755), as containerd and CRI-O do: the kubelet has already checked hostPath volumes of
+ * a type that must exist (File, Socket, …), and kube-proxy mounts `/lib/modules`, which
+ * not every host has.
+ */
+async function resolveMountSource(path: string, what: string): Promise<string> {
+  if (!path.startsWith('/')) throw new InvalidArgumentError(`${what}: host_path ${JSON.stringify(path)} must be an absolute path`);
+  try {
+    return await realpath(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return resolveHostPath(path, what);
+  }
+  try {
+    await mkdir(path, { recursive: true, mode: 0o755 });
+  } catch (err) {
+    throw new InvalidArgumentError(`${what}: host path ${JSON.stringify(path)} does not exist and cannot be created as a directory`, { cause: err });
+  }
+  return resolveHostPath(path, what);
+}
+
+/**
+ * The config with mount host paths resolved (missing ones created), and the pod's namespace modes where the
  * container names none (a container always joins its pod's network and IPC; the kubelet
  * sends them, other clients may not).
  */
 export async function resolveConfig(config: ContainerConfig__Output, podConfig: PodSandboxConfig__Output): Promise<ContainerConfig__Output> {
   const mounts = await Promise.all(config.mounts.map(async (m) => ({
-    ...m, host_path: await resolveHostPath(m.host_path, `mount ${JSON.stringify(m.container_path)}`),
+    ...m, host_path: await resolveMountSource(m.host_path, `mount ${JSON.stringify(m.container_path)}`),
   })));
   const linux = config.linux;
   const sc = linux?.security_context ?? null;

@@ -1,6 +1,7 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { capabilitiesFromMask, hasSysResource, kernelSupportsRro, parseMountinfo, propagationOf } from './host-facts.ts';
+import { parseV1Controllers } from '../host/cgroup-controllers.ts';
 import { memoryCgroupFrom, oomKillCount } from './oom.ts';
 import { effectiveStopSignal, normalizeSignalName, signalEnumOf } from './stop-signal.ts';
 import { criLogPath, imageRefFor } from './container-create.ts';
@@ -78,4 +79,11 @@ test('imageRefFor() picks the repo digest of the requested repository', () => {
   assert.equal(imageRefFor(image, 'b.io/y:latest'), 'b.io/y@sha256:1');
   assert.equal(imageRefFor(image, 'c.io/z:1'), 'a.io/x@sha256:1');
   assert.equal(imageRefFor({ ...image, digests: [] }, 'x'), `sha256:${'f'.repeat(64)}`);
+});
+
+describe('parseV1Controllers()', () => {
+  it('parseV1Controllers() lists controllers attached to a v1 hierarchy only', () => {
+    const text = '#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t3\t1\t1\ncpu\t1\t1\t1\nmemory\t4\t60\t1\nhugetlb\t0\t1\t1\npids\t8\t1\t0\n';
+    assert.deepEqual(parseV1Controllers(text), ['cpuset', 'cpu', 'memory']);
+  });
 });

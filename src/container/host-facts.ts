@@ -8,6 +8,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { HostDevice, HostFacts, MountPropagationMode } from './spec/inputs.ts';
 import { ALL_CAPABILITIES } from './spec/security.ts';
+import { detectCgroupControllers } from '../host/cgroup-controllers.ts';
 
 /** CAP_SYS_RESOURCE's bit in /proc/self/status CapEff (linux/capability.h). */
 const CAP_SYS_RESOURCE = 24n;
@@ -103,6 +104,8 @@ export async function listHostDevices(dir = '/dev'): Promise<HostDevice[]> {
 
 export interface StaticHostFacts {
   cgroupVersion: 1 | 2;
+  /** Controllers usable by the runtime (see parseV1Controllers); limits for others are dropped. */
+  cgroupControllers: readonly string[];
   cgroupDriver: 'cgroupfs' | 'systemd';
   minOomScoreAdj: number;
   oomScoreAdjRestricted: boolean;
@@ -133,8 +136,9 @@ export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'
   const swap = cgroupVersion === 1
     ? await exists('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes')
     : (await readFile('/proc/swaps', 'utf8').catch(() => '')).trim().split('\n').length > 1;
+  const cgroupControllers = await detectCgroupControllers(cgroupVersion);
   return {
-    cgroupVersion, cgroupDriver, minOomScoreAdj: oom.min, oomScoreAdjRestricted: oom.restricted,
+    cgroupVersion, cgroupControllers, cgroupDriver, minOomScoreAdj: oom.min, oomScoreAdjRestricted: oom.restricted,
     rroSupported: kernelSupportsRro(release()), apparmorEnabled: apparmor, swapControllerAvailable: swap, arch: process.arch,
     boundingCapabilities,
   };

@@ -20,6 +20,7 @@ import { ContainerService } from '../container/container-service.ts';
 import { containerRecordStore } from '../container/container-record.ts';
 import { OverlayRootfs } from '../container/rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
+import { LIMITED_CONTROLLERS } from '../container/spec/resources.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
 import type { RuntimeDefaults } from '../container/spec/inputs.ts';
 import type { ContainerObserver } from '../container/container-deps.ts';
@@ -72,6 +73,8 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
   const staticFacts = (): Promise<StaticHostFacts> => {
     fixed ??= detectStaticHostFacts(config.cgroup_driver).then((f) => {
       if (f.oomScoreAdjRestricted) log.warn({ minOomScoreAdj: f.minOomScoreAdj }, 'No CAP_SYS_RESOURCE: container oom_score_adj below the daemon\'s own is raised to it');
+      const missing = LIMITED_CONTROLLERS.filter((c) => !f.cgroupControllers.includes(c));
+      if (missing.length > 0) log.warn({ missing, cgroupVersion: f.cgroupVersion }, 'cgroup controllers missing on this host: container limits for them are dropped');
       return f;
     });
     return fixed;

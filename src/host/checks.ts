@@ -3,6 +3,7 @@
  * A missing hard requirement stops the daemon with one clear line; a missing soft one
  * becomes a false condition in Status. Each names the Debian package that provides it.
  */
+import { detectCgroupControllers } from './cgroup-controllers.ts';
 import { access, readFile, constants, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
@@ -66,6 +67,20 @@ async function cgroups(): Promise<CheckResult> {
   return { name: 'cgroups', required: true, ok: layout !== 'none', detail: `layout ${layout}`, pkg: 'mount cgroup filesystems (cgroupfs-mount)' };
 }
 
+/** Limits the kubelet sends for a controller the host lacks are dropped (one warning at start), never a failed start. */
+async function cgroupControllers(): Promise<CheckResult> {
+  const layout = await detectCgroupLayout();
+  if (layout === 'none') return { name: 'cgroup controllers', required: false, ok: false, detail: 'no cgroup filesystem', pkg: 'mount cgroup filesystems (cgroupfs-mount)' };
+  const have = await detectCgroupControllers(layout === 'v2' ? 2 : 1);
+  const missing = ['cpu', 'cpuset', 'memory', 'pids', 'hugetlb'].filter((c) => !have.includes(c));
+  // No hugetlb is common (containerd tolerates it by default) and costs only hugepage limits.
+  return {
+    name: 'cgroup controllers', required: false, ok: missing.every((c) => c === 'hugetlb'),
+    detail: missing.length ? `missing ${missing.join(', ')}: their container limits are dropped` : `${have.join(' ')}`,
+    pkg: 'linux kernel cgroup controllers',
+  };
+}
+
 async function cniPlugins(config: Config): Promise<CheckResult> {
   const wanted = ['bridge', 'host-local', 'loopback', 'portmap'];
   const missing: string[] = [];
@@ -93,6 +108,7 @@ export async function runHostChecks(config: Config): Promise<CheckResult[]> {
     binary('nsenter', 'nsenter', true, 'util-linux'),
     overlay(),
     cgroups(),
+    cgroupControllers(),
     cniPlugins(config),
     binary('iptables', 'iptables', false, 'iptables'),
     binary('infra process', config.runtime.infra_command, false, 'catatonit'),

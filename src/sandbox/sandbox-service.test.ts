@@ -174,3 +174,32 @@ test('bandwidthFor() turns the kubernetes.io bandwidth annotations into bits per
   assert.equal(bandwidthFor({}), undefined);
   assert.throws(() => bandwidthFor({ 'kubernetes.io/egress-bandwidth': 'fast' }), /egress-bandwidth/);
 });
+
+test('SandboxService.stop() goes on after its caller\'s deadline, and a retry joins it', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let stops = 0;
+  const dir = await mkdtemp(join(tmpdir(), 'sandbox-svc-'));
+  const records = new RecordStore<SandboxMetadata, SandboxStatusRecord>({ dir: join(dir, 'pods'), kind: 'pod' });
+  const service = new SandboxService({
+    runRoot: dir, runtimeHandlers: ['runc'], defaultHandler: 'runc', cgroupDriver: 'cgroupfs', log,
+    cni: new FakeCni(), namespaces: new FakeNamespaces(), files: new FakeFiles(), records,
+    containers: { stopAllInPod: async (_op, _pod, timeoutSec) => { stops++; assert.equal(timeoutSec, 0, 'containers are killed at once'); await gate; }, removeAllInPod: async () => {} },
+    clock: { nowNs: () => 1_700_000_000_000_000_000n },
+  });
+  try {
+    await service.recover(op);
+    const id = await service.run(op, podConfig('slow-stop'), '');
+    const caller = new AbortController();
+    const first = service.stop({ log, signal: caller.signal }, id);
+    caller.abort(new Error('caller deadline'));
+    await assert.rejects(first, /caller deadline/);
+    const retry = service.stop(op, id);
+    release();
+    await retry;
+    assert.equal(stops, 1, 'the retry joined the stop that was still running');
+    assert.equal(service.get(id).status.phase, 'notready');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

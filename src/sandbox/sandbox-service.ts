@@ -12,6 +12,7 @@ import type { Op } from '../lib/op.ts';
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
 import { AlreadyExistsError, InvalidArgumentError, UnavailableError, describeError } from '../lib/errors.ts';
 import { CleanupStack } from '../lib/cleanup-stack.ts';
+import { DetachedWork } from '../lib/detached-work.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import type { Cni, PodAttachment } from '../network/cni-types.ts';
 import type { PinRequest, PinnedNamespaceKind, PinnedNamespaces } from '../network/netns.ts';
@@ -71,7 +72,7 @@ export interface SandboxServiceDeps {
   cleanupTimeoutMs?: number;
   /** CNI DEL attempts inside one StopPodSandbox. */
   cniDelAttempts?: number;
-  /** Grace given to containers when their pod stops. */
+  /** Grace given to containers when their pod stops (default 0: SIGKILL at once, as the CRI asks). */
   containerStopTimeoutSec?: number;
 }
 
@@ -79,6 +80,8 @@ export class SandboxService {
   #deps: SandboxServiceDeps;
   #names = new NameRegistrar();
   #locks = new KeyedMutex();
+  /** Stops and removals run to the end even when their caller gives up. */
+  #detached = new DetachedWork();
   #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
 
   constructor(deps: SandboxServiceDeps) {
@@ -190,12 +193,14 @@ export class SandboxService {
       op.log.debug({ pod: idOrPrefix }, 'StopPodSandbox for an unknown pod: nothing to do');
       return;
     }
-    await this.#locks.with(rec.id, () => this.#stopLocked(op, rec.id));
+    await this.#detached.run(op, `stop:${rec.id}`, this.#deps.cleanupTimeoutMs ?? 60_000, (own) => this.#locks.with(rec.id, () => this.#stopLocked(own, rec.id)));
   }
 
   async #stopLocked(op: Op, id: string): Promise<void> {
     const records = this.#deps.records;
-    await this.#deps.containers.stopAllInPod(op, id, this.#deps.containerStopTimeoutSec ?? 10);
+    // api.proto: running containers "must be forcibly terminated"; the kubelet has already
+    // given them their grace period (containerd kills at once too).
+    await this.#deps.containers.stopAllInPod(op, id, this.#deps.containerStopTimeoutSec ?? 0);
     let rec = records.get(id);
     if (!rec) return;
     if (rec.status.phase === 'ready') await records.update(id, (s) => ({ ...s, phase: 'notready' }));
@@ -243,16 +248,20 @@ export class SandboxService {
       op.log.debug({ pod: idOrPrefix }, 'RemovePodSandbox for an unknown pod: nothing to do');
       return;
     }
-    await this.#locks.with(rec.id, async () => {
-      const current = this.#deps.records.get(rec.id);
+    await this.#detached.run(op, `remove:${rec.id}`, this.#deps.cleanupTimeoutMs ?? 60_000, (own) => this.#removeLocked(own, rec.id));
+  }
+
+  #removeLocked(op: Op, id: string): Promise<void> {
+    return this.#locks.with(id, async () => {
+      const current = this.#deps.records.get(id);
       if (!current) return;
-      await this.#stopLocked(op, rec.id);
-      await this.#deps.containers.removeAllInPod(op, rec.id);
-      await this.#deps.namespaces.remove(op, rec.id);
+      await this.#stopLocked(op, id);
+      await this.#deps.containers.removeAllInPod(op, id);
+      await this.#deps.namespaces.remove(op, id);
       await this.#deps.files.removeDir(op, current.metadata.runDir);
-      await this.#deps.records.remove(rec.id);
-      this.#names.release(current.metadata.name, rec.id);
-      op.log.info({ pod: rec.id }, 'Pod sandbox removed');
+      await this.#deps.records.remove(id);
+      this.#names.release(current.metadata.name, id);
+      op.log.info({ pod: id }, 'Pod sandbox removed');
     });
   }
 

@@ -209,7 +209,9 @@ export class StreamingServer {
     const ws = await new Promise<WebSocket>((resolve) => wss.handleUpgrade(req, socket, head, resolve));
     const common = { ws, log, backend: this.#deps.backend, idleTimeoutMs: this.#idleTimeoutMs, shutdown: this.#shutdown.signal };
     if (pending.kind !== 'portforward') {
-      return serveRemoteCommandWs({ ...common, protocol: ws.protocol as RemoteCommandProtocol, spec: pending });
+      // No subprotocol at all is the kubelet's binary channel protocol.
+      const protocol = (ws.protocol === '' ? 'channel.k8s.io' : ws.protocol) as RemoteCommandProtocol;
+      return serveRemoteCommandWs({ ...common, protocol, spec: pending });
     }
     if (ws.protocol === PORTFORWARD_WS_TUNNEL_PROTOCOL) {
       const tunnel = createWebSocketStream(ws);
@@ -253,7 +255,7 @@ function refuseProtocols(kind: Pending['kind'], upgrade: string, offered: string
     const ours = [PORTFORWARD_WS_TUNNEL_PROTOCOL, PORTFORWARD_WS_CHANNEL_PROTOCOL];
     return offered.length === 0 || ours.some((p) => offered.includes(p)) ? null : protocolMismatch(offered, ours);
   }
-  return REMOTECOMMAND_WS_PROTOCOLS.some((p) => offered.includes(p)) ? null : protocolMismatch(offered, [...REMOTECOMMAND_WS_PROTOCOLS]);
+  return offered.length === 0 || REMOTECOMMAND_WS_PROTOCOLS.some((p) => offered.includes(p)) ? null : protocolMismatch(offered, [...REMOTECOMMAND_WS_PROTOCOLS]);
 }
 
 function protocolMismatch(offered: string[], accepted: string[]): string {

@@ -12,7 +12,12 @@ export const REMOTECOMMAND_SPDY_PROTOCOLS = [
   'channel.k8s.io',
 ] as const;
 
-export const REMOTECOMMAND_WS_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
+/**
+ * In our order of preference. The pre-v4 and base64 ones are what the kubelet's own
+ * streaming server accepts (kubelet cri/streaming/remotecommand/websocket.go), which
+ * containerd serves; the node e2e suite execs over `channel.k8s.io`.
+ */
+export const REMOTECOMMAND_WS_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io', 'channel.k8s.io', 'base64.channel.k8s.io'] as const;
 
 export type RemoteCommandProtocol =
   | (typeof REMOTECOMMAND_SPDY_PROTOCOLS)[number]
@@ -24,7 +29,7 @@ export type SessionOutcome =
   | { kind: 'failed'; message: string };
 
 export function speaksJsonStatus(protocol: RemoteCommandProtocol): boolean {
-  return protocol === 'v4.channel.k8s.io' || protocol === 'v5.channel.k8s.io';
+  return protocol.startsWith('v4.') || protocol === 'v5.channel.k8s.io';
 }
 
 /** Whether the client opens a resize stream for a TTY (v3 and later). */

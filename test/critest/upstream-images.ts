@@ -95,8 +95,8 @@ export async function repoRoot(): Promise<string> {
   }
 }
 
-/** Compiles one of images/src/*.c statically (gcc -static), cached by source hash. */
-async function staticBinary(name: 'pause' | 'fake-nginx' | 'nnp', cache: BlobCache): Promise<string> {
+/** Compiles one of images/src/*.c statically (gcc -static), cached by source hash; the kubeadm test takes its pause from here too. */
+export async function staticBinary(name: 'pause' | 'fake-nginx' | 'nnp', cache: BlobCache): Promise<string> {
   const src = join(await repoRoot(), 'test', 'critest', 'images', 'src', `${name}.c`);
   const hash = createHash('sha256').update(await readFile(src)).digest('hex').slice(0, 16);
   const out = join(cache.dir, 'bin', `${name}-${hash}`);

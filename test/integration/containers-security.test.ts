@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
@@ -275,7 +275,16 @@ test('host dir mounts: read-write and readonly; PRIVATE does not see later host 
 
   await assert.rejects(create(ctr(['true'], { mounts: [{ container_path: '/bidi', host_path: dir, propagation: BIDIRECTIONAL }] })),
     grpcError(Code.FAILED_PRECONDITION, dir, 'BIDIRECTIONAL', 'shared'));
-  await assert.rejects(create(ctr(['true'], { mounts: [{ container_path: '/x', host_path: join(work, 'absent') }] })), grpcError(Code.NOT_FOUND, 'absent'));
+});
+
+test('CreateContainer creates a missing bind-mount source as a directory, as containerd and CRI-O do', async () => {
+  const absent = join(work, 'absent', 'modules');
+  const { out } = await runToEnd(ctr(sh('test -d /lib/modules && echo dir'), { mounts: [{ container_path: '/lib/modules', host_path: absent, readonly: true }] }));
+  assert.match(out, /^dir$/m);
+  assert.ok((await stat(absent)).isDirectory(), 'the host directory was created');
+  await writeFile(join(work, 'a-file'), '');
+  await assert.rejects(create(ctr(['true'], { mounts: [{ container_path: '/x', host_path: join(work, 'a-file', 'sub') }] })), grpcError(Code.INVALID_ARGUMENT, 'a-file'));
+  await assert.rejects(create(ctr(['true'], { mounts: [{ container_path: '/x', host_path: 'relative/dir' }] })), grpcError(Code.INVALID_ARGUMENT, 'relative/dir'));
 });
 
 test('BIDIRECTIONAL on a shared host mount propagates a mount made in a privileged container back to the host', async () => {

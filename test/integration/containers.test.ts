@@ -282,6 +282,38 @@ test('a container over its 20 MiB memory limit is reported OOMKilled', async () 
   await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
 
+test('a container with a hugepage limit for every page size the kernel has starts, as the kubelet sends them (dropped where no hugetlb controller exists)', async () => {
+  const sizes = (await readdir('/sys/kernel/mm/hugepages').catch(() => [] as string[]))
+    .map((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1]).filter((kb): kb is string => kb !== undefined)
+    .map((kb) => (Number(kb) >= 1024 * 1024 ? `${Number(kb) / 1024 / 1024}GB` : `${Number(kb) / 1024}MB`));
+  const hugepage_limits = (sizes.length > 0 ? sizes : ['2MB']).map((page_size) => ({ page_size, limit: '0' }));
+  const pod = await runPod();
+  const id = await create(pod, ctrConfig('huge', imgs.busybox.reference, {
+    command: ['sleep', '1000'],
+    linux: { resources: { cpu_shares: '2', memory_limit_in_bytes: String(64 * 1024 * 1024), hugepage_limits }, security_context: { namespace_options: { network: 2, pid: 1 } } },
+  }));
+  await d.client.call('StartContainer', { container_id: id });
+  assert.equal((await status(id)).state, RUNNING);
+  await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
+});
+
+test('StopPodSandbox and RemovePodSandbox kill running containers at once, within crictl\'s 2 s deadline, even one that ignores SIGTERM', async () => {
+  const stubborn = ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'];
+  const pod = await runPod();
+  const id = await create(pod, ctrConfig('stubborn', imgs.busybox.reference, { command: stubborn }));
+  await d.client.call('StartContainer', { container_id: id });
+  await d.client.call('StopPodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 2000 });
+  assert.equal((await status(id)).state, EXITED);
+  const pods = (await d.client.call('ListPodSandbox', { filter: { id: pod.id } })).items as Any[];
+  assert.equal(pods[0]?.state, 1, 'the pod is NOTREADY');
+  const pod2 = await runPod();
+  const id2 = await create(pod2, ctrConfig('stubborn', imgs.busybox.reference, { command: stubborn }));
+  await d.client.call('StartContainer', { container_id: id2 });
+  await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod2.id }, { deadlineMs: 2000 });
+  await assert.rejects(status(id2), grpcError(Code.NOT_FOUND));
+  await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id }, { deadlineMs: 2000 });
+});
+
 test('UpdateContainerResources applies and shows in status; ReopenContainerLog starts a new file, and fails when not running', async () => {
   const pod = await runPod();
   const id = await create(pod, ctrConfig('logger', imgs.busybox.reference, { command: ['sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.05; done'] }));

@@ -69,6 +69,8 @@ export interface HostFacts {
   /** Kernel (mount_setattr, 5.12+) and OCI runtime support the `rro` mount option. */
   rroSupported: boolean;
   apparmorEnabled: boolean;
+  /** cgroup controllers the runtime can use; absent means all (resources.ts ResourceHost). */
+  cgroupControllers?: readonly string[];
   /** memory.memsw (v1) or memory.swap.max (v2) exists; otherwise swap limits are skipped. */
   swapControllerAvailable: boolean;
   /** Propagation of the mount that holds `path` on the host (from /proc/self/mountinfo). */

@@ -65,3 +65,18 @@ describe('cgroupsPath()', () => {
     assert.throws(() => cgroupsPath('kubepods-pod1.slice', 'abc', 'cgroupfs'), /driver is cgroupfs/);
   });
 });
+
+describe('buildResources() on a host without some controllers', () => {
+  const noHugetlb = { cgroupVersion: 1 as const, swapControllerAvailable: true, cgroupControllers: ['cpu', 'cpuset', 'memory'] };
+  it('buildResources() drops hugepage limits without the hugetlb controller, as containerd does', () => {
+    const got = buildResources(resources({ memory_limit_in_bytes: '1048576', hugepage_limits: [{ page_size: '2MB', limit: '0' }] }), noHugetlb);
+    assert.equal(got.hugepageLimits, undefined);
+    assert.equal(got.memory?.limit, 1048576);
+    assert.throws(() => buildResources(resources({ hugepage_limits: [{ page_size: '2M', limit: '1' }] }), noHugetlb), InvalidArgumentError, 'a malformed value is still refused');
+  });
+  it('buildResources() drops cpu, cpuset, memory and unified keys of missing controllers', () => {
+    const host = { cgroupVersion: 2 as const, swapControllerAvailable: true, cgroupControllers: ['pids'] };
+    const got = buildResources(resources({ cpu_shares: '512', cpuset_cpus: '0', memory_limit_in_bytes: '1048576', unified: { 'memory.high': '1', 'pids.max': '10', 'cgroup.freeze': '0' } }), host);
+    assert.deepEqual(got, { unified: { 'pids.max': '10', 'cgroup.freeze': '0' } });
+  });
+});

@@ -13,6 +13,20 @@ export const CGROUP_PREFIX = 'crt';
 export interface ResourceHost {
   cgroupVersion: 1 | 2;
   swapControllerAvailable: boolean;
+  /**
+   * cgroup controllers the OCI runtime can use on this host; absent means all of them.
+   * Limits for a missing controller are dropped (issue: a kubelet sends hugepage limits for
+   * every page size the kernel has, and runc fails the whole start on a host without the
+   * hugetlb controller; containerd's `tolerate_missing_hugetlb_controller` and CRI-O do the same).
+   */
+  cgroupControllers?: readonly string[];
+}
+
+/** The controllers whose limits buildResources() writes, for the start-up warning. */
+export const LIMITED_CONTROLLERS: readonly string[] = ['cpu', 'cpuset', 'memory', 'hugetlb'];
+
+function hasController(host: ResourceHost, name: string): boolean {
+  return host.cgroupControllers === undefined || host.cgroupControllers.includes(name);
 }
 
 function int(value: string, field: string): number {
@@ -37,37 +51,42 @@ export function buildResources(r: LinuxContainerResources__Output | null, host: 
   const shares = int(r.cpu_shares, 'cpu_shares');
   const quota = int(r.cpu_quota, 'cpu_quota');
   const period = int(r.cpu_period, 'cpu_period');
-  if (shares !== 0) cpu.shares = shares;
-  if (quota !== 0) cpu.quota = quota;
-  if (period !== 0) cpu.period = period;
-  if (r.cpuset_cpus !== '') cpu.cpus = r.cpuset_cpus;
-  if (r.cpuset_mems !== '') cpu.mems = r.cpuset_mems;
+  if (hasController(host, 'cpu')) {
+    if (shares !== 0) cpu.shares = shares;
+    if (quota !== 0) cpu.quota = quota;
+    if (period !== 0) cpu.period = period;
+  }
+  if (hasController(host, 'cpuset')) {
+    if (r.cpuset_cpus !== '') cpu.cpus = r.cpuset_cpus;
+    if (r.cpuset_mems !== '') cpu.mems = r.cpuset_mems;
+  }
   if (Object.keys(cpu).length > 0) out.cpu = cpu;
 
   const memory: NonNullable<OciResources['memory']> = {};
   const limit = int(r.memory_limit_in_bytes, 'memory_limit_in_bytes');
   const swap = int(r.memory_swap_limit_in_bytes, 'memory_swap_limit_in_bytes');
-  if (limit !== 0) memory.limit = limit;
-  if (host.swapControllerAvailable) {
+  if (limit !== 0 && hasController(host, 'memory')) memory.limit = limit;
+  if (host.swapControllerAvailable && hasController(host, 'memory')) {
     // swap == limit keeps the container from swapping by default (containerd).
     if (swap !== 0) memory.swap = swap;
     else if (limit !== 0) memory.swap = limit;
   }
   if (Object.keys(memory).length > 0) out.memory = memory;
 
-  if (r.hugepage_limits.length > 0) {
-    out.hugepageLimits = r.hugepage_limits.map((h) => {
-      if (!PAGE_SIZE.test(h.page_size)) throw new InvalidArgumentError(`hugepage page_size ${JSON.stringify(h.page_size)} is not like "2MB" or "1GB"`);
-      return { pageSize: h.page_size, limit: int(h.limit, `hugepage limit for ${h.page_size}`) };
-    });
-  }
+  const hugepageLimits = r.hugepage_limits.map((h) => {
+    if (!PAGE_SIZE.test(h.page_size)) throw new InvalidArgumentError(`hugepage page_size ${JSON.stringify(h.page_size)} is not like "2MB" or "1GB"`);
+    return { pageSize: h.page_size, limit: int(h.limit, `hugepage limit for ${h.page_size}`) };
+  });
+  if (hugepageLimits.length > 0 && hasController(host, 'hugetlb')) out.hugepageLimits = hugepageLimits;
 
   const unifiedKeys = Object.keys(r.unified ?? {});
   if (unifiedKeys.length > 0) {
     if (host.cgroupVersion !== 2) {
       throw new InvalidArgumentError(`unified cgroup settings (${unifiedKeys.sort().join(', ')}) need cgroup v2; this host uses cgroup v1`);
     }
-    out.unified = { ...r.unified };
+    // A key names its controller before the dot (`memory.high`); `cgroup.*` is the core.
+    const kept = unifiedKeys.filter((k) => { const c = k.split('.')[0] ?? ''; return c === 'cgroup' || hasController(host, c); });
+    if (kept.length > 0) out.unified = Object.fromEntries(kept.map((k) => [k, r.unified[k] ?? '']));
   }
   return out;
 }
