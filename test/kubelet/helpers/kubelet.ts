@@ -110,6 +110,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
   const rootDir = join(dir, 'root');
   const cgroupRoot = `/critter-kubelet-${tag}`;
   for (const d of [manifestDir, podLogsDir, rootDir]) await mkdir(d, { recursive: true });
+  // The kubelet wants its cgroup root to exist in every hierarchy.
+  for (const m of await cgroupMounts()) await mkdir(join(m, cgroupRoot), { recursive: true });
   const port = await freePort();
   const healthzPort = await freePort();
   const config = await kubeletConfig({ socket: opts.socket, manifestDir, podLogsDir, cgroupRoot, port, healthzPort }, opts.config);
