@@ -41,6 +41,7 @@ export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: C
     // before StartContainer records `running` is handled by recovery (discardHalfLaunch).
     await deps.records.update(id, (s) => ({
       ...s, pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir,
+      launchedAt: created.startedAtNs > 0n ? created.startedAtNs.toString() : '',
     }), { durable: false });
   } catch (err) {
     await discardRuntimeContainer(deps, op, id, runtime);

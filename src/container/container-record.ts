@@ -51,6 +51,11 @@ export interface ContainerStatusRecord {
   conmonPid: number;
   /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at launch (for OOM). */
   memoryCgroupDir: string;
+  /**
+   * When the init process began (ns, decimal; '' in records of earlier versions): the
+   * runtime's record of the start that StartContainer reports as started_at.
+   */
+  launchedAt?: string;
   startedAt: string;
   finishedAt: string;
   exitCode: number;

@@ -81,7 +81,7 @@ async function reconcile(deps: ContainerServiceDeps, op: Op, exits: ExitTracker,
   }
   if (status === 'running' && rec.status.phase === 'created') {
     // Started, but the daemon died before it recorded so.
-    await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: deps.clock.nowNs().toString() }));
+    await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: s.launchedAt ? s.launchedAt : deps.clock.nowNs().toString() }));
   }
 }
 

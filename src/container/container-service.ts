@@ -23,7 +23,7 @@ import type { ImageRecord } from '../storage/store.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
 import { matchesContainerFilter } from './container-view.ts';
 import { buildResources } from './spec/resources.ts';
-import { ExitTracker } from './exit-tracker.ts';
+import { ExitTracker, notAfter } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
@@ -112,19 +112,25 @@ export class ContainerService {
       const pod = this.#deps.pods.get(rec.metadata.podId);
       if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} of container ${id} is not ready (${pod.status.phase})`);
       const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+      // An exit seen from here on waits until the start is recorded (exit-tracker.ts).
+      const endStart = this.#exits.beginStart(id);
       try {
-        if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
-        await runtime.start(op, id);
-      } catch (err) {
-        await discardRuntimeContainer(this.#deps, op, id, runtime);
-        await this.#recordStartError(id, err);
-        throw err;
+        try {
+          if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
+          await runtime.start(op, id);
+        } catch (err) {
+          await discardRuntimeContainer(this.#deps, op, id, runtime);
+          await this.#recordStartError(id, err);
+          throw err;
+        }
+        const now = this.#deps.clock.nowNs();
+        await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: startedAtOf(s, now) }));
+        const started = this.#deps.records.get(id);
+        if (started) this.#deps.observer?.lifecycle('started', started);
+        op.log.info({ container: id }, 'Container started');
+      } finally {
+        endStart();
       }
-      const now = this.#deps.clock.nowNs().toString();
-      await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: now }));
-      const started = this.#deps.records.get(id);
-      if (started) this.#deps.observer?.lifecycle('started', started);
-      op.log.info({ container: id }, 'Container started');
     });
   }
 
@@ -305,6 +311,15 @@ export class ContainerService {
     await this.#removals.settle((r) => r.metadata.imageId === imageId);
     return this.#deps.records.list().some((r) => r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
   }
+}
+
+/**
+ * started_at: the runtime's record of when the init process began (launchedAt), else now;
+ * never after an exit already recorded.
+ */
+function startedAtOf(s: ContainerStatusRecord, nowNs: bigint): string {
+  const at = s.launchedAt ? s.launchedAt : nowNs.toString();
+  return s.phase === 'exited' && s.finishedAt !== '0' ? notAfter(at, BigInt(s.finishedAt)) : at;
 }
 
 /** Containers being removed are not shown to clients. */

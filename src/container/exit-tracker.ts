@@ -3,6 +3,11 @@
  * with finished_at, exit code and reason (Completed, Error, OOMKilled as the kubelet
  * spells them, cri-api.md §4 item 16), then the file is deleted. Stop waits here for
  * the exit its signal causes.
+ *
+ * Ordering (issue 18 items 1 and 3): an exit that arrives while StartContainer is still
+ * recording the start waits for it, so STARTED is always published before STOPPED and
+ * started_at is never later than finished_at; concurrent reports of one exit (the exit
+ * file and Stop's own fallback) share one recording, so one exit and one STOPPED event.
  */
 import type { ContainerExit } from '../oci/exit-watcher.ts';
 import { describeError } from '../lib/errors.ts';
@@ -20,12 +25,28 @@ function isLive(s: ContainerStatusRecord): boolean {
 export class ExitTracker {
   readonly #deps: ContainerServiceDeps;
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Starts being recorded, by container id: exits of those containers wait for them. */
+  readonly #starting = new Map<string, Promise<void>>();
+  /** Exits being recorded, by container id. */
+  readonly #recording = new Map<string, Promise<void>>();
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
   }
 
+  /** StartContainer is about to run the container; call the returned function once its start (or failure) is recorded. */
+  beginStart(id: string): () => void {
+    let end!: () => void;
+    const started = new Promise<void>((resolve) => { end = resolve; });
+    this.#starting.set(id, started);
+    return () => {
+      if (this.#starting.get(id) === started) this.#starting.delete(id);
+      end();
+    };
+  }
+
   async handle(exit: ContainerExit): Promise<void> {
+    await this.#starting.get(exit.id);
     const rec = this.#deps.records.get(exit.id);
     if (!rec) {
       // Not ours (yet): a create in flight has its record already, so this is stale.
@@ -41,8 +62,16 @@ export class ExitTracker {
     }
   }
 
-  /** Marks the container exited (once); wakes Stop calls waiting for it. */
-  async record(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
+  /** Marks the container exited (once; a concurrent report of the same exit joins the first); wakes Stop calls waiting for it. */
+  record(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
+    const pending = this.#recording.get(id);
+    if (pending) return pending;
+    const recording = this.#recordOnce(id, exitCode, exitedAtNs).finally(() => this.#recording.delete(id));
+    this.#recording.set(id, recording);
+    return recording;
+  }
+
+  async #recordOnce(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
     const rec = this.#deps.records.get(id);
     if (!rec) return;
     // Only a launched, live container exits: an exit file of a discarded launch (pid 0) is
@@ -50,13 +79,16 @@ export class ExitTracker {
     if (isLive(rec.status)) {
       const oom = await this.#deps.oom.wasOomKilled(rec.status.memoryCgroupDir).catch(() => false);
       const reason = oom ? REASON_OOM_KILLED : exitCode === 0 ? REASON_COMPLETED : REASON_ERROR;
-      await this.#deps.records.update(id, (s) => (!isLive(s) ? s : {
-        ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(),
+      let changed = false;
+      await this.#deps.records.update(id, (s) => {
+        if (!isLive(s)) return s;
+        changed = true;
         // A container that exits before it was started still has a start time of 0 (api.proto).
-      }));
-      this.#deps.log.info({ container: id, exitCode, reason }, 'Container exited');
+        return { ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(), startedAt: notAfter(s.startedAt, exitedAtNs) };
+      });
       const exited = this.#deps.records.get(id);
-      if (exited) {
+      if (changed && exited) {
+        this.#deps.log.info({ container: id, exitCode, reason }, 'Container exited');
         if (oom) this.#deps.observer?.oomKilled(exited);
         this.#deps.observer?.lifecycle('stopped', exited);
       }
@@ -85,4 +117,10 @@ export class ExitTracker {
       signal.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+/** A recorded start time (ns, decimal; '0' = never started) clamped to at most `limitNs`. */
+export function notAfter(startedAt: string, limitNs: bigint): string {
+  if (startedAt === '0' || startedAt === '') return startedAt;
+  return BigInt(startedAt) > limitNs ? limitNs.toString() : startedAt;
 }

@@ -16,7 +16,7 @@ import { runtimeError } from './runc.ts';
 import type { RuncCli } from './runc.ts';
 import { spawnConmon } from './conmon-process.ts';
 import type { ConmonProcess } from './conmon-process.ts';
-import { processStartTime } from './process-identity.ts';
+import { bootTimeNs, processStartTime, startTicksToNs } from './process-identity.ts';
 
 export interface ConmonLauncherDeps {
   conmonPath: string;
@@ -101,7 +101,9 @@ export class ConmonLauncher {
       const [pidStartTime, conmonPidStartTime] = await Promise.all([processStartTime(pid), processStartTime(conmonPid)]);
       if (pidStartTime === undefined) throw new OciRuntimeError(`container "${id}" process ${pid} vanished right after create`);
       if (conmonPidStartTime === undefined) throw new OciRuntimeError(`conmon ${conmonPid} of container "${id}" vanished right after create`);
-      return { pid, pidStartTime, conmonPid, conmonPidStartTime };
+      const boot = await bootTimeNs();
+      const startedAtNs = boot === undefined ? 0n : startTicksToNs(pidStartTime, boot) ?? 0n;
+      return { pid, pidStartTime, conmonPid, conmonPidStartTime, startedAtNs };
     } finally {
       conmon.closePipes();
     }
