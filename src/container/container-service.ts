@@ -40,7 +40,9 @@ export class ContainerService {
   readonly #names = new NameRegistrar();
   readonly #locks = new KeyedMutex();
   /** Creates in flight by container name; they hold their image before their record exists. */
-  readonly #inflight = new Map<string, { digest: string; id: string; image: ImageRecord; done: Promise<string> }>();
+  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; done: Promise<string> }>();
+  /** Pods RemovePodSandbox is removing: a create in flight in one of them must not write its record. */
+  readonly #podsClosing = new Set<string>();
   readonly #exits: ExitTracker;
   /** Removed containers whose files are still to be deleted. */
   readonly #removals: RemovalQueue;
@@ -81,7 +83,8 @@ export class ContainerService {
     const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
-    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime })
+    const admit = (): void => this.#admit(pod.id, name);
+    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime, admit })
       .then(() => {
         const created = this.#deps.records.get(id);
         if (created) this.#deps.observer?.lifecycle('created', created);
@@ -90,12 +93,28 @@ export class ContainerService {
         this.#names.release(name, id);
         throw err;
       });
-    this.#inflight.set(name, { digest, id, image, done });
+    this.#inflight.set(name, { digest, id, podId: pod.id, image, done });
     try {
       return await done;
     } finally {
       this.#inflight.delete(name);
     }
+  }
+
+  /** The last check before a create writes its record: the pod is still there, ready and not being removed. */
+  #admit(podId: string, name: string): void {
+    const refuse = (why: string): never => {
+      throw new FailedPreconditionError(`pod sandbox ${podId} ${why}; cannot create container "${name}" in it`);
+    };
+    if (this.#podsClosing.has(podId)) refuse('is being removed');
+    let phase: string;
+    try {
+      phase = this.#deps.pods.get(podId).status.phase;
+    } catch (err) {
+      if (err instanceof NotFoundError) refuse('was removed');
+      throw err;
+    }
+    if (phase !== 'ready') refuse(`is not ready (${phase})`);
   }
 
   /**
@@ -217,10 +236,20 @@ export class ContainerService {
     await Promise.all(this.#inPod(podId).map((r) => this.stop(op, r.id, timeoutSec)));
   }
 
-  /** RemovePodSandbox: every container removed and its files gone before the pod's own go. */
+  /**
+   * RemovePodSandbox: every container removed and its files gone before the pod's own go.
+   * Creates in flight in the pod are refused before they write a record (#admit) and
+   * waited for, so none leaves a record or a mount behind the removed pod.
+   */
   async removeAllInPod(op: Op, podId: string): Promise<void> {
-    await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
-    await this.#removals.settle((r) => r.metadata.podId === podId);
+    this.#podsClosing.add(podId);
+    try {
+      await Promise.allSettled([...this.#inflight.values()].filter((c) => c.podId === podId).map((c) => c.done));
+      await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
+      await this.#removals.settle((r) => r.metadata.podId === podId);
+    } finally {
+      this.#podsClosing.delete(podId);
+    }
   }
 
   #inPod(podId: string): ContainerRecord[] {

@@ -79,3 +79,21 @@ test('stop() racing the container\'s own exit records one exit and publishes one
   assert.deepEqual(h.events.filter((e) => e.startsWith('stopped')), [`stopped ${id}`]);
   assert.equal(h.svc.get(id).status.exitCode, 0, 'the exit the container reported itself');
 });
+
+test('removeAllInPod() during a create in flight in the pod: the create fails before its record, and nothing of it is left', async () => {
+  let openMount = (): void => undefined;
+  h.rootfs.mountGate = new Promise((resolve) => { openMount = resolve; });
+  const creating = h.svc.create(op, h.pod.id, config());
+  creating.catch(() => undefined);
+  await new Promise((r) => setImmediate(r));
+  // StopPodSandbox has run (the pod is NOTREADY); RemovePodSandbox removes its containers.
+  h.pod.status.phase = 'notready';
+  const removing = h.svc.removeAllInPod(op, h.pod.id);
+  openMount();
+  await removing;
+  await assert.rejects(creating, /being removed|not ready/);
+  assert.deepEqual(h.svc.list(null), []);
+  assert.deepEqual(h.deps.records.list(), []);
+  assert.equal(h.rootfs.mounted.size, 0);
+  assert.equal(h.rootfs.layers.size, 0);
+});
