@@ -49,6 +49,8 @@ export interface ContainerStatusRecord {
   pid: number;
   pidStartTime: string;
   conmonPid: number;
+  /** conmon's stat start time ('' in records of earlier versions): with conmonPid, its identity. */
+  conmonPidStartTime?: string;
   /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at launch (for OOM). */
   memoryCgroupDir: string;
   /**

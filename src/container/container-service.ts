@@ -27,6 +27,7 @@ import { ExitTracker, notAfter } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
+import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
@@ -46,12 +47,17 @@ export class ContainerService {
   readonly #exits: ExitTracker;
   /** Removed containers whose files are still to be deleted. */
   readonly #removals: RemovalQueue;
+  readonly #reconciler: ExitReconciler;
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
     this.#exits = new ExitTracker(deps);
+    this.#reconciler = new ExitReconciler(deps, this.#exits);
     this.#removals = new RemovalQueue({
       teardown: (rec) => this.#teardown(rec), quietMs: deps.removalQuietMs ?? 200, maxDelayMs: deps.removalMaxDelayMs ?? 2000,
+      ...(deps.removalRetryMs === undefined ? {} : { retryMs: deps.removalRetryMs }),
+      ...(deps.removalRetryMaxMs === undefined ? {} : { retryMaxMs: deps.removalRetryMaxMs }),
+      ...(deps.schedule ? { schedule: deps.schedule } : {}),
     });
   }
 
@@ -222,8 +228,10 @@ export class ContainerService {
   async #teardown(rec: ContainerRecord): Promise<void> {
     const log = this.#deps.log.child({ container: rec.id });
     const op = { log, signal: AbortSignal.timeout(this.#deps.cleanupTimeoutMs ?? 60_000) };
-    await teardownContainer(this.#deps, op, rec)
-      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'));
+    await teardownContainer(this.#deps, op, rec).catch((err: unknown) => {
+      log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; retrying with backoff');
+      throw err;
+    });
   }
 
   /** Daemon shutdown: no more background deletions (recovery finishes pending ones). */
@@ -317,6 +325,11 @@ export class ContainerService {
     });
   }
 
+  /** One round of the exit backstop (reconcile.ts): RUNNING containers whose process is gone get their exit recorded. */
+  reconcile(op: Op, rescanExitDir?: () => Promise<void>): Promise<void> {
+    return this.#reconciler.run(op, rescanExitDir);
+  }
+
   /** Called by the exit watcher for every exit file. */
   handleExit(exit: ContainerExit): Promise<void> {
     return this.#exits.handle(exit);
@@ -324,7 +337,7 @@ export class ContainerService {
 
   /** Start-up: records, runtime states, exits written while down, half-created containers. */
   async recover(op: Op): Promise<void> {
-    await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id));
+    await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id), (rec) => this.#removals.add(rec));
   }
 
   /** Chain ids container rootfs sit on (Store.setLayerUsers). */
@@ -334,11 +347,13 @@ export class ContainerService {
 
   /**
    * True while a container uses the image (ImageService.setImageUsers). Removed containers
-   * whose rootfs is still being deleted are waited for rather than reported as users.
+   * whose rootfs is still being deleted are given a go now, but never count as users, even
+   * when their teardown fails: the image record goes, and the layers under a rootfs still
+   * mounted stay (layersInUse) until a retried teardown and the periodic prune free them.
    */
   async imageInUse(imageId: string): Promise<boolean> {
     await this.#removals.settle((r) => r.metadata.imageId === imageId);
-    return this.#deps.records.list().some((r) => r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
+    return this.#deps.records.list().some((r) => isVisible(r) && r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
   }
 }
 

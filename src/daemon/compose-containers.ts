@@ -23,6 +23,7 @@ import { CgroupOomDetector } from '../container/oom.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
 import type { RuntimeDefaults } from '../container/spec/inputs.ts';
 import type { ContainerObserver } from '../container/container-deps.ts';
+import { Periodic } from '../lib/periodic.ts';
 
 export interface ComposedContainers {
   containers: ContainerService;
@@ -104,6 +105,13 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });
+  // Backstops (issue 18 items 4 and 5): exits no watch event reported, layers a crash left.
+  const reconcile = new Periodic({
+    name: 'container exit reconcile', periodMs: config.runtime.reconcile_period_seconds * 1000, log,
+    run: () => containers.reconcile({ log: log.child({ component: 'reconcile' }), signal: AbortSignal.timeout(60_000) }, () => watcher?.rescan() ?? Promise.resolve()),
+  });
+  const pruneOp = () => ({ log: log.child({ component: 'layer-prune' }), signal: AbortSignal.timeout(300_000) });
+  const prune = new Periodic({ name: 'layer prune', periodMs: config.image.layer_prune_period_seconds * 1000, log, run: () => input.store.pruneLayers(pruneOp()) });
   input.store.setLayerUsers(() => containers.layersInUse());
   input.images.setImageUsers((id) => containers.imageInUse(id));
   return {
@@ -117,8 +125,13 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
       await staticFacts();
       await containers.recover({ log: log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await watcher.start();
+      await input.store.pruneLayers(pruneOp()).catch((err: unknown) => log.warn({ err: describeError(err) }, 'Layer prune at start-up failed; the periodic one retries'));
+      reconcile.start();
+      prune.start();
     },
     close() {
+      void reconcile.stop();
+      void prune.stop();
       watcher?.close();
       containers.close();
     },
