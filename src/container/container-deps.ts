@@ -84,6 +84,8 @@ export interface ContainerServiceDeps {
   removalRetryMaxMs?: number;
   /** First wait before retrying an unmount that answered EBUSY (default 100 ms, growing). */
   busyRetryMs?: number;
+  /** SIGKILLs what is left in a container's cgroup dir (cgroup-kill.ts); default: cgroup.procs. */
+  killCgroup?: (cgroupDir: string) => Promise<number>;
   /** Whether the process `pid` that started at `startTime` still runs (not a zombie); default: /proc. */
   processAlive?: (pid: number, startTime: string) => Promise<boolean>;
   /** Timers of retries and the reconcile loop; default realSchedule. */

@@ -12,7 +12,8 @@
 import type { ContainerExit } from '../oci/exit-watcher.ts';
 import { describeError } from '../lib/errors.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
-import type { ContainerStatusRecord } from './container-record.ts';
+import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
+import { killCgroupProcesses, sharesPidNamespace } from './cgroup-kill.ts';
 
 export const REASON_COMPLETED = 'Completed';
 export const REASON_ERROR = 'Error';
@@ -86,6 +87,7 @@ export class ExitTracker {
         // A container that exits before it was started still has a start time of 0 (api.proto).
         return { ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(), startedAt: notAfter(s.startedAt, exitedAtNs) };
       });
+      if (changed) await this.#killLeftovers(rec);
       const exited = this.#deps.records.get(id);
       if (changed && exited) {
         this.#deps.log.info({ container: id, exitCode, reason }, 'Container exited');
@@ -95,6 +97,20 @@ export class ExitTracker {
     }
     for (const wake of this.#waiters.get(id) ?? []) wake();
     this.#waiters.delete(id);
+  }
+
+  /**
+   * Init is gone; without its own PID namespace its children are not (cgroup-kill.ts). They
+   * are killed before Stop's waiters wake, so StopContainer answers with nothing left.
+   */
+  async #killLeftovers(rec: ContainerRecord): Promise<void> {
+    if (!(await sharesPidNamespace(rec.metadata.bundle))) return;
+    try {
+      const n = await (this.#deps.killCgroup ?? killCgroupProcesses)(rec.status.memoryCgroupDir);
+      if (n > 0) this.#deps.log.info({ container: rec.id, processes: n }, 'Killed processes left in the cgroup of a container without its own PID namespace');
+    } catch (err) {
+      this.#deps.log.warn({ container: rec.id, err: describeError(err) }, 'Cannot kill the processes left in the container\'s cgroup');
+    }
   }
 
   /** Resolves true once the container has exited, false after `ms` or on abort. */

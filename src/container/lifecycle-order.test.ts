@@ -5,7 +5,7 @@
  */
 import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerConfig } from './spec/testing.ts';
@@ -96,4 +96,20 @@ test('removeAllInPod() during a create in flight in the pod: the create fails be
   assert.deepEqual(h.deps.records.list(), []);
   assert.equal(h.rootfs.mounted.size, 0);
   assert.equal(h.rootfs.layers.size, 0);
+});
+
+test('stop() of a container in the pod\'s PID namespace kills what is left in its cgroup before it answers; one with its own is left to the kernel', async () => {
+  const killed: string[] = [];
+  h.svc.close();
+  h = containerHarness(dir, { killCgroup: async (cg) => { killed.push(cg); return 1; } });
+  await h.svc.recover(op);
+  const shared = await h.svc.create(op, h.pod.id, config('shared'));
+  const own = await h.svc.create(op, h.pod.id, config('own'));
+  await writeFile(join(h.svc.get(shared).metadata.bundle, 'config.json'), JSON.stringify({ linux: { namespaces: [{ type: 'pid', path: '/proc/7/ns/pid' }] } }));
+  await writeFile(join(h.svc.get(own).metadata.bundle, 'config.json'), JSON.stringify({ linux: { namespaces: [{ type: 'pid' }] } }));
+  await h.svc.start(op, shared);
+  await h.svc.start(op, own);
+  await h.svc.stop(op, shared, 0);
+  await h.svc.stop(op, own, 0);
+  assert.deepEqual(killed, [h.svc.get(shared).status.memoryCgroupDir]);
 });

@@ -24,6 +24,7 @@ import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../co
 import type { RuntimeDefaults } from '../container/spec/inputs.ts';
 import type { ContainerObserver } from '../container/container-deps.ts';
 import { Periodic } from '../lib/periodic.ts';
+import { removeShortSocketDirs, socketDirsFor } from './socket-dirs.ts';
 
 export interface ComposedContainers {
   containers: ContainerService;
@@ -45,7 +46,7 @@ async function runtimesFor(config: Config, exitDir: string): Promise<Map<string,
       runtimeBinary: binary,
       conmonPath,
       runtimeRoot: h.root === '' ? runtimeRootFor(config.run_root, name) : h.root,
-      socketDir: join(config.run_root, 'socket'),
+      socketDir: socketDirsFor(config.run_root).conmon,
       exitDir,
       scratchDir: join(config.run_root, 'exec'),
       systemdCgroup: config.cgroup_driver === 'systemd',
@@ -134,6 +135,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
       void prune.stop();
       watcher?.close();
       containers.close();
+      void removeShortSocketDirs(socketDirsFor(config.run_root));
     },
   };
 }

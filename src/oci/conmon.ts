@@ -32,7 +32,7 @@ export interface ConmonLauncherDeps {
 }
 
 /** sockaddr_un.sun_path is 108 bytes including the NUL (unix(7)). */
-const SUN_PATH_MAX = 107;
+export const SUN_PATH_MAX = 107;
 /** OCI runtimes accept ids of letters, digits and `_ + - .`; no `/`, which would escape the dirs. */
 const VALID_ID = /^[\w+.-]+$/;
 
@@ -84,6 +84,7 @@ export class ConmonLauncher {
     const { id } = opts;
     if (!VALID_ID.test(id)) throw new InvalidArgumentError(`container id "${id}" has characters an OCI runtime refuses`);
     if (Buffer.byteLength(attachSocketPath(this.#deps.socketDir, id)) > SUN_PATH_MAX) {
+      // socket-dirs.ts picks a dir short enough for every id; this only guards a caller that did not.
       throw new InvalidArgumentError(`attach socket path for container "${id}" under "${this.#deps.socketDir}" exceeds ${SUN_PATH_MAX} bytes`);
     }
     const exitDir = opts.exitDir ?? this.#deps.exitDir;
