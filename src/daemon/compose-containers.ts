@@ -32,7 +32,8 @@ export interface ComposedContainers {
   runtime(handler: string): OciRuntime;
   /** Recovery, then live exit monitoring (exits written while down are consumed by both). */
   start(): Promise<void>;
-  close(): void;
+  /** Stops the background work; resolves once a long run root's short socket dir is gone (if empty). */
+  close(): Promise<void>;
 }
 
 async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
@@ -130,12 +131,11 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
       reconcile.start();
       prune.start();
     },
-    close() {
-      void reconcile.stop();
-      void prune.stop();
+    async close() {
       watcher?.close();
       containers.close();
-      void removeShortSocketDirs(socketDirsFor(config.run_root));
+      await Promise.all([reconcile.stop(), prune.stop()]);
+      await removeShortSocketDirs(socketDirsFor(config.run_root));
     },
   };
 }

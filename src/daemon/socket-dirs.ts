@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SUN_PATH_MAX, attachSocketPath } from '../oci/conmon.ts';
 
 /** A short, fixed base for the dirs of run roots too long for socket paths (tmpfs, as the run root is meant to be). */
@@ -43,7 +43,8 @@ export function socketDirsFor(runRoot: string): SocketDirs {
  */
 export async function removeShortSocketDirs(dirs: SocketDirs): Promise<void> {
   if (!dirs.short) return;
-  for (const dir of [dirs.portForward, dirs.short]) {
+  // The shared base too, when this was the last daemon using it (a later create makes it again).
+  for (const dir of [dirs.portForward, dirs.short, SHORT_SOCKET_BASE, dirname(SHORT_SOCKET_BASE)]) {
     try {
       await rmdir(dir);
     } catch (err) {
