@@ -53,12 +53,14 @@ export const SCHEMA = {
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },
   'runtime.seccomp_profile': { type: { kind: 'path' }, default: '/usr/share/containers/seccomp.json', doc: 'The RuntimeDefault seccomp profile (containers-common).' },
   'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model), pulled with registries.conf when absent and pinned. Empty = catatonit without an image (no pull needed).' },
+  'runtime.reconcile_period_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 5, doc: 'How often RUNNING containers are checked against the runtime (conmon gone, an exit file whose watch event was missed), so an exit is recorded within this long.' },
   'runtime.infra_command': { type: { kind: 'path' }, default: 'catatonit', doc: 'The rootfs-less infra process used when pause_image is empty.' },
   'image.registries_conf': { type: { kind: 'path' }, default: '/etc/containers/registries.conf', doc: 'containers-registries.conf(5): mirrors, rewrites, insecure and blocked registries, short names.', reloadable: true },
   'image.registries_conf_dir': { type: { kind: 'path' }, default: '/etc/containers/registries.conf.d', doc: 'Drop-ins for registries.conf, read in lexical order.', reloadable: true },
   'image.certs_dir': { type: { kind: 'path' }, default: '/etc/containers/certs.d', doc: 'Per-registry TLS material: <certs_dir>/<host[:port]>/*.crt (CAs), *.cert + *.key (client).', reloadable: true },
   'image.auth_file': { type: { kind: 'path' }, default: '', doc: 'Docker-style auth file ({"auths": …}) used when a pull carries no credentials; empty = none.', reloadable: true },
   'image.pinned_images': { type: { kind: 'strings' }, default: [], doc: 'Images reported as pinned, so the kubelet never garbage-collects them.', reloadable: true },
+  'image.layer_prune_period_seconds': { type: { kind: 'int', min: 10, max: 86400 }, default: 600, doc: 'How often layers no image, container or pull needs are deleted (also once at start-up), so a crash between removing an image and its layers leaks nothing.' },
   'image.max_parallel_layers': { type: { kind: 'int', min: 1, max: 32 }, default: 3, doc: 'Layers of one image downloaded at the same time.' },
   'image.stall_timeout_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 60, doc: 'A pull fails when no byte arrives for this long (extraction time never counts).' },
   'cni.conf_dir': { type: { kind: 'path' }, default: '/etc/cni/net.d', doc: 'CNI network configuration; the first file in lexical order is used, changes are picked up live.' },
@@ -93,6 +95,7 @@ export interface Config {
     seccomp_profile: string;
     pause_image: string;
     infra_command: string;
+    reconcile_period_seconds: number;
   };
   image: {
     registries_conf: string;
@@ -102,6 +105,7 @@ export interface Config {
     pinned_images: string[];
     max_parallel_layers: number;
     stall_timeout_seconds: number;
+    layer_prune_period_seconds: number;
   };
   cni: { conf_dir: string; plugin_dirs: string[] };
   streaming: {

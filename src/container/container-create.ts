@@ -33,6 +33,11 @@ export interface CreatePlan {
   config: ContainerConfig__Output;
   image: ImageRecord;
   runtime: OciRuntime;
+  /**
+   * Called just before the record is written; throws when the pod may no longer get a
+   * container (RemovePodSandbox under way, issue 18 item 3), which unwinds the create.
+   */
+  admit?: () => void;
 }
 
 /** The CRI log path: pod log_directory + config log_path (cri-api.md §4 item 22). */
@@ -107,6 +112,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
 
     // Written last, in one durable step: a crash before it leaves a rootfs and bundle
     // without a record, which recovery sweeps (container-recovery.ts sweepOrphans).
+    plan.admit?.();
     await records.create(id, metadata, { ...initialStatus(config.linux?.resources ?? null), user: built.user });
     stack.commit();
     log.info({ name: plan.name, pod: pod.id, image: image.id }, 'Container created');

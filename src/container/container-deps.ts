@@ -4,6 +4,7 @@
  * tests pass fakes.
  */
 import type { Logger } from 'pino';
+import type { Schedule } from '../lib/periodic.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
 import type { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
@@ -53,6 +54,8 @@ export interface Clock {
   nowNs(): bigint;
 }
 
+export { realSchedule, type Schedule } from '../lib/periodic.ts';
+
 export interface ContainerServiceDeps {
   /** Bundles go to `<runRoot>/containers/<id>`. */
   runRoot: string;
@@ -76,4 +79,15 @@ export interface ContainerServiceDeps {
   removalQuietMs?: number;
   /** …or this long after the oldest pending removal (default 2 s); see removal-queue.ts. */
   removalMaxDelayMs?: number;
+  /** A failed removal is retried after this (default 1 s), doubling up to removalRetryMaxMs (default 5 min). */
+  removalRetryMs?: number;
+  removalRetryMaxMs?: number;
+  /** First wait before retrying an unmount that answered EBUSY (default 100 ms, growing). */
+  busyRetryMs?: number;
+  /** SIGKILLs what is left in a container's cgroup dir (cgroup-kill.ts); default: cgroup.procs. */
+  killCgroup?: (cgroupDir: string) => Promise<number>;
+  /** Whether the process `pid` that started at `startTime` still runs (not a zombie); default: /proc. */
+  processAlive?: (pid: number, startTime: string) => Promise<boolean>;
+  /** Timers of retries and the reconcile loop; default realSchedule. */
+  schedule?: Schedule;
 }

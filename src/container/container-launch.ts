@@ -40,7 +40,8 @@ export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: C
     // Not fsynced: after a power loss there is no process to name; a crash of the daemon
     // before StartContainer records `running` is handled by recovery (discardHalfLaunch).
     await deps.records.update(id, (s) => ({
-      ...s, pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, memoryCgroupDir,
+      ...s, pid: created.pid, pidStartTime: created.pidStartTime, conmonPid: created.conmonPid, conmonPidStartTime: created.conmonPidStartTime, memoryCgroupDir,
+      launchedAt: created.startedAtNs > 0n ? created.startedAtNs.toString() : '',
     }), { durable: false });
   } catch (err) {
     await discardRuntimeContainer(deps, op, id, runtime);

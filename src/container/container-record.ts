@@ -49,8 +49,15 @@ export interface ContainerStatusRecord {
   pid: number;
   pidStartTime: string;
   conmonPid: number;
+  /** conmon's stat start time ('' in records of earlier versions): with conmonPid, its identity. */
+  conmonPidStartTime?: string;
   /** The container's memory cgroup dir, read from /proc/<pid>/cgroup at launch (for OOM). */
   memoryCgroupDir: string;
+  /**
+   * When the init process began (ns, decimal; '' in records of earlier versions): the
+   * runtime's record of the start that StartContainer reports as started_at.
+   */
+  launchedAt?: string;
   startedAt: string;
   finishedAt: string;
   exitCode: number;

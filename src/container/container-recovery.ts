@@ -22,7 +22,7 @@ const CONTAINER_ID = /^[0-9a-f]{64}$/;
 /** Exit status recorded when the container ended while nobody watched and conmon left no file. */
 const UNKNOWN_EXIT_STATUS = 255;
 
-export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, reserve: (name: string, id: string) => void): Promise<void> {
+export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, reserve: (name: string, id: string) => void, retryRemoval: (rec: ContainerRecord) => void = () => undefined): Promise<void> {
   const { loaded, broken } = await deps.records.load();
   for (const b of broken) {
     op.log.error({ container: b.id, err: b.error }, 'Unreadable container record; removing its runtime state, mount and files');
@@ -32,7 +32,10 @@ export async function recoverContainers(deps: ContainerServiceDeps, op: Op, exit
     try {
       if (rec.status.phase === 'removing') {
         op.log.info({ container: rec.id }, 'Finishing the removal of a container');
-        await teardownContainer(deps, op, rec);
+        await teardownContainer(deps, op, rec).catch((err: unknown) => {
+          op.log.error({ container: rec.id, err: describeError(err) }, 'Finishing a container\'s removal failed; retrying with backoff');
+          retryRemoval(rec);
+        });
         continue;
       }
       reserve(rec.metadata.name, rec.id);
@@ -59,6 +62,21 @@ async function sweepOrphans(deps: ContainerServiceDeps, op: Op): Promise<void> {
   }
 }
 
+/**
+ * Records the exit of a container whose process is gone from conmon's persist-dir `exit`
+ * file (written alongside the exit dir's), or as unknown (255, `unknownMessage`) when conmon
+ * left none, e.g. because it was killed too.
+ */
+export async function recordExitFromPersistDir(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, rec: ContainerRecord, unknownMessage: string): Promise<void> {
+  const exitFile = join(rec.metadata.bundle, 'persist', 'exit');
+  const [content, st] = await Promise.all([readFile(exitFile, 'utf8').catch(() => ''), stat(exitFile, { bigint: true }).catch(() => undefined)]);
+  const code = parseExitStatus(content);
+  if (code === undefined) op.log.warn({ container: rec.id }, 'Container ended and left no exit status');
+  await exits.record(rec.id, code ?? UNKNOWN_EXIT_STATUS, st?.mtimeNs ?? deps.clock.nowNs());
+  if (code === undefined) await deps.records.update(rec.id, (s) => ({ ...s, message: unknownMessage }));
+  await deps.exitFiles.remove(rec.id);
+}
+
 async function reconcile(deps: ContainerServiceDeps, op: Op, exits: ExitTracker, rec: ContainerRecord): Promise<void> {
   const runtime = deps.runtimes.get(rec.metadata.runtimeHandler);
   let status = 'stopped';
@@ -70,18 +88,12 @@ async function reconcile(deps: ContainerServiceDeps, op: Op, exits: ExitTracker,
     }
   }
   if (status === 'stopped') {
-    const exitFile = join(rec.metadata.bundle, 'persist', 'exit');
-    const [content, st] = await Promise.all([readFile(exitFile, 'utf8').catch(() => ''), stat(exitFile, { bigint: true }).catch(() => undefined)]);
-    const code = parseExitStatus(content);
-    if (code === undefined) op.log.warn({ container: rec.id }, 'Container ended while critter was down and left no exit status');
-    await exits.record(rec.id, code ?? UNKNOWN_EXIT_STATUS, st?.mtimeNs ?? deps.clock.nowNs());
-    if (code === undefined) await deps.records.update(rec.id, (s) => ({ ...s, message: 'the container ended while critter was not running; its exit status is unknown' }));
-    await deps.exitFiles.remove(rec.id);
+    await recordExitFromPersistDir(deps, op, exits, rec, 'the container ended while critter was not running; its exit status is unknown');
     return;
   }
   if (status === 'running' && rec.status.phase === 'created') {
     // Started, but the daemon died before it recorded so.
-    await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: deps.clock.nowNs().toString() }));
+    await deps.records.update(rec.id, (s) => ({ ...s, phase: 'running', startedAt: s.launchedAt ? s.launchedAt : deps.clock.nowNs().toString() }));
   }
 }
 

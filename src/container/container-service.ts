@@ -23,10 +23,11 @@ import type { ImageRecord } from '../storage/store.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
 import { matchesContainerFilter } from './container-view.ts';
 import { buildResources } from './spec/resources.ts';
-import { ExitTracker } from './exit-tracker.ts';
+import { ExitTracker, notAfter } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
+import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
@@ -40,16 +41,23 @@ export class ContainerService {
   readonly #names = new NameRegistrar();
   readonly #locks = new KeyedMutex();
   /** Creates in flight by container name; they hold their image before their record exists. */
-  readonly #inflight = new Map<string, { digest: string; id: string; image: ImageRecord; done: Promise<string> }>();
+  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; done: Promise<string> }>();
+  /** Pods RemovePodSandbox is removing: a create in flight in one of them must not write its record. */
+  readonly #podsClosing = new Set<string>();
   readonly #exits: ExitTracker;
   /** Removed containers whose files are still to be deleted. */
   readonly #removals: RemovalQueue;
+  readonly #reconciler: ExitReconciler;
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
     this.#exits = new ExitTracker(deps);
+    this.#reconciler = new ExitReconciler(deps, this.#exits);
     this.#removals = new RemovalQueue({
       teardown: (rec) => this.#teardown(rec), quietMs: deps.removalQuietMs ?? 200, maxDelayMs: deps.removalMaxDelayMs ?? 2000,
+      ...(deps.removalRetryMs === undefined ? {} : { retryMs: deps.removalRetryMs }),
+      ...(deps.removalRetryMaxMs === undefined ? {} : { retryMaxMs: deps.removalRetryMaxMs }),
+      ...(deps.schedule ? { schedule: deps.schedule } : {}),
     });
   }
 
@@ -81,7 +89,8 @@ export class ContainerService {
     const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
-    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime })
+    const admit = (): void => this.#admit(pod.id, name);
+    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime, admit })
       .then(() => {
         const created = this.#deps.records.get(id);
         if (created) this.#deps.observer?.lifecycle('created', created);
@@ -90,12 +99,28 @@ export class ContainerService {
         this.#names.release(name, id);
         throw err;
       });
-    this.#inflight.set(name, { digest, id, image, done });
+    this.#inflight.set(name, { digest, id, podId: pod.id, image, done });
     try {
       return await done;
     } finally {
       this.#inflight.delete(name);
     }
+  }
+
+  /** The last check before a create writes its record: the pod is still there, ready and not being removed. */
+  #admit(podId: string, name: string): void {
+    const refuse = (why: string): never => {
+      throw new FailedPreconditionError(`pod sandbox ${podId} ${why}; cannot create container "${name}" in it`);
+    };
+    if (this.#podsClosing.has(podId)) refuse('is being removed');
+    let phase: string;
+    try {
+      phase = this.#deps.pods.get(podId).status.phase;
+    } catch (err) {
+      if (err instanceof NotFoundError) refuse('was removed');
+      throw err;
+    }
+    if (phase !== 'ready') refuse(`is not ready (${phase})`);
   }
 
   /**
@@ -112,19 +137,25 @@ export class ContainerService {
       const pod = this.#deps.pods.get(rec.metadata.podId);
       if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} of container ${id} is not ready (${pod.status.phase})`);
       const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+      // An exit seen from here on waits until the start is recorded (exit-tracker.ts).
+      const endStart = this.#exits.beginStart(id);
       try {
-        if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
-        await runtime.start(op, id);
-      } catch (err) {
-        await discardRuntimeContainer(this.#deps, op, id, runtime);
-        await this.#recordStartError(id, err);
-        throw err;
+        try {
+          if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
+          await runtime.start(op, id);
+        } catch (err) {
+          await discardRuntimeContainer(this.#deps, op, id, runtime);
+          await this.#recordStartError(id, err);
+          throw err;
+        }
+        const now = this.#deps.clock.nowNs();
+        await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: startedAtOf(s, now) }));
+        const started = this.#deps.records.get(id);
+        if (started) this.#deps.observer?.lifecycle('started', started);
+        op.log.info({ container: id }, 'Container started');
+      } finally {
+        endStart();
       }
-      const now = this.#deps.clock.nowNs().toString();
-      await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: now }));
-      const started = this.#deps.records.get(id);
-      if (started) this.#deps.observer?.lifecycle('started', started);
-      op.log.info({ container: id }, 'Container started');
     });
   }
 
@@ -197,8 +228,10 @@ export class ContainerService {
   async #teardown(rec: ContainerRecord): Promise<void> {
     const log = this.#deps.log.child({ container: rec.id });
     const op = { log, signal: AbortSignal.timeout(this.#deps.cleanupTimeoutMs ?? 60_000) };
-    await teardownContainer(this.#deps, op, rec)
-      .catch((err: unknown) => log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; the next start of critter retries'));
+    await teardownContainer(this.#deps, op, rec).catch((err: unknown) => {
+      log.error({ err: describeError(err) }, 'Deleting a removed container\'s files failed; retrying with backoff');
+      throw err;
+    });
   }
 
   /** Daemon shutdown: no more background deletions (recovery finishes pending ones). */
@@ -211,10 +244,20 @@ export class ContainerService {
     await Promise.all(this.#inPod(podId).map((r) => this.stop(op, r.id, timeoutSec)));
   }
 
-  /** RemovePodSandbox: every container removed and its files gone before the pod's own go. */
+  /**
+   * RemovePodSandbox: every container removed and its files gone before the pod's own go.
+   * Creates in flight in the pod are refused before they write a record (#admit) and
+   * waited for, so none leaves a record or a mount behind the removed pod.
+   */
   async removeAllInPod(op: Op, podId: string): Promise<void> {
-    await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
-    await this.#removals.settle((r) => r.metadata.podId === podId);
+    this.#podsClosing.add(podId);
+    try {
+      await Promise.allSettled([...this.#inflight.values()].filter((c) => c.podId === podId).map((c) => c.done));
+      await Promise.all(this.#inPod(podId).map((r) => this.remove(op, r.id)));
+      await this.#removals.settle((r) => r.metadata.podId === podId);
+    } finally {
+      this.#podsClosing.delete(podId);
+    }
   }
 
   #inPod(podId: string): ContainerRecord[] {
@@ -282,6 +325,11 @@ export class ContainerService {
     });
   }
 
+  /** One round of the exit backstop (reconcile.ts): RUNNING containers whose process is gone get their exit recorded. */
+  reconcile(op: Op, rescanExitDir?: () => Promise<void>): Promise<void> {
+    return this.#reconciler.run(op, rescanExitDir);
+  }
+
   /** Called by the exit watcher for every exit file. */
   handleExit(exit: ContainerExit): Promise<void> {
     return this.#exits.handle(exit);
@@ -289,7 +337,7 @@ export class ContainerService {
 
   /** Start-up: records, runtime states, exits written while down, half-created containers. */
   async recover(op: Op): Promise<void> {
-    await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id));
+    await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id), (rec) => this.#removals.add(rec));
   }
 
   /** Chain ids container rootfs sit on (Store.setLayerUsers). */
@@ -299,12 +347,23 @@ export class ContainerService {
 
   /**
    * True while a container uses the image (ImageService.setImageUsers). Removed containers
-   * whose rootfs is still being deleted are waited for rather than reported as users.
+   * whose rootfs is still being deleted are given a go now, but never count as users, even
+   * when their teardown fails: the image record goes, and the layers under a rootfs still
+   * mounted stay (layersInUse) until a retried teardown and the periodic prune free them.
    */
   async imageInUse(imageId: string): Promise<boolean> {
     await this.#removals.settle((r) => r.metadata.imageId === imageId);
-    return this.#deps.records.list().some((r) => r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
+    return this.#deps.records.list().some((r) => isVisible(r) && r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
   }
+}
+
+/**
+ * started_at: the runtime's record of when the init process began (launchedAt), else now;
+ * never after an exit already recorded.
+ */
+function startedAtOf(s: ContainerStatusRecord, nowNs: bigint): string {
+  const at = s.launchedAt ? s.launchedAt : nowNs.toString();
+  return s.phase === 'exited' && s.finishedAt !== '0' ? notAfter(at, BigInt(s.finishedAt)) : at;
 }
 
 /** Containers being removed are not shown to clients. */

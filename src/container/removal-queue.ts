@@ -7,25 +7,35 @@
  * read-write layer) does not compete with the RPCs of the burst. Whoever needs the files
  * gone (RemovePodSandbox, RemoveImage) expedites the matching removals and waits for them.
  * The records say `removing` on disk, so a restart finishes what is still pending.
+ * A teardown that fails (EBUSY, a runtime that timed out) stays pending and is retried
+ * with a doubling backoff (issue 18 item 4), never dropped until the next restart.
  */
 import type { ContainerRecord } from './container-record.ts';
+import { realSchedule, type Schedule } from './container-deps.ts';
 
 export interface RemovalQueueDeps {
-  /** Deletes one container's files and record; must not throw (it logs). */
+  /** Deletes one container's files and record; throws when it failed (the caller logged it) and should be retried. */
   teardown(rec: ContainerRecord): Promise<void>;
   quietMs: number;
   maxDelayMs: number;
+  /** First retry delay after a failure; doubles per failure up to retryMaxMs. */
+  retryMs?: number;
+  retryMaxMs?: number;
+  schedule?: Schedule;
 }
 
 interface Pending {
   rec: ContainerRecord;
+  /** The attempt running now. */
   done?: Promise<void>;
+  failures: number;
+  cancelRetry?: () => void;
 }
 
 export class RemovalQueue {
   readonly #deps: RemovalQueueDeps;
   readonly #pending = new Map<string, Pending>();
-  #timer: NodeJS.Timeout | undefined;
+  #cancelDrain: (() => void) | undefined;
   #oldestAt: number | undefined;
   /** The drains run one after the other. */
   #drains: Promise<void> = Promise.resolve();
@@ -34,24 +44,32 @@ export class RemovalQueue {
     this.#deps = deps;
   }
 
+  #closed = false;
+
   add(rec: ContainerRecord): void {
-    this.#pending.set(rec.id, { rec });
+    this.#pending.set(rec.id, { rec, failures: 0 });
     const now = Date.now();
     this.#oldestAt ??= now;
-    clearTimeout(this.#timer);
+    this.#cancelDrain?.();
     const delay = Math.min(this.#deps.quietMs, Math.max(0, this.#oldestAt + this.#deps.maxDelayMs - now));
-    this.#timer = setTimeout(() => this.#drain(), delay);
-    this.#timer.unref();
+    this.#cancelDrain = (this.#deps.schedule ?? realSchedule)(() => this.#drain(), delay);
   }
 
-  /** Runs the pending removals `which` selects now (if not begun) and resolves once they are done. */
+  /** Runs the pending removals `which` selects now (if not begun) and resolves once that attempt is over (done, or failed and rescheduled). */
   async settle(which: (rec: ContainerRecord) => boolean): Promise<void> {
     await Promise.all([...this.#pending.values()].filter((p) => which(p.rec)).map((p) => this.#run(p)));
   }
 
   /** Stops scheduling (daemon shutdown); what is pending is finished by the next start's recovery. */
   close(): void {
-    clearTimeout(this.#timer);
+    this.#closed = true;
+    this.#cancelDrain?.();
+    for (const p of this.#pending.values()) p.cancelRetry?.();
+  }
+
+  /** Ids whose removal is still pending (failed ones included). */
+  pendingIds(): string[] {
+    return [...this.#pending.keys()];
   }
 
   #drain(): void {
@@ -63,7 +81,21 @@ export class RemovalQueue {
   }
 
   #run(p: Pending): Promise<void> {
-    p.done ??= this.#deps.teardown(p.rec).finally(() => this.#pending.delete(p.rec.id));
+    p.cancelRetry?.();
+    p.cancelRetry = undefined;
+    p.done ??= this.#deps.teardown(p.rec).then(() => {
+      this.#pending.delete(p.rec.id);
+    }, () => {
+      p.done = undefined;
+      p.failures++;
+      if (this.#closed) return;
+      const base = this.#deps.retryMs ?? 1000;
+      const wait = Math.min(this.#deps.retryMaxMs ?? 300_000, base * 2 ** (p.failures - 1));
+      p.cancelRetry = (this.#deps.schedule ?? realSchedule)(() => {
+        p.cancelRetry = undefined;
+        void this.#run(p);
+      }, wait);
+    });
     return p.done;
   }
 }

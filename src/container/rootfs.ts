@@ -8,13 +8,13 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
-import { mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
+import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
 
 export interface RootfsMounter {
   /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
   mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void>;
-  /** Unmounts `target`; a no-op when it is not mounted. */
-  unmount(op: Op, target: string): Promise<void>;
+  /** Unmounts `target`; a no-op when it is not mounted. `lazy` detaches a busy mount (MNT_DETACH). */
+  unmount(op: Op, target: string, opts?: { lazy?: boolean }): Promise<void>;
   /** Deletes the container's upper and work dirs. */
   removeLayer(op: Op, id: string): Promise<void>;
   /** Ids of every container that has a read-write layer. */
@@ -66,9 +66,9 @@ export class OverlayRootfs implements RootfsMounter {
     });
   }
 
-  async unmount(_op: Op, target: string): Promise<void> {
+  async unmount(_op: Op, target: string, opts: { lazy?: boolean } = {}): Promise<void> {
     try {
-      umountSyscall(target);
+      umountSyscall(target, opts.lazy ? MNT_DETACH : 0);
     } catch (err) {
       // EINVAL: not a mount point (umount2 with no flags has no other EINVAL case).
       const code = (err as NodeJS.ErrnoException).code;

@@ -24,6 +24,8 @@ import { LIMITED_CONTROLLERS } from '../container/spec/resources.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
 import type { RuntimeDefaults } from '../container/spec/inputs.ts';
 import type { ContainerObserver } from '../container/container-deps.ts';
+import { Periodic } from '../lib/periodic.ts';
+import { removeShortSocketDirs, socketDirsFor } from './socket-dirs.ts';
 
 export interface ComposedContainers {
   containers: ContainerService;
@@ -31,7 +33,8 @@ export interface ComposedContainers {
   runtime(handler: string): OciRuntime;
   /** Recovery, then live exit monitoring (exits written while down are consumed by both). */
   start(): Promise<void>;
-  close(): void;
+  /** Stops the background work; resolves once a long run root's short socket dir is gone (if empty). */
+  close(): Promise<void>;
 }
 
 async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
@@ -45,7 +48,7 @@ async function runtimesFor(config: Config, exitDir: string): Promise<Map<string,
       runtimeBinary: binary,
       conmonPath,
       runtimeRoot: h.root === '' ? runtimeRootFor(config.run_root, name) : h.root,
-      socketDir: join(config.run_root, 'socket'),
+      socketDir: socketDirsFor(config.run_root).conmon,
       exitDir,
       scratchDir: join(config.run_root, 'exec'),
       systemdCgroup: config.cgroup_driver === 'systemd',
@@ -107,6 +110,13 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });
+  // Backstops (issue 18 items 4 and 5): exits no watch event reported, layers a crash left.
+  const reconcile = new Periodic({
+    name: 'container exit reconcile', periodMs: config.runtime.reconcile_period_seconds * 1000, log,
+    run: () => containers.reconcile({ log: log.child({ component: 'reconcile' }), signal: AbortSignal.timeout(60_000) }, () => watcher?.rescan() ?? Promise.resolve()),
+  });
+  const pruneOp = () => ({ log: log.child({ component: 'layer-prune' }), signal: AbortSignal.timeout(300_000) });
+  const prune = new Periodic({ name: 'layer prune', periodMs: config.image.layer_prune_period_seconds * 1000, log, run: () => input.store.pruneLayers(pruneOp()) });
   input.store.setLayerUsers(() => containers.layersInUse());
   input.images.setImageUsers((id) => containers.imageInUse(id));
   return {
@@ -120,10 +130,15 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
       await staticFacts();
       await containers.recover({ log: log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await watcher.start();
+      await input.store.pruneLayers(pruneOp()).catch((err: unknown) => log.warn({ err: describeError(err) }, 'Layer prune at start-up failed; the periodic one retries'));
+      reconcile.start();
+      prune.start();
     },
-    close() {
+    async close() {
       watcher?.close();
       containers.close();
+      await Promise.all([reconcile.stop(), prune.stop()]);
+      await removeShortSocketDirs(socketDirsFor(config.run_root));
     },
   };
 }

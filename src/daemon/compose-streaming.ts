@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import { PortForwarder } from '../network/port-forward.ts';
+import { socketDirsFor } from './socket-dirs.ts';
 import { runtimeRootFor } from '../oci/conmon-runtime.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
 import { StreamingServer } from '../streaming/server.ts';
@@ -52,7 +53,7 @@ export async function composeStreaming(input: StreamingCompositionInput): Promis
   const backend = new ContainerStreamingBackend({
     targets: input.targets,
     runtimes,
-    portForwarder: new PortForwarder({ socketDir: join(config.run_root, 'streaming', 'portforward') }),
+    portForwarder: new PortForwarder({ socketDir: socketDirsFor(config.run_root).portForward }),
     scratchDir: join(config.run_root, 'streaming'),
   });
   const server = new StreamingServer({

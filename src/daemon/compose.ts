@@ -179,7 +179,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       await streaming.close();
       infra.close();
       cniConfigs.close();
-      containersReady.close();
+      await containersReady.close();
       await imagePart.close();
     },
   };

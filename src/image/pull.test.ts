@@ -44,3 +44,38 @@ test('pullResolved() stores a child layer whose blob arrives before its parent\'
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('pullResolved() keeps the layers it reuses when RemoveImage removes the image owning them mid-pull', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'critter-pull-'));
+  try {
+    const store = await Store.open({ root, log: pino({ level: 'silent' }) });
+    const base = describeLayer(await buildTar([{ name: 'base.txt', content: 'base' }]), true);
+    const child = describeLayer(await buildTar([{ name: 'child.txt', content: 'child' }]), true);
+    const media = 'application/vnd.oci.image.layer.v1.tar+gzip';
+    const resolvedOf = (name: string, ls: Array<typeof base>) => {
+      const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: ls.map((l) => l.diffId) } }));
+      return {
+        source: {}, canonicalName: name, tag: 'v1', referenceDigest: `sha256:${'1'.repeat(64)}`,
+        manifestDigest: `sha256:${'1'.repeat(64)}`, manifest: Buffer.from('{}'), mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config, configDigest: `sha256:${createHash('sha256').update(config).digest('hex')}`,
+        layers: ls.map((l) => ({ digest: l.digest, mediaType: media, size: l.blob.length })),
+      } as unknown as ResolvedImage;
+    };
+    const plain = { async openBlob(_op: Op, _src: unknown, d: { digest: string }): Promise<Readable> { return Readable.from([d.digest === base.digest ? base.blob : child.blob]); } };
+    const owner = await pullResolved(op, { store, registry: plain, maxParallel: 3 }, resolvedOf('example.test/owner', [base]));
+    // While the second pull fetches its own layer, having found the base present, the owner goes.
+    const racing = {
+      async openBlob(o: Op, src: unknown, d: { digest: string }): Promise<Readable> {
+        if (d.digest === child.digest) await store.removeImage(op, owner.id);
+        return plain.openBlob(o, src, d);
+      },
+    };
+    const rec = await pullResolved(op, { store, registry: racing, maxParallel: 3 }, resolvedOf('example.test/reuser', [base, child]));
+    assert.equal(store.lowerDirs(rec.topLayer).length, 2);
+    assert.equal(store.getImage(owner.id), undefined);
+    await store.pruneLayers(op);
+    assert.equal(store.hasLayer(owner.topLayer), true, 'the base layer still belongs to the new image');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -84,6 +84,16 @@ export function chainIdsOf(diffIds: readonly string[]): string[] {
 export async function pullResolved(op: Op, deps: PullDeps, resolved: ResolvedImage, progress: PullProgress = {}): Promise<ImageRecord> {
   const diffIds = diffIdsOf(resolved);
   const chain = chainIdsOf(diffIds);
+  // Layers found present are skipped: they must stay until the image is recorded.
+  const release = await deps.store.leaseLayers(chain);
+  try {
+    return await pullChain(op, deps, resolved, progress, diffIds, chain);
+  } finally {
+    release();
+  }
+}
+
+async function pullChain(op: Op, deps: PullDeps, resolved: ResolvedImage, progress: PullProgress, diffIds: string[], chain: string[]): Promise<ImageRecord> {
   const jobs = resolved.layers.map((layer, i) => ({ layer, i }));
   // The first failure stops the other downloads instead of letting them run on.
   const stop = new AbortController();

@@ -16,7 +16,7 @@ import { runtimeError } from './runc.ts';
 import type { RuncCli } from './runc.ts';
 import { spawnConmon } from './conmon-process.ts';
 import type { ConmonProcess } from './conmon-process.ts';
-import { processStartTime } from './process-identity.ts';
+import { bootTimeNs, processStartTime, startTicksToNs } from './process-identity.ts';
 
 export interface ConmonLauncherDeps {
   conmonPath: string;
@@ -32,7 +32,7 @@ export interface ConmonLauncherDeps {
 }
 
 /** sockaddr_un.sun_path is 108 bytes including the NUL (unix(7)). */
-const SUN_PATH_MAX = 107;
+export const SUN_PATH_MAX = 107;
 /** OCI runtimes accept ids of letters, digits and `_ + - .`; no `/`, which would escape the dirs. */
 const VALID_ID = /^[\w+.-]+$/;
 
@@ -84,6 +84,7 @@ export class ConmonLauncher {
     const { id } = opts;
     if (!VALID_ID.test(id)) throw new InvalidArgumentError(`container id "${id}" has characters an OCI runtime refuses`);
     if (Buffer.byteLength(attachSocketPath(this.#deps.socketDir, id)) > SUN_PATH_MAX) {
+      // socket-dirs.ts picks a dir short enough for every id; this only guards a caller that did not.
       throw new InvalidArgumentError(`attach socket path for container "${id}" under "${this.#deps.socketDir}" exceeds ${SUN_PATH_MAX} bytes`);
     }
     const exitDir = opts.exitDir ?? this.#deps.exitDir;
@@ -101,7 +102,9 @@ export class ConmonLauncher {
       const [pidStartTime, conmonPidStartTime] = await Promise.all([processStartTime(pid), processStartTime(conmonPid)]);
       if (pidStartTime === undefined) throw new OciRuntimeError(`container "${id}" process ${pid} vanished right after create`);
       if (conmonPidStartTime === undefined) throw new OciRuntimeError(`conmon ${conmonPid} of container "${id}" vanished right after create`);
-      return { pid, pidStartTime, conmonPid, conmonPidStartTime };
+      const boot = await bootTimeNs();
+      const startedAtNs = boot === undefined ? 0n : startTicksToNs(pidStartTime, boot) ?? 0n;
+      return { pid, pidStartTime, conmonPid, conmonPidStartTime, startedAtNs };
     } finally {
       conmon.closePipes();
     }

@@ -63,6 +63,13 @@ export class ExitWatcher {
     await Promise.all(names.map((name) => this.#check(name)));
   }
 
+  /** Reads the dir again: exit files whose watch event was missed are reported now (once, as ever). */
+  async rescan(): Promise<void> {
+    if (this.#closed) return;
+    const names = await readdir(this.#deps.dir).catch(() => [] as string[]);
+    await Promise.all(names.map((name) => this.#check(name)));
+  }
+
   close(): void {
     this.#closed = true;
     this.#watcher?.close();

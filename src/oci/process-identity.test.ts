@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSameProcess, parseStatStartTime, processStartTime } from './process-identity.ts';
+import { bootTimeNs, isSameProcess, parseStatStartTime, processStartTime, startTicksToNs } from './process-identity.ts';
 
 test('parseStatStartTime() counts fields after a command name with spaces and parentheses', () => {
   const stat = '1234 (we ird) (x)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615';
@@ -15,4 +15,15 @@ test('processStartTime() and isSameProcess() identify this process and reject ot
   assert.equal(await isSameProcess(process.pid, String(Number(start) + 1)), false);
   assert.equal(await processStartTime(0), undefined);
   assert.equal(await processStartTime(2 ** 22 + 7), undefined);
+});
+
+test('startTicksToNs() puts this process\'s start on the wall clock within 50 ms of Node\'s own time origin', async () => {
+  const boot = await bootTimeNs();
+  assert.ok(boot !== undefined);
+  assert.equal(startTicksToNs('250', 1_000n), 1_000n + 2_500_000_000n);
+  assert.equal(startTicksToNs('x', 1_000n), undefined);
+  const started = startTicksToNs((await processStartTime(process.pid))!, boot);
+  const origin = BigInt(Math.round(performance.timeOrigin)) * 1_000_000n;
+  const diff = started! > origin ? started! - origin : origin - started!;
+  assert.ok(diff < 50_000_000n, `start ${started} vs time origin ${origin}`);
 });

@@ -37,3 +37,28 @@ export async function isSameProcess(pid: number, startTime: string): Promise<boo
     return false;
   }
 }
+
+/**
+ * USER_HZ: `/proc/<pid>/stat` start times are in these ticks on every Linux architecture
+ * the kernel exports to user space (proc(5), "clock ticks (divide by sysconf(_SC_CLK_TCK))").
+ */
+const USER_HZ = 100n;
+
+/** Boot time in ns since the epoch: now minus `/proc/uptime` (CLOCK_BOOTTIME, which start times count from). */
+export async function bootTimeNs(nowNs: bigint = BigInt(Date.now()) * 1_000_000n): Promise<bigint | undefined> {
+  try {
+    const [uptime] = (await readFile('/proc/uptime', 'utf8')).split(' ');
+    const [sec, frac = ''] = (uptime ?? '').split('.');
+    if (!sec || !/^\d+$/.test(sec) || !/^\d*$/.test(frac)) return undefined;
+    const uptimeNs = BigInt(sec) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+    return nowNs - uptimeNs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The wall-clock instant (ns since the epoch) a process with stat start time `ticks` began, given the boot time. */
+export function startTicksToNs(ticks: string, bootNs: bigint): bigint | undefined {
+  if (!/^\d+$/.test(ticks)) return undefined;
+  return bootNs + (BigInt(ticks) * 1_000_000_000n) / USER_HZ;
+}

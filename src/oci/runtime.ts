@@ -39,6 +39,12 @@ export interface CreatedContainer {
   /** PID of the daemonised conmon that monitors the container. */
   conmonPid: number;
   conmonPidStartTime: string;
+  /**
+   * When the init process began, ns since the epoch (its stat start time on the wall clock):
+   * the runtime's own record of the start, so that started_at never depends on when the
+   * daemon got round to writing it (issue 18 item 1). 0n when unknown.
+   */
+  startedAtNs: bigint;
 }
 
 export interface OciState {

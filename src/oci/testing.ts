@@ -38,6 +38,10 @@ export class FakeOciRuntime implements OciRuntime {
   fatalSignals = new Set<string>(['KILL', 'SIGKILL', '9', 'TERM', 'SIGTERM', '15']);
   /** Called when a container stops through `kill`, e.g. to feed a fake exit watcher. */
   onStopped: ((id: string, signal: string | number) => void) | undefined;
+  /** The init start time createContainer reports (a test fixes it to check started_at). */
+  startedAtNs: (id: string) => bigint = () => BigInt(Date.now()) * 1_000_000n;
+  /** Called inside `start`, after the container runs: a test makes it exit at once here. */
+  onStarted: ((id: string) => void) | undefined;
   #nextPid = 1000;
 
   constructor(handler = 'runc') {
@@ -59,7 +63,7 @@ export class FakeOciRuntime implements OciRuntime {
     if (this.containers.has(opts.id)) throw new FailedPreconditionError(`fake runtime: container "${opts.id}" already exists`);
     const pid = this.#nextPid++;
     this.containers.set(opts.id, { status: 'created', pid, options: opts, signals: [], logReopens: 0 });
-    return { pid, pidStartTime: String(pid * 10), conmonPid: pid + 100_000, conmonPidStartTime: String(pid * 10 - 1) };
+    return { pid, pidStartTime: String(pid * 10), conmonPid: pid + 100_000, conmonPidStartTime: String(pid * 10 - 1), startedAtNs: this.startedAtNs(opts.id) };
   }
 
   async start(_op: Op, id: string): Promise<void> {
@@ -67,6 +71,7 @@ export class FakeOciRuntime implements OciRuntime {
     const c = this.#get(id);
     if (c.status !== 'created') throw new FailedPreconditionError(`fake runtime: cannot start container "${id}" in state ${c.status}`);
     c.status = 'running';
+    this.onStarted?.(id);
   }
 
   async kill(_op: Op, id: string, signal: string | number, all = false): Promise<void> {

@@ -66,9 +66,12 @@ export function mount(source: string, target: string, fstype: string, data: stri
   if (mountC(source, target, fstype, 0, data) !== 0) throw errnoError('mount', target, ` (${fstype})`);
 }
 
-/** umount2(2) without flags (a busy mount fails with EBUSY rather than being detached). */
-export function umount(target: string): void {
-  if (umount2C(target, 0) !== 0) throw errnoError('umount', target);
+/** umount2(2)'s flag that detaches a busy mount now and frees it when its last user goes. */
+export const MNT_DETACH = 2;
+
+/** umount2(2); without flags a busy mount fails with EBUSY rather than being detached. */
+export function umount(target: string, flags = 0): void {
+  if (umount2C(target, flags) !== 0) throw errnoError('umount', target);
 }
 
 /**

@@ -47,6 +47,8 @@ export class Store {
   readonly #images: ImageStore;
   readonly #mutex = new KeyedMutex();
   #layerUsers: LayerUsers = () => [];
+  /** Chain ids pulls in flight will reuse or build on (leaseLayers), with a count per holder. */
+  readonly #leases = new Map<string, number>();
   #usage: { at: number; value: Promise<StorageUsage> } | undefined;
 
   private constructor(deps: { root: string; log: Logger; layers: LayerStore; images: ImageStore }) {
@@ -66,6 +68,30 @@ export class Store {
   /** Registers who else holds layers (container read-write layers sit on image layers). */
   setLayerUsers(fn: LayerUsers): void {
     this.#layerUsers = fn;
+  }
+
+  /**
+   * Protects `chainIds` (and their ancestors) from removal until the returned release is
+   * called: a pull leases the chain it is about to reuse, so that a concurrent RemoveImage
+   * of the image owning those layers does not delete them under it (issue 18 item 3).
+   * Taken under the images lock, so a removal already deciding what to delete finishes
+   * first and the pull then sees what is really stored.
+   */
+  async leaseLayers(chainIds: readonly string[]): Promise<() => void> {
+    const ids = chainIds.map((c) => toHexId(c, 'chain ID'));
+    await this.#mutex.with('images', async () => {
+      for (const id of ids) this.#leases.set(id, (this.#leases.get(id) ?? 0) + 1);
+    });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const id of ids) {
+        const n = (this.#leases.get(id) ?? 1) - 1;
+        if (n <= 0) this.#leases.delete(id);
+        else this.#leases.set(id, n);
+      }
+    };
   }
 
   /**
@@ -166,6 +192,7 @@ export class Store {
     const roots = [
       ...this.#images.list().map((i) => i.topLayer),
       ...this.#layerUsers(),
+      ...this.#leases.keys(),
       ...this.#layers.parentsOfRunningIngests(),
     ];
     for (const top of roots) for (const l of this.#chainIds(top)) needed.add(l);
