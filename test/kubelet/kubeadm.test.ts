@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run, runAllowFailure } from '../../src/lib/exec.ts';
 import { BlobCache } from '../fixtures/layer-builder.ts';
@@ -86,7 +86,11 @@ before(async () => {
   const cfg = join(work, 'kubeadm.yaml');
   await writeFile(cfg, await kubeadmConfig({ nodeName: NODE, nodeIp: addr.ip, socket: pd.daemon.dirs.socket, podSubnet: pd.net.subnet }));
   // kubeadm asks systemd to (re)start the kubelet; without systemd the test starts it once kubeadm has written its config.
-  const init = spawn(bins!.kubeadm, ['init', '--config', cfg, '--skip-phases=addon/coredns', '--v=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // kubeadm's preflight wants forwarding on (the pod network's cleanup restores the old value)
+  // and runs `kubelet --version` from PATH.
+  await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
+  const env = { ...process.env, PATH: `${dirname(bins!.kubelet)}:${process.env.PATH ?? ''}` };
+  const init = spawn(bins!.kubeadm, ['init', '--config', cfg, '--skip-phases=addon/coredns', '--v=1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let initOut = '';
   init.stdout!.on('data', (b: Buffer) => { initOut += b.toString(); });
   init.stderr!.on('data', (b: Buffer) => { initOut += b.toString(); });

@@ -6,7 +6,7 @@
  * removing everything. Skipped, loudly, where no kubelet binary is found (binaries.ts).
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../../src/lib/exec.ts';
@@ -101,7 +101,11 @@ test('a standalone kubelet runs static pods on critter: host network, CNI with p
       terminationGracePeriodSeconds: 1,
     }),
   };
-  for (const [name, m] of Object.entries(manifests)) await writeFile(join(k.manifestDir, `${name}.yaml`), JSON.stringify(m));
+  for (const [name, m] of Object.entries(manifests)) {
+    // Whole files only: the kubelet reads a manifest as soon as it appears (dot files it skips).
+    await writeFile(join(k.manifestDir, `.${name}.tmp`), JSON.stringify(m));
+    await rename(join(k.manifestDir, `.${name}.tmp`), join(k.manifestDir, `${name}.yaml`));
+  }
 
   const hostnet = await waitFor('hostnet Ready', async () => { const p = await kubeletPod('hostnet'); return isReady(p) ? p : undefined; }, 120_000);
   assert.equal(hostnet.status.phase, 'Running');
