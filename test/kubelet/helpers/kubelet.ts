@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,7 +102,11 @@ export async function kubeletConfig(o: { socket: string; manifestDir: string; po
   };
 }
 
+/** Whatever its --root-dir, a kubelet makes its device-plugin socket under here. */
+const KUBELET_FIXED_DIR = '/var/lib/kubelet';
+
 export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet> {
+  const fixedDirExisted = await access(KUBELET_FIXED_DIR).then(() => true, () => false);
   const dir = await mkdtemp(join(tmpdir(), 'critter-kubelet-'));
   const tag = dir.slice(-6).replace(/[^a-zA-Z0-9]/g, 'x');
   const manifestDir = join(dir, 'manifests');
@@ -154,6 +158,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
       await agent.close();
       await unmountAllUnder(dir);
       for (const m of await cgroupMounts()) await removeCgroupTree(join(m, cgroupRoot));
+      if (!fixedDirExisted) await rm(KUBELET_FIXED_DIR, { recursive: true, force: true });
       if (!process.env.KUBELET_KEEP_DIR) await rm(dir, { recursive: true, force: true });
     },
   };
