@@ -28,6 +28,7 @@ import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
+import { shown } from '../lib/shown.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
 const KILLED_STATUS = 137;
@@ -224,7 +225,7 @@ export class ContainerService {
   /** A container by id or unique prefix; removed ones whose files are still going are not visible. @throws NotFoundError */
   get(idOrPrefix: string): ContainerRecord {
     const rec = this.#deps.records.find(idOrPrefix);
-    if (!rec || !isVisible(rec)) throw new NotFoundError(`container "${idOrPrefix}" not found`);
+    if (!rec || !isVisible(rec)) throw new NotFoundError(`container ${shown(idOrPrefix)} not found`);
     return rec;
   }
 
