@@ -21,7 +21,8 @@ export function checkEnum(path: string, value: unknown, known: EnumObject, allow
   const ok = allowed ?? Object.values(known);
   if (typeof value === 'number' && ok.includes(value)) return;
   const names = Object.entries(known).filter(([, n]) => ok.includes(n)).map(([name]) => name);
-  throw invalid(path, value, `is not one of ${names.join(', ')}`);
+  const list = names.length > 8 ? `${names.slice(0, 4).join(', ')}, … (${names.length} values)` : names.join(', ');
+  throw invalid(path, value, `is not one of ${list}`);
 }
 
 export const ENUMS = { NamespaceMode, MountPropagation, Protocol, Signal, SupplementalGroupsPolicy, ProfileType } as const;
