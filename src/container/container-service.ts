@@ -270,8 +270,8 @@ export class ContainerService {
 
   /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
   async updateResources(op: Op, idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
-    if (!resources) return;
     const id = this.get(idOrPrefix).id;
+    if (!resources) return;
     await this.#locks.with(id, async () => {
       const rec = this.get(id);
       if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);

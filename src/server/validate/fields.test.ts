@@ -73,3 +73,9 @@ test('checkName(), checkId(), checkArgv() and the env checks refuse NUL and newl
   checkEnvValue('v', Buffer.from('multi\nline'));
   assert.throws(() => checkEnvValue('v', Buffer.from([0x41, 0])), isInvalid);
 });
+
+test('checkId() refuses ids that would name another directory, but not unknown ones', () => {
+  checkId('id', 'nope');
+  checkId('id', 'never-existed');
+  for (const bad of ['..', '.', '../../etc', 'a/b']) assert.throws(() => checkId('container_id', bad), /container_id .*is not an id/, bad);
+});

@@ -15,7 +15,7 @@ import { checkEnum } from './enums.ts';
 import { checkContainerConfig, checkImageName } from './container.ts';
 import { checkPodSandboxConfig } from './sandbox.ts';
 import { checkResources } from './resources.ts';
-import { checkArgv, checkLine, checkStringMap, MAX_ID, MAX_NAME, MAX_PATH } from './text.ts';
+import { checkArgv, checkId, checkIdShape, checkLine, checkStringMap, MAX_NAME, MAX_PATH } from './text.ts';
 
 export { checkId } from './text.ts';
 export { checkImageName } from './container.ts';
@@ -26,8 +26,7 @@ export function checkRunPodSandbox(req: RunPodSandboxRequest__Output): void {
 }
 
 export function checkCreateContainer(req: CreateContainerRequest__Output): void {
-  if (req.pod_sandbox_id === '') throw invalid('pod_sandbox_id', '', 'is required');
-  checkLine('pod_sandbox_id', req.pod_sandbox_id, MAX_ID);
+  checkId('pod_sandbox_id', req.pod_sandbox_id);
   checkContainerConfig('config', req.config);
   if (req.sandbox_config) checkPodSandboxConfig('sandbox_config', req.sandbox_config);
 }
@@ -73,8 +72,8 @@ interface AnyFilter {
 /** List filters: an id is matched as a prefix, so only its shape matters here. */
 export function checkFilter(path: string, f: AnyFilter | null, states?: 'pod' | 'container'): void {
   if (!f) return;
-  if (f.id !== undefined) checkLine(at(path, 'id'), f.id, MAX_ID);
-  if (f.pod_sandbox_id !== undefined) checkLine(at(path, 'pod_sandbox_id'), f.pod_sandbox_id, MAX_ID);
+  if (f.id !== undefined && f.id !== '') checkIdShape(at(path, 'id'), f.id);
+  if (f.pod_sandbox_id !== undefined && f.pod_sandbox_id !== '') checkIdShape(at(path, 'pod_sandbox_id'), f.pod_sandbox_id);
   checkStringMap(at(path, 'label_selector'), f.label_selector);
   if (f.state && states) checkEnum(at(at(path, 'state'), 'state'), f.state.state, states === 'pod' ? PodSandboxState : ContainerState);
 }

@@ -43,7 +43,16 @@ export function checkName(path: string, value: string, required = true): void {
  */
 export function checkId(path: string, value: string): void {
   if (value === '') throw invalid(path, value, 'is required');
+  checkIdShape(path, value);
+}
+
+/**
+ * What no id can be, set or not: ids name directories under the state and run roots, so
+ * one holding `/` or being `.`/`..` would name another directory.
+ */
+export function checkIdShape(path: string, value: string): void {
   checkLine(path, value, MAX_ID);
+  if (value.includes('/') || value === '.' || value === '..') throw invalid(path, value, 'is not an id (ids hold no "/" and are not "." or "..")');
 }
 
 /**
