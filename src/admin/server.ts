@@ -15,6 +15,7 @@ import type { ImageRecord } from '../storage/store.ts';
 import { ROUTES, type AdminImage, type AdminStatus, type ImportRequestBody, type PullEvent, type PullRequestBody } from './protocol.ts';
 import { adminCode, httpStatusOf } from './error-codes.ts';
 import { PullEventSink } from './pull-events.ts';
+import { httpServerOptions, limitServer } from '../lib/http-limits.ts';
 
 /** Request bodies are a reference or a path plus credentials: small. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -39,7 +40,7 @@ export class AdminServer {
 
   constructor(deps: AdminServerDeps) {
     this.#deps = deps;
-    this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#server = limitServer(createServer(httpServerOptions(), (req, res) => void this.#handle(req, res)));
   }
 
   async start(): Promise<void> {

@@ -29,6 +29,7 @@ import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
 import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
+import { shown } from '../lib/shown.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
 const KILLED_STATUS = 137;
@@ -267,7 +268,7 @@ export class ContainerService {
   /** A container by id or unique prefix; removed ones whose files are still going are not visible. @throws NotFoundError */
   get(idOrPrefix: string): ContainerRecord {
     const rec = this.#deps.records.find(idOrPrefix);
-    if (!rec || !isVisible(rec)) throw new NotFoundError(`container "${idOrPrefix}" not found`);
+    if (!rec || !isVisible(rec)) throw new NotFoundError(`container ${shown(idOrPrefix)} not found`);
     return rec;
   }
 
@@ -312,8 +313,8 @@ export class ContainerService {
 
   /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
   async updateResources(op: Op, idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
-    if (!resources) return;
     const id = this.get(idOrPrefix).id;
+    if (!resources) return;
     await this.#locks.with(id, async () => {
       const rec = this.get(id);
       if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);

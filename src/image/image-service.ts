@@ -13,6 +13,7 @@ import type { RegistriesConf } from './registries-conf.ts';
 import type { RegistryClient } from './registry/registry-client.ts';
 import { ProgressFanout, pullResolved, type PullProgress } from './pull.ts';
 import { findLocalImage } from './image-lookup.ts';
+import { shown } from '../lib/shown.ts';
 
 export interface ImageServiceDeps {
   store: Store;
@@ -154,7 +155,7 @@ export class ImageService {
   /** @throws NotFoundError naming `spec` */
   require(spec: string): ImageRecord {
     const rec = this.find(spec);
-    if (!rec) throw new NotFoundError(`image "${spec}" not found`);
+    if (!rec) throw new NotFoundError(`image ${shown(spec)} not found`);
     return rec;
   }
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { shown } from '../lib/shown.ts';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import {
   formatDigested,
@@ -62,11 +63,18 @@ test('parseReference() refuses malformed references quoting them', () => {
     'example.com:port/a',
     'a'.repeat(64),
     `example.com/${'a'.repeat(260)}`,
+    // issue 12: not a URL, not lowercase, a space, a huge reference.
+    'host:99999/x',
+    'host:0/x',
+    'UPPER/x',
+    'a b',
+    'x'.repeat(10 * 1024),
   ];
   for (const input of bad) {
     assert.throws(() => parseReference(input), (err: unknown) => {
       assert.ok(err instanceof InvalidArgumentError, input);
-      assert.ok(err.message.includes(`"${input}"`), err.message);
+      assert.ok(err.message.includes(shown(input)), err.message);
+      assert.ok(err.message.length < 600, `message of ${err.message.length} chars`);
       return true;
     });
   }

@@ -6,6 +6,7 @@
  * defaults (`docker.io`, `library/`, `:latest`).
  */
 import { InvalidArgumentError } from '../lib/errors.ts';
+import { shown } from '../lib/shown.ts';
 
 /** The default registry of Docker-style normalisation. */
 export const DOCKER_DOMAIN = 'docker.io';
@@ -49,12 +50,12 @@ export function validateDigest(digest: string): string {
   const algorithm = match?.[1];
   const hex = match?.[2];
   if (algorithm === undefined || hex === undefined) {
-    throw new InvalidArgumentError(`invalid digest "${digest}": want <algorithm>:<hex>`);
+    throw new InvalidArgumentError(`invalid digest ${shown(digest)}: want <algorithm>:<hex>`);
   }
   const want = DIGEST_HEX_LENGTH[algorithm];
-  if (want === undefined) throw new InvalidArgumentError(`invalid digest "${digest}": unsupported algorithm "${algorithm}"`);
+  if (want === undefined) throw new InvalidArgumentError(`invalid digest ${shown(digest)}: unsupported algorithm ${shown(algorithm)}`);
   if (hex.length !== want || hex !== hex.toLowerCase()) {
-    throw new InvalidArgumentError(`invalid digest "${digest}": ${algorithm} needs ${want} lowercase hex characters`);
+    throw new InvalidArgumentError(`invalid digest ${shown(digest)}: ${algorithm} needs ${want} lowercase hex characters`);
   }
   return digest;
 }
@@ -66,8 +67,10 @@ export function validateDigest(digest: string): string {
  * @throws InvalidArgumentError quoting the reference when it is malformed.
  */
 export function parseReference(input: string): ImageReference {
-  const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`invalid image reference "${input}": ${why}`);
+  const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`invalid image reference ${shown(input)}: ${why}`);
   if (input === '') throw bad('empty');
+  // Checked first so a huge reference costs no regex work; a tag (128) and a digest (sha512) add to the name.
+  if (input.length > NAME_MAX_LENGTH + 300) throw bad(`longer than ${NAME_MAX_LENGTH + 300} characters`);
   if (IMAGE_ID_HEX.test(input)) throw bad('a 64-character hex string is an image ID, not a repository name');
 
   let rest = input;
@@ -88,7 +91,7 @@ export function parseReference(input: string): ImageReference {
   if (lastColon > rest.lastIndexOf('/')) {
     tag = rest.slice(lastColon + 1);
     rest = rest.slice(0, lastColon);
-    if (!TAG.test(tag)) throw bad(`invalid tag "${tag}"`);
+    if (!TAG.test(tag)) throw bad(`invalid tag ${shown(tag)}`);
   }
   if (rest === '') throw bad('missing repository name');
 
@@ -102,13 +105,25 @@ export function parseReference(input: string): ImageReference {
       path = rest.slice(slash + 1);
     }
   }
-  if (domain !== undefined && !DOMAIN.test(domain)) throw bad(`invalid registry host "${domain}"`);
+  if (domain !== undefined) checkDomain(domain, bad);
   for (const component of path.split('/')) {
     if (component !== component.toLowerCase()) throw bad('repository name must be lowercase');
-    if (!PATH_COMPONENT.test(component)) throw bad(`invalid repository path component "${component}"`);
+    if (!PATH_COMPONENT.test(component)) throw bad(`invalid repository path component ${shown(component)}`);
   }
   if (rest.length > NAME_MAX_LENGTH) throw bad(`repository name longer than ${NAME_MAX_LENGTH} characters`);
   return { domain, path, tag, digest };
+}
+
+/**
+ * A registry host must also make a URL: a port in 1..65535 (`host:99999` is no address),
+ * and a single-label name counts as a host only by its `:port` or being `localhost`, so
+ * `UPPER/x` is an uppercase repository name, not a registry called UPPER.
+ */
+function checkDomain(domain: string, bad: (why: string) => InvalidArgumentError): void {
+  if (!DOMAIN.test(domain)) throw bad(`invalid registry host ${shown(domain)}`);
+  const port = /:([0-9]+)$/.exec(domain)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw bad(`registry port ${port} is not in 1..65535`);
+  if (!domain.includes('.') && !domain.includes(':') && domain !== 'localhost') throw bad('repository name must be lowercase');
 }
 
 /**

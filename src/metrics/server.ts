@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
+import { httpServerOptions, limitServer } from '../lib/http-limits.ts';
 
 export class MetricsServer {
   #server: Server | undefined;
@@ -17,7 +18,7 @@ export class MetricsServer {
 
   async start(): Promise<void> {
     const { metrics, address, port, log } = this.#deps;
-    const server = createServer((req, res) => {
+    const server = limitServer(createServer(httpServerOptions(), (req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
         return;
@@ -26,7 +27,7 @@ export class MetricsServer {
         (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${String(err)}\n`),
       );
-    });
+    }));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, address, () => resolve());

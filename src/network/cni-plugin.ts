@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { runAllowFailure } from '../lib/exec.ts';
 import { CritterError, NotFoundError } from '../lib/errors.ts';
+import { tailBounded } from '../lib/shown.ts';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
@@ -90,7 +91,8 @@ export class CniPluginRunner {
     const parsed = parseJson(result.stdout);
     if (result.exitCode !== 0) {
       const e = parsed as { code?: number; msg?: string; details?: string } | undefined;
-      const detail = e?.msg ? [e.msg, e.details].filter(Boolean).join(': ') : (result.stderr.trim() || result.stdout.trim() || `exit status ${result.exitCode}`);
+      // Bounded (issue 12 class 4): the plugin's last words, not all it printed.
+      const detail = tailBounded(e?.msg ? [e.msg, e.details].filter(Boolean).join(': ') : (result.stderr.trim() || result.stdout.trim() || `exit status ${result.exitCode}`), 4096);
       throw new CniPluginError(`${what} failed: ${detail}${e?.code !== undefined ? ` (code ${e.code})` : ''}`, e?.code);
     }
     return parsed;

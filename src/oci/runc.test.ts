@@ -59,3 +59,19 @@ test('parseFeatureMountOptions() reads the mount options a runtime lists in `fea
   assert.equal(parseFeatureMountOptions('{"ociVersionMin":"1.0.0"}'), undefined);
   assert.equal(parseFeatureMountOptions('Incorrect Usage: flag provided but not defined'), undefined);
 });
+
+test('runtimeError() maps an exec of a missing command to NotFound in the runtime\'s words', () => {
+  const runc = '{"level":"error","msg":"exec failed: unable to start container process: exec: \\"/no/such/binary\\": stat /no/such/binary: no such file or directory"}';
+  const err = runtimeError('runc', 'exec', 'ab12', runc, 1);
+  assert.ok(err instanceof NotFoundError);
+  assert.match(err.message, /\/no\/such\/binary: no such file or directory/);
+  assert.ok(runtimeError('runc', 'exec', 'ab12', 'exec: "nosuch": executable file not found in $PATH', 1) instanceof NotFoundError);
+  assert.ok(runtimeError('crun', 'exec', 'ab12', 'executable file `nosuch` not found in $PATH: No such file or directory', 1) instanceof NotFoundError);
+  assert.ok(runtimeError('runc', 'exec', 'ab12', 'exec failed: unable to start container process: exec: "/etc/passwd": permission denied', 1) instanceof FailedPreconditionError);
+});
+
+test('runtimeError() bounds a huge stderr to its last 4 KiB', () => {
+  const err = runtimeError('runc', 'create', 'ab12', `${'noise '.repeat(100_000)}the cause`, 1)!;
+  assert.ok(err.message.length < 4300, `${err.message.length} chars`);
+  assert.ok(err.message.endsWith('the cause'));
+});

@@ -10,6 +10,7 @@ import type { Op } from '../lib/op.ts';
 import { runAllowFailure, ExecError } from '../lib/exec.ts';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
 import { OciRuntimeError } from './runtime.ts';
+import { tailBounded } from '../lib/shown.ts';
 import type { OciState, OciStatus } from './runtime.ts';
 
 export interface RuncCliDeps {
@@ -81,7 +82,10 @@ export function runtimeMessage(stderr: string): string {
  * idempotent success of the verb (kill of a stopped container, delete of an unknown one).
  */
 export function runtimeError(handler: string, verb: RuntimeVerb, id: string, stderr: string, exitCode: number | null): Error | null {
-  const message = runtimeMessage(stderr) || `exit status ${exitCode}`;
+  // Bounded: a runtime that prints megabytes still makes a message of a few KiB, ending with its last words.
+  const message = tailBounded(runtimeMessage(stderr) || `exit status ${exitCode}`, 4096);
+  if (verb === 'exec' && EXEC_NOT_FOUND.test(message)) return new NotFoundError(`exec in container "${id}": the command was not found in the container: ${message}`);
+  if (verb === 'exec' && EXEC_DENIED.test(message)) return new FailedPreconditionError(`exec in container "${id}": the command cannot be executed: ${message}`);
   if (verb === 'exec' && NOT_FOUND.test(message)) return new NotFoundError(`container "${id}" not found by runtime ${handler}: ${message}`);
   if (verb === 'create' || verb === 'exec') {
     // runc: "container with id exists: X"; crun: "container `X` already exists".
@@ -96,6 +100,15 @@ export function runtimeError(handler: string, verb: RuntimeVerb, id: string, std
   if (WRONG_STATE.test(message)) return new FailedPreconditionError(`${handler} ${verb} "${id}": ${message}`);
   return new OciRuntimeError(`${handler} ${verb} "${id}" failed: ${message}`);
 }
+
+/**
+ * The command an exec asked for does not exist in the container (runc: `exec: "/x": stat
+ * /x: no such file or directory`, `exec: "x": executable file not found in $PATH`; crun:
+ * "executable file `x` not found"). That is the caller's mistake, not the runtime's fault
+ * (issue 12 class 4), and it is said in the runtime's own words.
+ */
+const EXEC_NOT_FOUND = /exec: "[^"]*": (?:stat [^:]*: )?no such file or directory|executable file (?:`[^`]*` )?not found/i;
+const EXEC_DENIED = /exec: "[^"]*": permission denied|exec format error/i;
 
 /** Parses `<runtime> state` output. */
 export function parseState(stdout: string, id: string, handler: string): OciState {

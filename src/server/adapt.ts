@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
 import { UnavailableError } from '../lib/errors.ts';
 import { toStatus, toServiceError, codeName } from './status.ts';
+import { capMessage } from '../lib/shown.ts';
 
 /** A unary handler as written in server/*.ts files. */
 export type UnaryHandler<Req, Res> = (req: Req, op: Op) => Promise<Res>;
@@ -98,11 +99,18 @@ function finish(rpc: string, op: Op, deps: AdaptDeps, started: bigint, err: unkn
   }
   const s = toStatus(err, op.signal);
   const name = codeName(s.code);
-  if (!s.known) op.log.error({ ms, code: name, err }, 'RPC failed with an unexpected error');
+  // The details are already capped (status.ts); the stack is capped too, so no log line
+  // grows with what a client sent (issue 12 class 3).
+  if (!s.known) op.log.error({ ms, code: name, err: boundedError(err, s.details) }, 'RPC failed with an unexpected error');
   else if (s.code === Code.NOT_FOUND || s.code === Code.UNIMPLEMENTED) op.log.debug({ ms, code: name, details: s.details }, 'RPC failed');
   else op.log.warn({ ms, code: name, details: s.details }, 'RPC failed');
   deps.observer?.observe(rpc, name, seconds);
   return s;
+}
+
+function boundedError(err: unknown, details: string): { type: string; message: string; stack?: string } {
+  if (!(err instanceof Error)) return { type: typeof err, message: details };
+  return { type: err.name, message: details, ...(err.stack ? { stack: capMessage(err.stack, 8192) } : {}) };
 }
 
 /** Wraps a unary handler for grpc-js. */

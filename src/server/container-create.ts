@@ -3,12 +3,11 @@ import type { UnaryHandler } from './adapt.ts';
 import type { ContainerService } from '../container/container-service.ts';
 import type { CreateContainerRequest__Output } from '../generated/cri/runtime/v1/CreateContainerRequest.ts';
 import type { CreateContainerResponse } from '../generated/cri/runtime/v1/CreateContainerResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkCreateContainer } from './validate/requests.ts';
 
 export function createContainerHandler(containers: ContainerService): UnaryHandler<CreateContainerRequest__Output, CreateContainerResponse> {
   return async (req, op) => {
-    if (!req.pod_sandbox_id) throw new InvalidArgumentError('pod_sandbox_id is required');
-    if (!req.config) throw new InvalidArgumentError('config is required');
-    return { container_id: await containers.create(op, req.pod_sandbox_id, req.config) };
+    checkCreateContainer(req);
+    return { container_id: await containers.create(op, req.pod_sandbox_id, req.config!) };
   };
 }

@@ -8,10 +8,11 @@ import type { StopContainerResponse } from '../generated/cri/runtime/v1/StopCont
 import type { RemoveContainerRequest__Output } from '../generated/cri/runtime/v1/RemoveContainerRequest.ts';
 import type { RemoveContainerResponse } from '../generated/cri/runtime/v1/RemoveContainerResponse.ts';
 import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkId } from './validate/requests.ts';
 
 export function startContainerHandler(containers: ContainerService): UnaryHandler<StartContainerRequest__Output, StartContainerResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     await containers.start(op, req.container_id);
     return {};
   };
@@ -19,7 +20,7 @@ export function startContainerHandler(containers: ContainerService): UnaryHandle
 
 export function stopContainerHandler(containers: ContainerService): UnaryHandler<StopContainerRequest__Output, StopContainerResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     const timeout = Number(req.timeout);
     if (!Number.isSafeInteger(timeout) || timeout < 0) throw new InvalidArgumentError(`timeout ${req.timeout} must be a non-negative number of seconds`);
     await containers.stop(op, req.container_id, timeout);
@@ -29,7 +30,7 @@ export function stopContainerHandler(containers: ContainerService): UnaryHandler
 
 export function removeContainerHandler(containers: ContainerService): UnaryHandler<RemoveContainerRequest__Output, RemoveContainerResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     await containers.remove(op, req.container_id);
     return {};
   };

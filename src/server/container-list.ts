@@ -6,15 +6,20 @@ import type { ListContainersRequest__Output } from '../generated/cri/runtime/v1/
 import type { ListContainersResponse } from '../generated/cri/runtime/v1/ListContainersResponse.ts';
 import type { StreamContainersRequest__Output } from '../generated/cri/runtime/v1/StreamContainersRequest.ts';
 import type { StreamContainersResponse } from '../generated/cri/runtime/v1/StreamContainersResponse.ts';
+import { checkFilter } from './validate/requests.ts';
 
 const STREAM_BATCH = 500;
 
 export function listContainersHandler(containers: ContainerService): UnaryHandler<ListContainersRequest__Output, ListContainersResponse> {
-  return async (req) => ({ containers: containers.list(req.filter).map(containerEntry) });
+  return async (req) => {
+    checkFilter('filter', req.filter, 'container');
+    return { containers: containers.list(req.filter).map(containerEntry) };
+  };
 }
 
 export function streamContainersHandler(containers: ContainerService): StreamHandler<StreamContainersRequest__Output, StreamContainersResponse> {
   return async function* (req) {
+    checkFilter('filter', req.filter, 'container');
     const items = containers.list(req.filter).map(containerEntry);
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield { containers: items.slice(i, i + STREAM_BATCH) };
   };

@@ -17,7 +17,7 @@ import type { ListContainerStatsRequest__Output } from '../generated/cri/runtime
 import type { ListContainerStatsResponse } from '../generated/cri/runtime/v1/ListContainerStatsResponse.ts';
 import type { StreamContainerStatsRequest__Output } from '../generated/cri/runtime/v1/StreamContainerStatsRequest.ts';
 import type { StreamContainerStatsResponse } from '../generated/cri/runtime/v1/StreamContainerStatsResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkFilter, checkId } from './validate/requests.ts';
 
 const STREAM_BATCH = 500;
 
@@ -63,17 +63,21 @@ export function containerStatsMessage({ record, usage }: ContainerStatsEntry): C
 
 export function containerStatsHandler(stats: RecordStats): UnaryHandler<ContainerStatsRequest__Output, ContainerStatsResponse> {
   return async (req) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     return { stats: containerStatsMessage(await stats.container(req.container_id)) };
   };
 }
 
 export function listContainerStatsHandler(stats: RecordStats): UnaryHandler<ListContainerStatsRequest__Output, ListContainerStatsResponse> {
-  return async (req) => ({ stats: (await stats.containers(req.filter)).map(containerStatsMessage) });
+  return async (req) => {
+    checkFilter('filter', req.filter);
+    return { stats: (await stats.containers(req.filter)).map(containerStatsMessage) };
+  };
 }
 
 export function streamContainerStatsHandler(stats: RecordStats): StreamHandler<StreamContainerStatsRequest__Output, StreamContainerStatsResponse> {
   return async function* (req) {
+    checkFilter('filter', req.filter);
     const items = (await stats.containers(req.filter)).map(containerStatsMessage);
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield { container_stats: items.slice(i, i + STREAM_BATCH) };
   };

@@ -4,11 +4,11 @@ import type { ContainerService } from '../container/container-service.ts';
 import { containerStatusResponse } from '../container/container-view.ts';
 import type { ContainerStatusRequest__Output } from '../generated/cri/runtime/v1/ContainerStatusRequest.ts';
 import type { ContainerStatusResponse } from '../generated/cri/runtime/v1/ContainerStatusResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkId } from './validate/requests.ts';
 
 export function containerStatusHandler(containers: ContainerService): UnaryHandler<ContainerStatusRequest__Output, ContainerStatusResponse> {
   return async (req) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     const rec = containers.get(req.container_id);
     return containerStatusResponse(rec, req.verbose ? await containers.verboseInfo(rec) : {});
   };

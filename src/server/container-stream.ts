@@ -8,6 +8,7 @@ import type { AttachResponse } from '../generated/cri/runtime/v1/AttachResponse.
 import type { PortForwardRequest__Output } from '../generated/cri/runtime/v1/PortForwardRequest.ts';
 import type { PortForwardResponse } from '../generated/cri/runtime/v1/PortForwardResponse.ts';
 import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkExecCommand, checkId, checkPorts } from './validate/requests.ts';
 
 interface StreamFlags {
   tty: boolean;
@@ -24,8 +25,8 @@ function checkStreams(what: string, r: StreamFlags): void {
 
 export function execHandler(streaming: ContainerStreamingService): UnaryHandler<ExecRequest__Output, ExecResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
-    if (req.cmd.length === 0) throw new InvalidArgumentError(`exec in container "${req.container_id}": cmd is required`);
+    checkId('container_id', req.container_id);
+    checkExecCommand('cmd', req.cmd);
     checkStreams(`exec in container "${req.container_id}"`, req);
     const url = await streaming.exec(op, { containerId: req.container_id, cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
     return { url };
@@ -34,7 +35,7 @@ export function execHandler(streaming: ContainerStreamingService): UnaryHandler<
 
 export function attachHandler(streaming: ContainerStreamingService): UnaryHandler<AttachRequest__Output, AttachResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     checkStreams(`attach to container "${req.container_id}"`, req);
     const url = await streaming.attach(op, { containerId: req.container_id, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
     return { url };
@@ -43,7 +44,8 @@ export function attachHandler(streaming: ContainerStreamingService): UnaryHandle
 
 export function portForwardHandler(streaming: ContainerStreamingService): UnaryHandler<PortForwardRequest__Output, PortForwardResponse> {
   return async (req, op) => {
-    if (!req.pod_sandbox_id) throw new InvalidArgumentError('pod_sandbox_id is required');
+    checkId('pod_sandbox_id', req.pod_sandbox_id);
+    checkPorts('port', req.port);
     const url = await streaming.portForward(op, { podId: req.pod_sandbox_id, ports: req.port });
     return { url };
   };

@@ -5,11 +5,12 @@ import type { UpdateContainerResourcesRequest__Output } from '../generated/cri/r
 import type { UpdateContainerResourcesResponse } from '../generated/cri/runtime/v1/UpdateContainerResourcesResponse.ts';
 import type { ReopenContainerLogRequest__Output } from '../generated/cri/runtime/v1/ReopenContainerLogRequest.ts';
 import type { ReopenContainerLogResponse } from '../generated/cri/runtime/v1/ReopenContainerLogResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkId, checkUpdateResources } from './validate/requests.ts';
 
 export function updateContainerResourcesHandler(containers: ContainerService): UnaryHandler<UpdateContainerResourcesRequest__Output, UpdateContainerResourcesResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
+    checkUpdateResources(req);
     await containers.updateResources(op, req.container_id, req.linux);
     return {};
   };
@@ -17,7 +18,7 @@ export function updateContainerResourcesHandler(containers: ContainerService): U
 
 export function reopenContainerLogHandler(containers: ContainerService): UnaryHandler<ReopenContainerLogRequest__Output, ReopenContainerLogResponse> {
   return async (req, op) => {
-    if (!req.container_id) throw new InvalidArgumentError('container_id is required');
+    checkId('container_id', req.container_id);
     await containers.reopenLog(op, req.container_id);
     return {};
   };

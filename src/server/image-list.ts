@@ -7,8 +7,10 @@ import type { StreamImagesRequest__Output } from '../generated/cri/runtime/v1/St
 import type { StreamImagesResponse } from '../generated/cri/runtime/v1/StreamImagesResponse.ts';
 import type { Image } from '../generated/cri/runtime/v1/Image.ts';
 import { toCriImage } from './image-view.ts';
+import { checkImageName } from './validate/requests.ts';
 
 async function matching(images: ImageService, filterSpec: string): Promise<Image[]> {
+  if (filterSpec !== '') checkImageName('filter.image.image', filterSpec);
   const recs = filterSpec ? [images.find(filterSpec)].filter((r) => r !== undefined) : images.list();
   return Promise.all(recs.map(async (r) => toCriImage(await images.view(r))));
 }

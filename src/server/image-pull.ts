@@ -6,11 +6,12 @@ import { InvalidArgumentError } from '../lib/errors.ts';
 import type { UnaryHandler } from './adapt.ts';
 import type { PullImageRequest__Output } from '../generated/cri/runtime/v1/PullImageRequest.ts';
 import type { PullImageResponse } from '../generated/cri/runtime/v1/PullImageResponse.ts';
+import { checkPullImage } from './validate/requests.ts';
 
 export function pullImageHandler(images: ImageService, info: RuntimeInfoService): UnaryHandler<PullImageRequest__Output, PullImageResponse> {
   return async (req, op) => {
+    checkPullImage(req);
     const image = req.image?.image ?? '';
-    if (image === '') throw new InvalidArgumentError('image.image: an image reference is required');
     const handler = req.image?.runtime_handler ?? '';
     if (handler !== '' && !info.handlers().some((h) => h.name === handler)) {
       throw new InvalidArgumentError(`image.runtime_handler: unknown runtime handler "${handler}"`);

@@ -1,15 +1,15 @@
 /** ImageStatus: an absent image is not an error; `image` is left unset (cri-api.md item 2). */
 import type { ImageService } from '../image/image-service.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
 import type { UnaryHandler } from './adapt.ts';
 import type { ImageStatusRequest__Output } from '../generated/cri/runtime/v1/ImageStatusRequest.ts';
 import type { ImageStatusResponse } from '../generated/cri/runtime/v1/ImageStatusResponse.ts';
 import { toCriImage } from './image-view.ts';
+import { checkImageName } from './validate/requests.ts';
 
 export function imageStatusHandler(images: ImageService): UnaryHandler<ImageStatusRequest__Output, ImageStatusResponse> {
   return async (req) => {
     const spec = req.image?.image ?? '';
-    if (spec === '') throw new InvalidArgumentError('image.image: an image reference or id is required');
+    checkImageName('image.image', spec);
     const rec = images.find(spec);
     if (!rec) return { image: null, info: {} };
     const view = await images.view(rec);

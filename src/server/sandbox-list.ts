@@ -6,15 +6,20 @@ import type { ListPodSandboxRequest__Output } from '../generated/cri/runtime/v1/
 import type { ListPodSandboxResponse } from '../generated/cri/runtime/v1/ListPodSandboxResponse.ts';
 import type { StreamPodSandboxesRequest__Output } from '../generated/cri/runtime/v1/StreamPodSandboxesRequest.ts';
 import type { StreamPodSandboxesResponse } from '../generated/cri/runtime/v1/StreamPodSandboxesResponse.ts';
+import { checkFilter } from './validate/requests.ts';
 
 const STREAM_BATCH = 500;
 
 export function listPodSandboxHandler(sandboxes: SandboxService): UnaryHandler<ListPodSandboxRequest__Output, ListPodSandboxResponse> {
-  return async (req) => ({ items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) });
+  return async (req) => {
+    checkFilter('filter', req.filter, 'pod');
+    return { items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) };
+  };
 }
 
 export function streamPodSandboxesHandler(sandboxes: SandboxService): StreamHandler<StreamPodSandboxesRequest__Output, StreamPodSandboxesResponse> {
   return async function* (req) {
+    checkFilter('filter', req.filter, 'pod');
     const items = sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry);
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield { pod_sandboxes: items.slice(i, i + STREAM_BATCH) };
   };

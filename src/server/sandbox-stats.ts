@@ -15,7 +15,7 @@ import type { ListPodSandboxStatsRequest__Output } from '../generated/cri/runtim
 import type { ListPodSandboxStatsResponse } from '../generated/cri/runtime/v1/ListPodSandboxStatsResponse.ts';
 import type { StreamPodSandboxStatsRequest__Output } from '../generated/cri/runtime/v1/StreamPodSandboxStatsRequest.ts';
 import type { StreamPodSandboxStatsResponse } from '../generated/cri/runtime/v1/StreamPodSandboxStatsResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { checkFilter, checkId } from './validate/requests.ts';
 
 const STREAM_BATCH = 200;
 
@@ -42,17 +42,21 @@ export function podStatsMessage({ record, usage, containers }: PodStatsEntry): P
 
 export function podSandboxStatsHandler(stats: RecordStats): UnaryHandler<PodSandboxStatsRequest__Output, PodSandboxStatsResponse> {
   return async (req) => {
-    if (!req.pod_sandbox_id) throw new InvalidArgumentError('pod_sandbox_id is required');
+    checkId('pod_sandbox_id', req.pod_sandbox_id);
     return { stats: podStatsMessage(await stats.pod(req.pod_sandbox_id)) };
   };
 }
 
 export function listPodSandboxStatsHandler(stats: RecordStats): UnaryHandler<ListPodSandboxStatsRequest__Output, ListPodSandboxStatsResponse> {
-  return async (req) => ({ stats: (await stats.pods(req.filter)).map(podStatsMessage) });
+  return async (req) => {
+    checkFilter('filter', req.filter);
+    return { stats: (await stats.pods(req.filter)).map(podStatsMessage) };
+  };
 }
 
 export function streamPodSandboxStatsHandler(stats: RecordStats): StreamHandler<StreamPodSandboxStatsRequest__Output, StreamPodSandboxStatsResponse> {
   return async function* (req) {
+    checkFilter('filter', req.filter);
     const items = (await stats.pods(req.filter)).map(podStatsMessage);
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield { pod_sandbox_stats: items.slice(i, i + STREAM_BATCH) };
   };

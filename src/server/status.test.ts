@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status as Code } from '@grpc/grpc-js';
 import * as E from '../lib/errors.ts';
-import { toStatus } from './status.ts';
+import { MAX_DETAILS_BYTES, toServiceError, toStatus } from './status.ts';
 
 const table: [string, Error, Code][] = [
   ['NotFound', new E.NotFoundError('pod "abc" not found'), Code.NOT_FOUND],
@@ -49,4 +49,17 @@ test('toStatus() keeps a domain code even when the signal was aborted', () => {
 test('toStatus() never returns empty details', () => {
   assert.ok(toStatus(undefined).details.length > 0);
   assert.equal(toStatus('text').details, 'text');
+});
+
+test('toStatus() caps the details at MAX_DETAILS_BYTES however long the cause chain', () => {
+  const s = toStatus(new E.NotFoundError(`container "${'x'.repeat(131072)}" not found`, { cause: new Error('y'.repeat(100_000)) }));
+  assert.equal(s.code, Code.NOT_FOUND);
+  assert.ok(Buffer.byteLength(s.details) <= MAX_DETAILS_BYTES, `${Buffer.byteLength(s.details)} bytes`);
+  assert.ok(s.details.startsWith('container "xxx'));
+  assert.ok(s.details.endsWith('yyy'));
+});
+
+test('toServiceError() caps details it is handed directly', () => {
+  const e = toServiceError({ code: Code.INVALID_ARGUMENT, details: 'z'.repeat(50_000), known: true });
+  assert.ok(Buffer.byteLength(e.details ?? '') <= MAX_DETAILS_BYTES);
 });

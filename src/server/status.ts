@@ -5,6 +5,14 @@
  */
 import { status as Code, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { CritterError, describeError } from '../lib/errors.ts';
+import { capMessage } from '../lib/shown.ts';
+
+/**
+ * The most a status's details may hold (UTF-8 bytes). They travel as the `grpc-message`
+ * trailer, a header: one beyond the peer's header-list limit fails the whole connection's
+ * stream handling, and the kubelet shares one connection for every call (issue 12 class 3).
+ */
+export const MAX_DETAILS_BYTES = 4096;
 
 const BY_CODE: Record<string, Code> = {
   CRI_ERR_NOT_FOUND: Code.NOT_FOUND,
@@ -41,7 +49,7 @@ export interface RpcStatus {
  * deadline keeps that meaning; anything unrecognised is UNKNOWN and flagged for the log.
  */
 export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
-  const details = describeError(err) || 'unknown error';
+  const details = capMessage(describeError(err) || 'unknown error', MAX_DETAILS_BYTES);
   if (err instanceof CritterError) {
     const code = BY_CODE[err.code];
     if (code !== undefined) return { code, details, known: true };
@@ -58,7 +66,7 @@ export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
 
 /** The status as the object grpc-js expects from a handler. */
 export function toServiceError(s: RpcStatus): Partial<ServiceError> {
-  return { code: s.code, details: s.details, metadata: new Metadata() };
+  return { code: s.code, details: capMessage(s.details, MAX_DETAILS_BYTES), metadata: new Metadata() };
 }
 
 /** The readable name of a gRPC code, for logs and metrics labels. */

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { fillNewDirDurably, jsonText, readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.ts';
 import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { shown } from '../lib/shown.ts';
 
 export const RECORD_VERSION = 1;
 
@@ -127,7 +128,7 @@ export class RecordStore<M extends object, S extends object> {
     let match: StoredRecord<M, S> | undefined;
     for (const [id, record] of this.#records) {
       if (!id.startsWith(idOrPrefix)) continue;
-      if (match) throw new InvalidArgumentError(`${this.#deps.kind} id prefix "${idOrPrefix}" is ambiguous (matches ${match.id} and ${id})`);
+      if (match) throw new InvalidArgumentError(`${this.#deps.kind} id prefix ${shown(idOrPrefix)} is ambiguous (matches ${match.id} and ${id})`);
       match = record;
     }
     return match;
@@ -136,7 +137,7 @@ export class RecordStore<M extends object, S extends object> {
   /** Like find(), but NotFound when nothing matches. */
   resolve(idOrPrefix: string): StoredRecord<M, S> {
     const record = this.find(idOrPrefix);
-    if (!record) throw new NotFoundError(`${this.#deps.kind} "${idOrPrefix}" not found`);
+    if (!record) throw new NotFoundError(`${this.#deps.kind} ${shown(idOrPrefix)} not found`);
     return record;
   }
 
@@ -154,7 +155,7 @@ export class RecordStore<M extends object, S extends object> {
     const durable = opts.durable ?? true;
     return this.#updates.with(id, async () => {
       const record = this.#records.get(id);
-      if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
+      if (!record) throw new NotFoundError(`${this.#deps.kind} ${shown(id)} not found`);
       const next = fn(record.status);
       await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next }, { durable });
       this.#records.set(id, { ...record, status: next });
@@ -173,7 +174,7 @@ export class RecordStore<M extends object, S extends object> {
     if (!mark) throw new Error(`${this.#deps.kind} records have no tombstone`);
     return this.#updates.with(id, async () => {
       const record = this.#records.get(id);
-      if (!record) throw new NotFoundError(`${this.#deps.kind} "${id}" not found`);
+      if (!record) throw new NotFoundError(`${this.#deps.kind} ${shown(id)} not found`);
       const dir = this.dirOf(id);
       await (await open(join(dir, TOMBSTONE), 'w', 0o600)).close();
       await syncDir(dir);

@@ -12,6 +12,7 @@ import type { PodSandboxStatsFilter__Output } from '../generated/cri/runtime/v1/
 import { NotFoundError } from '../lib/errors.ts';
 import type { StatsService } from './stats-service.ts';
 import type { ContainerTarget, ContainerUsage, PodTarget, PodUsage, StatsTargets } from './targets.ts';
+import { shown } from '../lib/shown.ts';
 
 export interface RecordStatsDeps {
   containers: {
@@ -89,7 +90,7 @@ export class RecordStats {
   /** @throws NotFoundError */
   async pod(idOrPrefix: string): Promise<PodStatsEntry> {
     const record = this.#deps.pods.get(idOrPrefix);
-    if (record.status.phase === 'creating') throw new NotFoundError(`pod sandbox "${idOrPrefix}" not found`);
+    if (record.status.phase === 'creating') throw new NotFoundError(`pod sandbox ${shown(idOrPrefix)} not found`);
     return this.#podEntry(record);
   }
 

@@ -20,6 +20,7 @@ import { serveRemoteCommandWs } from './remotecommand-ws.ts';
 import type { SessionSpec } from './session.ts';
 import { REMOTECOMMAND_SPDY_PROTOCOLS, REMOTECOMMAND_WS_PROTOCOLS, type RemoteCommandProtocol } from './status.ts';
 import { TokenCache, systemClock, type Clock } from './token-cache.ts';
+import { httpServerOptions, limitServer } from '../lib/http-limits.ts';
 
 /** Port-forward tunnelled as SPDY inside WebSocket (client-go tunneling_dialer.go). */
 export const PORTFORWARD_WS_TUNNEL_PROTOCOL = `SPDY/3.1+${PORTFORWARD_PROTOCOL}`;
@@ -42,6 +43,12 @@ export interface StreamingServerDeps {
 type Pending =
   | SessionSpec
   | { kind: 'portforward'; request: StreamPortForwardRequest };
+
+/**
+ * The largest WebSocket message accepted (ws defaults to 100 MiB, buffered whole): client-go
+ * writes stdin and port-forward data in 32 KiB pieces, so 4 MiB is generous and bounded.
+ */
+export const MAX_WS_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 const ROUTE = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]+)\/?(?:\?.*)?$/;
 
@@ -66,17 +73,19 @@ export class StreamingServer {
     this.#idleTimeoutMs = deps.streamIdleTimeoutMs ?? 4 * 60 * 60_000;
     this.#tokens = new TokenCache({ clock: deps.clock ?? systemClock, ttlMs: deps.tokenTtlMs, maxInFlight: deps.maxTokensInFlight });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => this.#onRequest(req, res);
-    this.#server = deps.tls ? https.createServer({ cert: deps.tls.cert, key: deps.tls.key }, onRequest) : http.createServer(onRequest);
+    this.#server = limitServer(deps.tls ? https.createServer({ ...httpServerOptions(), cert: deps.tls.cert, key: deps.tls.key }, onRequest) : http.createServer(httpServerOptions(), onRequest));
     this.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
-    this.#server.on('clientError', (_err, socket: Duplex) => socket.destroy());
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => rejectClient(err, socket));
     this.#wsRemoteCommand = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
+      maxPayload: MAX_WS_MESSAGE_BYTES,
       handleProtocols: (offered) => REMOTECOMMAND_WS_PROTOCOLS.find((p) => offered.has(asWsToken(p))) ?? false,
     });
     this.#wsPortForward = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
+      maxPayload: MAX_WS_MESSAGE_BYTES,
       handleProtocols: (offered) =>
         [PORTFORWARD_WS_TUNNEL_PROTOCOL, PORTFORWARD_WS_CHANNEL_PROTOCOL].find((p) => offered.has(asWsToken(p))) ?? false,
     });
@@ -271,6 +280,20 @@ function headerValues(req: http.IncomingMessage, name: string): string[] {
 
 function switchingProtocols(protocol: string): string {
   return `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`;
+}
+
+/**
+ * A request Node could not parse or that came too slowly: say why (431 for oversized
+ * headers, 408 for a timeout) and close, rather than dropping the connection silently.
+ */
+function rejectClient(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  (socket as Socket).destroySoon?.();
 }
 
 function rejectUpgrade(socket: Duplex, code: number, reason: string, body: string): void {

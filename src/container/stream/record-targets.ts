@@ -6,6 +6,7 @@ import { NotFoundError } from '../../lib/errors.ts';
 import type { SandboxRecord } from '../../sandbox/sandbox-service.ts';
 import type { ContainerRecord } from '../container-record.ts';
 import type { ContainerStreamTarget, StreamTargets } from './targets.ts';
+import { shown } from '../../lib/shown.ts';
 
 export interface RecordStreamTargetsDeps {
   /** The container service's lookup; null until containers exist in this composition. */
@@ -34,7 +35,7 @@ export class RecordStreamTargets implements StreamTargets {
   }
 
   async container(id: string): Promise<ContainerStreamTarget> {
-    if (this.#deps.containers === null) throw new NotFoundError(`container "${id}" not found`);
+    if (this.#deps.containers === null) throw new NotFoundError(`container ${shown(id)} not found`);
     return containerTarget(this.#deps.containers.get(id));
   }
 

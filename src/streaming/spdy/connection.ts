@@ -24,6 +24,12 @@ import { SpdyStream, type StreamOwner } from './stream.ts';
 
 /** A header block larger than this once inflated is a protocol error (zlib bomb guard). */
 const MAX_INFLATED_HEADER_BYTES = 256 * 1024;
+/**
+ * The largest frame a peer may send. SPDY allows 16 MiB, all buffered before it can be
+ * parsed; spdystream writes what its caller writes (io.Copy: 32 KiB), so a bigger frame is
+ * a hostile peer and ends the connection instead of growing the buffer (issue 12 class 5).
+ */
+export const MAX_INBOUND_FRAME_BYTES = 4 * 1024 * 1024;
 /** After our GOAWAY, how long the peer gets to close before we drop the transport. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -162,6 +168,11 @@ export class SpdyConnection {
   #onData(chunk: Buffer): void {
     const buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
     const { frames, rest } = splitFrames(buf);
+    if (rest.length >= 8 && (rest.readUInt32BE(4) & 0xffffff) > MAX_INBOUND_FRAME_BYTES) {
+      this.#pending = Buffer.alloc(0);
+      this.#protocolError(`frame of ${rest.readUInt32BE(4) & 0xffffff} bytes exceeds ${MAX_INBOUND_FRAME_BYTES}`);
+      return;
+    }
     this.#pending = rest;
     for (const f of frames) this.#frames.push(f);
     void this.#drainFrames();

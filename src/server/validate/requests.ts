@@ -1,0 +1,79 @@
+/**
+ * One validator per request shape, called first thing by its handler in server/ (DESIGN
+ * convention 1): a request that fails here has done nothing yet.
+ */
+import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v1/RunPodSandboxRequest.ts';
+import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
+import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
+import type { PullImageRequest__Output } from '../../generated/cri/runtime/v1/PullImageRequest.ts';
+import type { PodSandboxStateValue__Output } from '../../generated/cri/runtime/v1/PodSandboxStateValue.ts';
+import type { ContainerStateValue__Output } from '../../generated/cri/runtime/v1/ContainerStateValue.ts';
+import { PodSandboxState } from '../../generated/cri/runtime/v1/PodSandboxState.ts';
+import { ContainerState } from '../../generated/cri/runtime/v1/ContainerState.ts';
+import { at, invalid } from './field.ts';
+import { checkEnum } from './enums.ts';
+import { checkContainerConfig, checkImageName } from './container.ts';
+import { checkPodSandboxConfig } from './sandbox.ts';
+import { checkResources } from './resources.ts';
+import { checkArgv, checkId, checkIdShape, checkLine, checkStringMap, MAX_NAME, MAX_PATH } from './text.ts';
+
+export { checkId } from './text.ts';
+export { checkImageName } from './container.ts';
+
+export function checkRunPodSandbox(req: RunPodSandboxRequest__Output): void {
+  checkPodSandboxConfig('config', req.config);
+  checkLine('runtime_handler', req.runtime_handler, MAX_NAME);
+}
+
+export function checkCreateContainer(req: CreateContainerRequest__Output): void {
+  checkId('pod_sandbox_id', req.pod_sandbox_id);
+  checkContainerConfig('config', req.config);
+  if (req.sandbox_config) checkPodSandboxConfig('sandbox_config', req.sandbox_config);
+}
+
+export function checkUpdateResources(req: UpdateContainerResourcesRequest__Output): void {
+  checkResources('linux', req.linux);
+  checkStringMap('annotations', req.annotations);
+}
+
+/** A command to exec: at least the executable, and no NUL anywhere (issue 12 class 4). */
+export function checkExecCommand(path: string, cmd: readonly string[]): void {
+  if (cmd.length === 0) throw invalid(path, '', 'is required (at least the executable)');
+  if (cmd[0] === '') throw invalid(at(path, 0), '', 'the executable must not be empty');
+  checkArgv(path, cmd);
+}
+
+export function checkPorts(path: string, ports: readonly number[]): void {
+  for (const [i, p] of ports.entries()) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw invalid(at(path, i), p, 'must be a port number in 1..65535');
+  }
+}
+
+export function checkPullImage(req: PullImageRequest__Output): void {
+  checkImageName('image.image', req.image?.image ?? '');
+  checkLine('image.runtime_handler', req.image?.runtime_handler ?? '', MAX_NAME);
+  const auth = req.auth;
+  if (auth) {
+    // Credentials are never echoed: only the field is named.
+    for (const f of ['username', 'password', 'auth', 'identity_token', 'registry_token'] as const) {
+      if (auth[f].includes('\0') || auth[f].length > 64 * 1024) throw invalid(at('auth', f), '(not shown)', 'contains a NUL byte or is longer than 65536 characters');
+    }
+    checkLine('auth.server_address', auth.server_address, MAX_PATH);
+  }
+}
+
+interface AnyFilter {
+  id?: string;
+  pod_sandbox_id?: string;
+  label_selector?: Readonly<Record<string, string>>;
+  state?: PodSandboxStateValue__Output | ContainerStateValue__Output | null;
+}
+
+/** List filters: an id is matched as a prefix, so only its shape matters here. */
+export function checkFilter(path: string, f: AnyFilter | null, states?: 'pod' | 'container'): void {
+  if (!f) return;
+  if (f.id !== undefined && f.id !== '') checkIdShape(at(path, 'id'), f.id);
+  if (f.pod_sandbox_id !== undefined && f.pod_sandbox_id !== '') checkIdShape(at(path, 'pod_sandbox_id'), f.pod_sandbox_id);
+  checkStringMap(at(path, 'label_selector'), f.label_selector);
+  if (f.state && states) checkEnum(at(at(path, 'state'), 'state'), f.state.state, states === 'pod' ? PodSandboxState : ContainerState);
+}
