@@ -17,6 +17,7 @@ import type { RegistryEndpoint } from '../../fixtures/registry.ts';
 import { staticBinary } from '../../critest/upstream-images.ts';
 import { unmountAllUnder } from '../../integration/helpers/mounts.ts';
 import { deployDocs, docOfKind } from './deploy-config.ts';
+import { removeKubeIptablesRules } from './kube-iptables.ts';
 import { hostBinaryLayer, hostIptables, type HostBinary } from './host-binary-image.ts';
 
 export const KUBERNETES_VERSION = 'v1.33.3';
@@ -143,15 +144,6 @@ export async function startKubeadmKubelet(kubelet: string, logFile: string): Pro
   return proc;
 }
 
-/**
- * kube-proxy's iptables rules and chains (`KUBE-*`), without counters: comparable before and
- * after. The CNI's own rules are checked by the pod-network tests.
- */
-export async function iptablesSnapshot(): Promise<string[]> {
-  const out = (await run('iptables-save', [])).stdout;
-  return out.split('\n').filter((l) => l.includes('KUBE-')).map((l) => l.replace(/\[\d+:\d+\]/g, '')).sort();
-}
-
 /** Removes the kubelet's cgroups (`/kubepods` in every hierarchy), children first. */
 export async function removeKubepodsCgroups(): Promise<void> {
   const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => / - cgroup2? /.test(l)).map((l) => l.split(' ')[4]!);
@@ -161,6 +153,7 @@ export async function removeKubepodsCgroups(): Promise<void> {
 /** What `kubeadm reset` leaves that the test must take away itself (kubeadm says so in its own output). */
 export async function finishReset(opts: { kubeProxy: string; createdByTest: readonly string[] }): Promise<void> {
   await runAllowFailure(opts.kubeProxy, ['--cleanup']);
+  await removeKubeIptablesRules();
   await unmountAllUnder('/var/lib/kubelet');
   for (const p of [...KUBEADM_HOST_PATHS, ...opts.createdByTest]) await rm(p, { recursive: true, force: true });
   await removeKubepodsCgroups();

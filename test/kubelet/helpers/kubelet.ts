@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Agent, fetch } from 'undici';
 import { unmountAllUnder } from '../../integration/helpers/mounts.ts';
 import { deployDocs, docOfKind } from './deploy-config.ts';
+import { kubeIptablesRules, removeKubeIptablesRules } from './kube-iptables.ts';
 
 const SETPRIV = '/usr/bin/setpriv';
 const STOP_GRACE_MS = 10_000;
@@ -107,6 +108,7 @@ const KUBELET_FIXED_DIR = '/var/lib/kubelet';
 
 export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet> {
   const fixedDirExisted = await access(KUBELET_FIXED_DIR).then(() => true, () => false);
+  const kubeRulesExisted = (await kubeIptablesRules()).length > 0;
   const dir = await mkdtemp(join(tmpdir(), 'critter-kubelet-'));
   const tag = dir.slice(-6).replace(/[^a-zA-Z0-9]/g, 'x');
   const manifestDir = join(dir, 'manifests');
@@ -159,6 +161,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
       await unmountAllUnder(dir);
       for (const m of await cgroupMounts()) await removeCgroupTree(join(m, cgroupRoot));
       if (!fixedDirExisted) await rm(KUBELET_FIXED_DIR, { recursive: true, force: true });
+      if (!kubeRulesExisted) await removeKubeIptablesRules();
       if (!process.env.KUBELET_KEEP_DIR) await rm(dir, { recursive: true, force: true });
     },
   };
