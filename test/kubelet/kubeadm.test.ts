@@ -91,7 +91,7 @@ before(async () => {
   const cache = new BlobCache();
   imgs = await standardTestImages(registry, { cache });
   await pushControlPlaneImages(registry, bins!.kubeadm, bins!, cache);
-  pd = await startPodDaemon({ registriesConf: registriesConfText(registry.host) });
+  pd = await startPodDaemon({ registriesConf: registriesConfText(registry.host), defaultRoute: true });
   addr = await makeNodeAddress(work.slice(-4).toLowerCase().replace(/[^a-z0-9]/g, 'x'), 10 + (process.pid % 200));
   const cfg = join(work, 'kubeadm.yaml');
   await writeFile(cfg, await kubeadmConfig({ nodeName: NODE, nodeIp: addr.ip, socket: pd.daemon.dirs.socket, podSubnet: pd.net.subnet }));

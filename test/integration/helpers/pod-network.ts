@@ -27,6 +27,8 @@ export interface PodNetworkOptions {
   extraPlugins?: object[];
   /** File name inside confDir (default 10-<name>.conflist). */
   fileName?: string;
+  /** Give pods a default route through the bridge, as critter's default network does (Service ClusterIPs need one). */
+  defaultRoute?: boolean;
 }
 
 export interface PodNetwork {
@@ -77,7 +79,7 @@ export async function createPodNetwork(opts: PodNetworkOptions): Promise<PodNetw
     cniVersion: '1.0.0',
     name,
     plugins: [
-      { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: ipamDir } },
+      { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet }]], dataDir: ipamDir, ...(opts.defaultRoute ? { routes: [{ dst: '0.0.0.0/0' }] } : {}) } },
       { type: 'portmap', capabilities: { portMappings: true } },
       ...(opts.extraPlugins ?? []),
     ],
@@ -207,6 +209,7 @@ export interface PodDaemon {
 
 export interface PodDaemonOptions {
   extraPlugins?: object[];
+  defaultRoute?: boolean;
   extraArgs?: string[];
   configYaml?: string;
   /** containers-registries.conf text for the daemon. */
@@ -216,7 +219,7 @@ export interface PodDaemonOptions {
 /** A critter daemon whose CNI conf dir holds a private network written before it starts. */
 export async function startPodDaemon(opts: PodDaemonOptions = {}): Promise<PodDaemon> {
   const dirs = await makeDirs();
-  const net = await createPodNetwork({ confDir: dirs.cniConfDir, extraPlugins: opts.extraPlugins });
+  const net = await createPodNetwork({ confDir: dirs.cniConfDir, extraPlugins: opts.extraPlugins, defaultRoute: opts.defaultRoute });
   const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml, registriesConf: opts.registriesConf });
   let daemon: RunningDaemon;
   try {
