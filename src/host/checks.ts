@@ -95,7 +95,9 @@ async function apparmor(config: Config): Promise<CheckResult> {
   const state = await detectAppArmor();
   const name = 'AppArmor';
   const pkg = 'apparmor';
-  if (!state.enabled) return { name, required: false, ok: false, detail: `${state.detail}: containers get no AppArmor profile; Localhost profiles are refused`, pkg };
+  if (!state.enabled) {
+    return { name, required: false, ok: false, detail: `${state.detail}: containers get no AppArmor profile; Localhost profiles are refused`, pkg: 'a kernel booted with AppArmor enabled, then apparmor' };
+  }
   const profile = config.runtime.apparmor_profile;
   if (profile !== DEFAULT_APPARMOR_PROFILE) return { name, required: false, ok: true, detail: `enabled; RuntimeDefault is ${profile === 'unconfined' ? 'unconfined' : `profile ${profile}, loaded by the operator`}`, pkg };
   const parser = await findExecutable('apparmor_parser');
