@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # Runtime needs (DESIGN: Host dependencies), then what the tests need.
 RUNTIME_PKGS=(runc crun conmon catatonit containernetworking-plugins iptables socat util-linux
   golang-github-containers-common zstd iproute2)
+# apparmor_parser loads critter's default profile, only where the kernel enforces AppArmor.
+if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then RUNTIME_PKGS+=(apparmor); fi
 TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils)
 # node-pty compiles its native addon at npm install time.
 BUILD_PKGS=(build-essential python3)

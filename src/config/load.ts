@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import { SCHEMA, type Config, type ConfigKey, type KeySpec } from './schema.ts';
 import { validateValue } from './validate.ts';
+import { isValidProfileName } from '../host/apparmor-profile.ts';
 
 export const DEFAULT_CONFIG_FILE = '/etc/critter/critter.yaml';
 
@@ -123,6 +124,10 @@ function checkConsistency(config: Config): void {
     throw new InvalidArgumentError(`key "runtime.default_handler": value "${config.runtime.default_handler}" names no handler in runtime.handlers (${Object.keys(handlers).join(', ') || 'none'})`);
   }
   for (const [name, h] of Object.entries(handlers)) if (!h.root) h.root = join(config.run_root, 'runtime', name);
+  const aa = config.runtime.apparmor_profile;
+  if (aa !== 'unconfined' && !isValidProfileName(aa)) {
+    throw new InvalidArgumentError(`key "runtime.apparmor_profile": value ${JSON.stringify(aa.slice(0, 256))} is not an AppArmor profile name (letters, digits and _ . + : @ / -)`);
+  }
   if ((config.streaming.tls_cert === '') !== (config.streaming.tls_key === '')) {
     throw new InvalidArgumentError('keys "streaming.tls_cert" and "streaming.tls_key" must be set together');
   }

@@ -52,6 +52,7 @@ export const SCHEMA = {
   'runtime.conmon_path': { type: { kind: 'path' }, default: 'conmon', doc: 'conmon binary that supervises every container (found on PATH when not absolute).' },
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },
   'runtime.seccomp_profile': { type: { kind: 'path' }, default: '/usr/share/containers/seccomp.json', doc: 'The RuntimeDefault seccomp profile (containers-common).' },
+  'runtime.apparmor_profile': { type: { kind: 'string' }, default: 'critter-default', doc: 'The AppArmor profile RuntimeDefault (and an unset profile) means, where the host has AppArmor. critter-default is critter\'s own, loaded at start with apparmor_parser; another name must be loaded by the operator; unconfined applies none.' },
   'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model), pulled with registries.conf when absent and pinned. Empty = catatonit without an image (no pull needed).' },
   'runtime.reconcile_period_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 5, doc: 'How often RUNNING containers are checked against the runtime (conmon gone, an exit file whose watch event was missed), so an exit is recorded within this long.' },
   'runtime.infra_command': { type: { kind: 'path' }, default: 'catatonit', doc: 'The rootfs-less infra process used when pause_image is empty.' },
@@ -93,6 +94,7 @@ export interface Config {
     conmon_path: string;
     default_capabilities: string[];
     seccomp_profile: string;
+    apparmor_profile: string;
     pause_image: string;
     infra_command: string;
     reconcile_period_seconds: number;

@@ -15,7 +15,8 @@ import type { OciRuntime } from '../oci/runtime.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import { buildSpec } from './spec/build.ts';
-import type { ImageConfig, PodContext } from './spec/inputs.ts';
+import type { PodContext } from './spec/inputs.ts';
+import { checkImageConfig, imageLabel } from './image-config.ts';
 import { isSameProcessAlive } from '../state/process-identity.ts';
 import { uncoveredImageVolumes } from './spec/mounts.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
@@ -61,13 +62,14 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
   const { id, pod, image, runtime } = plan;
   const log = op.log.child({ container: id });
   const records = deps.records;
+  const requested = plan.config.image?.image ?? '';
   const fullImageConfig = await deps.images.config(image.id);
-  const imageConfig = (fullImageConfig.config ?? {}) as ImageConfig;
+  // Before anything exists for the container: a hostile config leaves nothing to unwind.
+  const imageConfig = checkImageConfig(imageLabel(requested, image.id), fullImageConfig.config);
   const config = await resolveConfig(plan.config, pod.metadata.config);
   const bundle = bundleDirOf(deps.runRoot, id);
   const rootfsPath = join(bundle, 'rootfs');
   const logPath = criLogPath(pod.metadata.config.log_directory, config.log_path);
-  const requested = config.image?.image ?? '';
   const metadata: ContainerMetadata = {
     name: plan.name, requestDigest: plan.requestDigest, podId: pod.id, config: plan.config, runtimeHandler: runtime.handler,
     imageRequested: requested, imageId: image.id, imageRef: imageRefFor(image, requested), topLayer: image.topLayer,

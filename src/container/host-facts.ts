@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { HostDevice, HostFacts, MountPropagationMode } from './spec/inputs.ts';
 import { ALL_CAPABILITIES } from './spec/security.ts';
 import { detectCgroupControllers } from '../host/cgroup-controllers.ts';
+import { detectAppArmor, loadedProfiles } from '../host/apparmor.ts';
 
 /** CAP_SYS_RESOURCE's bit in /proc/self/status CapEff (linux/capability.h). */
 const CAP_SYS_RESOURCE = 24n;
@@ -132,7 +133,7 @@ export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'
   const cgroupVersion = (await exists('/sys/fs/cgroup/cgroup.controllers')) ? 2 : 1;
   const oom = await detectMinOomScoreAdj();
   const boundingCapabilities = await ownBoundingSet();
-  const apparmor = (await readFile('/sys/module/apparmor/parameters/enabled', 'utf8').catch(() => 'N')).trim() === 'Y';
+  const apparmor = (await detectAppArmor()).enabled;
   const swap = cgroupVersion === 1
     ? await exists('/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes')
     : (await readFile('/proc/swaps', 'utf8').catch(() => '')).trim().split('\n').length > 1;
@@ -144,12 +145,22 @@ export async function detectStaticHostFacts(cgroupDriver: 'cgroupfs' | 'systemd'
   };
 }
 
-/** HostFacts for one CreateContainer: fresh mount propagation, host devices only when privileged. */
+/**
+ * HostFacts for one CreateContainer: fresh mount propagation, host devices only when
+ * privileged, and the loaded AppArmor profiles where AppArmor is enabled (an operator may
+ * load a Localhost profile at any time).
+ */
 export async function hostFactsFor(fixed: StaticHostFacts, privileged: boolean): Promise<HostFacts> {
-  const mounts = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  const [mountinfo, hostDevices, apparmorProfiles] = await Promise.all([
+    readFile('/proc/self/mountinfo', 'utf8'),
+    privileged ? listHostDevices() : [],
+    fixed.apparmorEnabled ? loadedProfiles() : undefined,
+  ]);
+  const mounts = parseMountinfo(mountinfo);
   return {
     ...fixed,
     hostMountPropagation: (path) => propagationOf(mounts, path),
-    hostDevices: privileged ? await listHostDevices() : [],
+    hostDevices,
+    ...(apparmorProfiles === undefined ? {} : { apparmorProfiles }),
   };
 }

@@ -22,10 +22,12 @@ import { OverlayRootfs } from '../container/rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
 import { LIMITED_CONTROLLERS } from '../container/spec/resources.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
-import type { RuntimeDefaults } from '../container/spec/inputs.ts';
+import type { HostFacts, RuntimeDefaults } from '../container/spec/inputs.ts';
 import type { ContainerObserver } from '../container/container-deps.ts';
 import { Periodic } from '../lib/periodic.ts';
 import { removeShortSocketDirs, socketDirsFor } from './socket-dirs.ts';
+import { AppArmorProfileLoader } from '../host/apparmor.ts';
+import { DEFAULT_APPARMOR_PROFILE } from '../host/apparmor-profile.ts';
 
 export interface ComposedContainers {
   containers: ContainerService;
@@ -82,6 +84,29 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     });
     return fixed;
   };
+  // critter loads only its own profile; any other runtime.apparmor_profile is the operator's to load.
+  const apparmorProfile = config.runtime.apparmor_profile;
+  const apparmorLoader = apparmorProfile === DEFAULT_APPARMOR_PROFILE ? new AppArmorProfileLoader() : undefined;
+  const loadApparmorProfile = async (): Promise<boolean> => {
+    if (!apparmorLoader) return false;
+    try {
+      await apparmorLoader.ensureLoaded({ log, signal: AbortSignal.timeout(120_000) }, apparmorProfile);
+      return true;
+    } catch (err) {
+      log.error({ profile: apparmorProfile, err: describeError(err) }, 'AppArmor default profile not loaded: containers that need it fail to create');
+      return false;
+    }
+  };
+  const hostFacts = async (privileged: boolean): Promise<HostFacts> => {
+    const f = await staticFacts();
+    const facts = await hostFactsFor(f, privileged);
+    // Not loaded at start (no parser then) or unloaded since: retried per create, as containerd
+    // loads its profile on each create, so installing the apparmor package needs no restart.
+    if (f.apparmorEnabled && apparmorLoader && facts.apparmorProfiles?.has(apparmorProfile) === false && (await loadApparmorProfile())) {
+      return hostFactsFor(f, privileged);
+    }
+    return facts;
+  };
   let watcher: ExitWatcher | undefined;
   const containers: ContainerService = new ContainerService({
     runRoot: config.run_root,
@@ -92,14 +117,16 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     layers: input.store,
     rootfs: new OverlayRootfs({ layersDir: join(config.root, 'overlay-containers') }),
     env: {
-      hostFacts: async (privileged) => hostFactsFor(await staticFacts(), privileged),
+      hostFacts,
       defaults: () => {
         defaults ??= readFile(config.runtime.seccomp_profile, 'utf8')
           .then((t) => JSON.parse(t) as unknown, (err: unknown) => {
             log.warn({ path: config.runtime.seccomp_profile, err: describeError(err) }, 'RuntimeDefault seccomp profile unreadable');
             return undefined;
           })
-          .then((profile) => ({ defaultCapabilities: config.runtime.default_capabilities, seccompDefaultProfile: profile }));
+          .then((profile) => ({
+            defaultCapabilities: config.runtime.default_capabilities, seccompDefaultProfile: profile, apparmorDefaultProfile: apparmorProfile,
+          }));
         return defaults;
       },
     },
@@ -127,7 +154,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
       return rt;
     },
     async start() {
-      await staticFacts();
+      if ((await staticFacts()).apparmorEnabled) await loadApparmorProfile();
       await containers.recover({ log: log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await watcher.start();
       await input.store.pruneLayers(pruneOp()).catch((err: unknown) => log.warn({ err: describeError(err) }, 'Layer prune at start-up failed; the periodic one retries'));

@@ -4,9 +4,14 @@
  * becomes a false condition in Status. Each names the Debian package that provides it.
  */
 import { detectCgroupControllers } from './cgroup-controllers.ts';
-import { access, readFile, constants, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { access, readFile, constants } from 'node:fs/promises';
+import { findExecutable } from './find-executable.ts';
+import { detectAppArmor, loadedProfiles } from './apparmor.ts';
+import { DEFAULT_APPARMOR_PROFILE } from './apparmor-profile.ts';
+import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+
+export { findExecutable } from './find-executable.ts';
 
 export interface CheckResult {
   name: string;
@@ -16,22 +21,6 @@ export interface CheckResult {
   detail: string;
   /** Debian package providing it. */
   pkg: string;
-}
-
-/** Finds an executable by name on PATH (or checks an absolute path). */
-export async function findExecutable(name: string, extraDirs: readonly string[] = []): Promise<string | undefined> {
-  const candidates = isAbsolute(name)
-    ? [name]
-    : [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin', ...extraDirs].filter(Boolean).map((d) => join(d, name));
-  for (const c of candidates) {
-    try {
-      await access(c, constants.X_OK);
-      if ((await stat(c)).isFile()) return c;
-    } catch {
-      // not here; try the next directory
-    }
-  }
-  return undefined;
 }
 
 async function binary(name: string, what: string, required: boolean, pkg: string, extraDirs: readonly string[] = []): Promise<CheckResult> {
@@ -97,6 +86,28 @@ async function seccompProfile(config: Config): Promise<CheckResult> {
   return { name: 'seccomp profile', required: false, ok, detail: ok ? config.runtime.seccomp_profile : `${config.runtime.seccomp_profile} missing`, pkg: 'golang-github-containers-common' };
 }
 
+/**
+ * AppArmor (issue 12 class 5): soft, since a host without it runs containers as containerd
+ * and CRI-O do there, with no profile; but operators must see that RuntimeDefault then
+ * confines nothing, and that Localhost profiles are refused.
+ */
+async function apparmor(config: Config): Promise<CheckResult> {
+  const state = await detectAppArmor();
+  const name = 'AppArmor';
+  const pkg = 'apparmor';
+  if (!state.enabled) {
+    return { name, required: false, ok: false, detail: `${state.detail}: containers get no AppArmor profile; Localhost profiles are refused`, pkg: 'a kernel booted with AppArmor enabled, then apparmor' };
+  }
+  const profile = config.runtime.apparmor_profile;
+  if (profile !== DEFAULT_APPARMOR_PROFILE) return { name, required: false, ok: true, detail: `enabled; RuntimeDefault is ${profile === 'unconfined' ? 'unconfined' : `profile ${profile}, loaded by the operator`}`, pkg };
+  const parser = await findExecutable('apparmor_parser');
+  if (parser !== undefined) return { name, required: false, ok: true, detail: `enabled; ${profile} is loaded with ${parser}`, pkg };
+  const loaded = (await loadedProfiles()).has(profile);
+  return loaded
+    ? { name, required: false, ok: true, detail: `enabled; ${profile} already loaded`, pkg }
+    : { name, required: false, ok: false, detail: `enabled but apparmor_parser not found: ${profile} cannot be loaded, so containers with the default profile fail to create`, pkg };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
@@ -113,6 +124,7 @@ export async function runHostChecks(config: Config): Promise<CheckResult[]> {
     binary('iptables', 'iptables', false, 'iptables'),
     binary('infra process', config.runtime.infra_command, false, 'catatonit'),
     seccompProfile(config),
+    apparmor(config),
   ]);
 }
 

@@ -199,6 +199,40 @@ test('seccomp: RuntimeDefault filters (mode 2); Unconfined and an absent profile
   await assert.rejects(create(ctr(['true'], {}, { seccomp: { profile_type: LOCALHOST, localhost_ref: 'relative.json' } })), grpcError(Code.INVALID_ARGUMENT, 'absolute'));
 });
 
+/** The host enforces AppArmor as the daemon detects it (module flag Y and securityfs). */
+async function hostHasAppArmor(): Promise<boolean> {
+  const flag = await readFile('/sys/module/apparmor/parameters/enabled', 'utf8').catch(() => 'N');
+  return flag.trim() === 'Y' && (await stat('/sys/kernel/security/apparmor').then(() => true, () => false));
+}
+
+test('apparmor: RuntimeDefault and unset confine with critter-default where the host has AppArmor, else nothing; Localhost profiles must be loaded', async () => {
+  const label = async (sc: Any): Promise<string> => (await runToEnd(ctr(sh('cat /proc/self/attr/current 2>/dev/null || echo none'), {}, sc))).out.trim();
+  const absent = { apparmor: { profile_type: LOCALHOST, localhost_ref: 'critter-test-absent' } };
+  const containers = async (): Promise<number> => ((await d.client.call('ListContainers', {})).containers as Any[]).length;
+  const before = await containers();
+  if (await hostHasAppArmor()) {
+    assert.match(await label({}), /^critter-default \(enforce\)$/);
+    assert.match(await label({ apparmor: { profile_type: RUNTIME_DEFAULT }, apparmor_profile: 'runtime/default' }), /^critter-default /);
+    assert.match(await label({ apparmor: { profile_type: UNCONFINED }, apparmor_profile: 'unconfined' }), /^unconfined/);
+    assert.match(await label({ privileged: true }), /^unconfined/, 'privileged containers get no default profile');
+    await assert.rejects(create(ctr(['true'], {}, absent)), grpcError(Code.FAILED_PRECONDITION, 'AppArmor profile "critter-test-absent" is not loaded'));
+  } else {
+    // What the host cannot enforce is not pretended: no profile, and a named one is refused.
+    for (const sc of [{}, { apparmor: { profile_type: RUNTIME_DEFAULT }, apparmor_profile: 'runtime/default' }, { apparmor: { profile_type: UNCONFINED } }]) {
+      const id = await create(ctr(['true'], {}, sc));
+      const spec = JSON.parse(await readFile(join(d.dirs.runRoot, 'containers', id, 'config.json'), 'utf8')) as Any;
+      assert.equal(spec.process.apparmorProfile, undefined);
+      await d.client.call('RemoveContainer', { container_id: id });
+    }
+    await assert.rejects(create(ctr(['true'], {}, absent)), grpcError(Code.FAILED_PRECONDITION, 'AppArmor is not enabled on this host; cannot apply profile "critter-test-absent"'));
+    await assert.rejects(create(ctr(['true'], {}, { apparmor_profile: 'localhost/critter-test-absent' })), grpcError(Code.FAILED_PRECONDITION, 'cannot apply profile "critter-test-absent"'));
+    const s = await d.client.call('Status', {});
+    const cond = (s.status.conditions as { type: string; message: string }[]).find((c) => c.type === 'HostPrerequisites');
+    assert.match(cond!.message, /AppArmor: not enabled on this host/);
+  }
+  assert.equal(await containers(), before, 'a refused create left a container behind');
+});
+
 test('no_new_privs sets NoNewPrivs 1; masked and readonly paths are applied exactly as sent', async () => {
   const nnp = async (sc: Any): Promise<string> => statusField((await runToEnd(ctr(sh('grep NoNewPrivs /proc/self/status'), {}, sc))).out, 'NoNewPrivs');
   assert.equal(await nnp({ no_new_privs: true }), '1');

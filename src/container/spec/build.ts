@@ -13,7 +13,8 @@ import type { OciSeccomp, OciSpec } from './oci-spec.ts';
 import { buildArgs, buildEnv, clampOomScoreAdj, resolveCwd } from './process.ts';
 import { buildResources, cgroupsPath } from './resources.ts';
 import { chooseSeccomp, toOciSeccomp } from './seccomp.ts';
-import { buildCapabilities, chooseApparmorProfile } from './security.ts';
+import { chooseApparmorProfile } from './apparmor.ts';
+import { buildCapabilities } from './security.ts';
 import { resolveUser, type EffectiveUser } from './user.ts';
 
 /** runtime-spec version runc 1.1 and crun accept. */
@@ -37,7 +38,7 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
 
   const user = resolveUser(sc, image.User, inputs.etcPasswd, inputs.etcGroup);
   const capabilities = buildCapabilities(sc, defaults.defaultCapabilities, host.boundingCapabilities);
-  const apparmorProfile = chooseApparmorProfile(sc, host.apparmorEnabled, defaults.apparmorDefaultProfile);
+  const apparmorProfile = chooseApparmorProfile(sc, host, defaults.apparmorDefaultProfile);
   const oomScoreAdj = clampOomScoreAdj(config.linux?.resources?.oom_score_adj, host.minOomScoreAdj);
 
   const seccompChoice = chooseSeccomp(sc);

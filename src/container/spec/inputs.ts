@@ -68,7 +68,10 @@ export interface HostFacts {
   minOomScoreAdj: number;
   /** Kernel (mount_setattr, 5.12+) and OCI runtime support the `rro` mount option. */
   rroSupported: boolean;
+  /** The kernel enforces AppArmor and securityfs is mounted (host/apparmor.ts detectAppArmor). */
   apparmorEnabled: boolean;
+  /** Names of the loaded AppArmor profiles, read per CreateContainer where AppArmor is enabled. */
+  apparmorProfiles?: ReadonlySet<string>;
   /** cgroup controllers the runtime can use; absent means all (resources.ts ResourceHost). */
   cgroupControllers?: readonly string[];
   /** memory.memsw (v1) or memory.swap.max (v2) exists; otherwise swap limits are skipped. */
@@ -88,7 +91,10 @@ export interface RuntimeDefaults {
   defaultCapabilities: readonly string[];
   /** containers-common seccomp.json (parsed), or a profile already in OCI form. */
   seccompDefaultProfile: unknown;
-  /** AppArmor profile for RuntimeDefault; unset means no profile is applied. */
+  /**
+   * AppArmor profile for RuntimeDefault and an unset profile (`runtime.apparmor_profile`);
+   * undefined or "unconfined" mean none.
+   */
   apparmorDefaultProfile?: string;
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 import { CONTAINERD_DEFAULT_CAPABILITIES } from './inputs.ts';
-import { ALL_CAPABILITIES, buildCapabilities, chooseApparmorProfile, normalizeCapability } from './security.ts';
+import { ALL_CAPABILITIES, buildCapabilities, normalizeCapability } from './security.ts';
 import { securityContext } from './testing.ts';
 
 const caps = (add: string[], drop: string[] = [], ambient: string[] = []) =>
@@ -67,30 +67,5 @@ describe('buildCapabilities()', () => {
 
   it('buildCapabilities() honours a configured default set', () => {
     assert.deepEqual(buildCapabilities(null, ['kill', 'CAP_CHOWN']).bounding, ['CAP_CHOWN', 'CAP_KILL']);
-  });
-});
-
-describe('chooseApparmorProfile()', () => {
-  const profile = (type: 0 | 1 | 2, ref = '') => ({ profile_type: type, localhost_ref: ref });
-  const cases = [
-    { name: 'host without AppArmor ignores everything', sc: securityContext({ apparmor: profile(2, 'mine') }), enabled: false, want: undefined },
-    { name: 'absent profile means RuntimeDefault', sc: securityContext(), enabled: true, want: 'critter-default' },
-    { name: 'RuntimeDefault', sc: securityContext({ apparmor: profile(0) }), enabled: true, want: 'critter-default' },
-    { name: 'RuntimeDefault skipped for privileged', sc: securityContext({ apparmor: profile(0), privileged: true }), enabled: true, want: undefined },
-    { name: 'Unconfined', sc: securityContext({ apparmor: profile(1) }), enabled: true, want: undefined },
-    { name: 'Localhost is a profile name', sc: securityContext({ apparmor: profile(2, 'k8s-nginx') }), enabled: true, want: 'k8s-nginx' },
-    { name: 'Localhost tolerates the localhost/ prefix', sc: securityContext({ apparmor: profile(2, 'localhost/k8s-nginx') }), enabled: true, want: 'k8s-nginx' },
-    { name: 'deprecated localhost/ string', sc: securityContext({ apparmor_profile: 'localhost/legacy' }), enabled: true, want: 'legacy' },
-    { name: 'deprecated unconfined string', sc: securityContext({ apparmor_profile: 'unconfined' }), enabled: true, want: undefined },
-  ];
-  for (const c of cases) {
-    it(`chooseApparmorProfile() ${c.name}`, () => {
-      assert.equal(chooseApparmorProfile(c.sc, c.enabled, 'critter-default'), c.want);
-    });
-  }
-  it('chooseApparmorProfile() refuses a ref without Localhost and an empty Localhost', () => {
-    assert.throws(() => chooseApparmorProfile(securityContext({ apparmor: profile(0, 'x') }), true, undefined), InvalidArgumentError);
-    assert.throws(() => chooseApparmorProfile(securityContext({ apparmor: profile(2) }), true, undefined), InvalidArgumentError);
-    assert.throws(() => chooseApparmorProfile(securityContext({ apparmor_profile: 'bogus' }), true, undefined), InvalidArgumentError);
   });
 });

@@ -1,9 +1,8 @@
 /**
- * Capabilities and AppArmor from the CRI security context (cri-api.md §4 item 11;
- * containerd internal/cri/opts WithCapabilities, sputil GenerateApparmorSpecOpts).
+ * Capabilities from the CRI security context (cri-api.md §4 item 11; containerd
+ * internal/cri/opts WithCapabilities). AppArmor is in apparmor.ts.
  */
 import type { LinuxContainerSecurityContext__Output } from '../../generated/cri/runtime/v1/LinuxContainerSecurityContext.ts';
-import { _runtime_v1_SecurityProfile_ProfileType as ProfileType } from '../../generated/cri/runtime/v1/SecurityProfile.ts';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { OciCapabilities } from './oci-spec.ts';
 
@@ -74,44 +73,4 @@ export function buildCapabilities(
   }
   const set = inKernelOrder(caps);
   return { bounding: set, effective: [...set], permitted: [...set], inheritable: inKernelOrder(ambient), ambient: inKernelOrder(ambient) };
-}
-
-/**
- * The AppArmor profile name, or undefined for none. Ignored entirely when the host has no
- * AppArmor. An absent profile means RuntimeDefault (kubernetes#51746, containerd), which
- * applies `apparmorDefaultProfile` when configured; privileged containers skip the default.
- */
-export function chooseApparmorProfile(
-  sc: LinuxContainerSecurityContext__Output | null,
-  apparmorEnabled: boolean,
-  defaultProfile: string | undefined,
-): string | undefined {
-  if (!apparmorEnabled) return undefined;
-  let type: number = ProfileType.RuntimeDefault;
-  let ref = '';
-  if (sc?.apparmor != null) {
-    type = sc.apparmor.profile_type;
-    ref = sc.apparmor.localhost_ref;
-    if (type !== ProfileType.Localhost && ref !== '') throw new InvalidArgumentError('apparmor localhost_ref may only be set with profile_type Localhost');
-  } else if (sc !== null && sc.apparmor_profile !== '') {
-    const legacy = sc.apparmor_profile;
-    if (legacy === 'unconfined') type = ProfileType.Unconfined;
-    else if (legacy === 'runtime/default') type = ProfileType.RuntimeDefault;
-    else if (legacy.startsWith('localhost/')) [type, ref] = [ProfileType.Localhost, legacy.slice('localhost/'.length)];
-    else throw new InvalidArgumentError(`invalid apparmor profile ${JSON.stringify(legacy)}`);
-  }
-  switch (type) {
-    case ProfileType.Unconfined:
-      return undefined;
-    case ProfileType.RuntimeDefault:
-      return sc?.privileged === true ? undefined : defaultProfile;
-    case ProfileType.Localhost: {
-      // A Localhost ref is a profile NAME (cri-api.md §4 item 11), "localhost/" tolerated.
-      const name = ref.startsWith('localhost/') ? ref.slice('localhost/'.length) : ref;
-      if (name === '') throw new InvalidArgumentError('apparmor Localhost profile needs a localhost_ref');
-      return name;
-    }
-    default:
-      throw new InvalidArgumentError(`unknown apparmor profile_type ${String(type)}`);
-  }
 }
