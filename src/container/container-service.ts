@@ -18,16 +18,16 @@ import type { ContainerExit } from '../oci/exit-watcher.ts';
 import type { ExecSyncResult, OciProcess } from '../oci/runtime.ts';
 import { fitExecOutput } from '../oci/runtime.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
-import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
+import type { ContainerRecord } from './container-record.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
 import { matchesContainerFilter } from './container-view.ts';
-import { buildResources } from './spec/resources.ts';
+import { resizeContainer } from './container-resize.ts';
 import { ExitTracker } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
-import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
+import { discardRuntimeContainer, isLaunched, launchContainer } from './container-launch.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
 const KILLED_STATUS = 137;
@@ -267,19 +267,11 @@ export class ContainerService {
     await waitForFile(rec.metadata.conmonLogPath, REOPEN_WAIT_MS, op.signal, rec.id);
   }
 
-  /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
+  /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34; container-resize.ts). */
   async updateResources(op: Op, idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
     if (!resources) return;
     const id = this.get(idOrPrefix).id;
-    await this.#locks.with(id, async () => {
-      const rec = this.get(id);
-      if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);
-      const host = await this.#deps.env.hostFacts(false);
-      const oci = buildResources(resources, host);
-      if (isLaunched(rec)) await runtimeFor(this.#deps, rec.metadata.runtimeHandler).updateResources(op, id, oci as Record<string, unknown>);
-      else await updateBundleResources(rec.metadata.bundle, oci as Record<string, unknown>);
-      await this.#deps.records.update(id, (s): ContainerStatusRecord => ({ ...s, resources }));
-    });
+    await this.#locks.with(id, () => resizeContainer(this.#deps, op, this.get(id), resources));
   }
 
   /** Called by the exit watcher for every exit file. */
