@@ -59,3 +59,13 @@ test('parseFeatureMountOptions() reads the mount options a runtime lists in `fea
   assert.equal(parseFeatureMountOptions('{"ociVersionMin":"1.0.0"}'), undefined);
   assert.equal(parseFeatureMountOptions('Incorrect Usage: flag provided but not defined'), undefined);
 });
+
+test('runtimeError() answers a memory limit below usage with FailedPreconditionError', () => {
+  const runc = 'time="t" level=error msg="unable to set memory limit to 1048576 (current usage: 3186688, peak usage: 3391488)"';
+  const err = runtimeError('runc', 'update', 'x', runc, 1);
+  assert.ok(err instanceof FailedPreconditionError);
+  assert.match(err.message, /below the container's current usage.*current usage: 3186688/);
+  const crun = '{"msg":"write `memory.limit_in_bytes`: Device or resource busy","level":"error"}';
+  assert.ok(runtimeError('crun', 'update', 'x', crun, 1) instanceof FailedPreconditionError);
+  assert.ok(runtimeError('runc', 'update', 'x', 'time="t" level=error msg="invalid cpu quota"', 1) instanceof OciRuntimeError);
+});
