@@ -112,3 +112,15 @@ test('deploy/critter.yaml documents exactly the defaults', async () => {
     assert.deepEqual(shipped.config, defaults.config);
   });
 });
+
+test('loadConfig() reads cdi.spec_dirs with its default and refuses a relative dir, naming the key', async () => {
+  await withDir(async (dir) => {
+    const f = join(dir, 'critter.yaml');
+    await writeFile(f, '# nothing set\n');
+    assert.deepEqual((await loadConfig({ file: f })).config.cdi.spec_dirs, ['/etc/cdi', '/var/run/cdi']);
+    await writeFile(f, 'cdi:\n  spec_dirs: [/opt/cdi]\n');
+    assert.deepEqual((await loadConfig({ file: f })).config.cdi.spec_dirs, ['/opt/cdi']);
+    await writeFile(f, 'cdi:\n  spec_dirs: [etc/cdi]\n');
+    await assert.rejects(loadConfig({ file: f }), (err: Error) => err.message.includes('cdi.spec_dirs') && err.message.includes('etc/cdi'));
+  });
+});

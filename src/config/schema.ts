@@ -66,6 +66,7 @@ export const SCHEMA = {
   'image.stall_timeout_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 60, doc: 'A pull fails when no byte arrives for this long (extraction time never counts).' },
   'cni.conf_dir': { type: { kind: 'path' }, default: '/etc/cni/net.d', doc: 'CNI network configuration; the first file in lexical order is used, changes are picked up live.' },
   'cni.plugin_dirs': { type: { kind: 'paths' }, default: ['/opt/cni/bin', '/usr/lib/cni'], doc: 'Where CNI plugin binaries are looked up, in order.' },
+  'cdi.spec_dirs': { type: { kind: 'paths' }, default: ['/etc/cdi', '/var/run/cdi'], doc: 'CDI spec dirs (JSON or YAML, CDI 0.3.0-0.8.0) for CDI_devices and cdi.k8s.io/* annotations; a later dir wins for a device defined twice; files are re-read when they change.' },
   'streaming.address': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'Address of the exec/attach/port-forward streaming server. Keep it on loopback unless TLS is set.' },
   'streaming.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 0, doc: 'Port of the streaming server; 0 = a random free port.' },
   'streaming.tls_cert': { type: { kind: 'path' }, default: '', doc: 'PEM certificate for the streaming server; empty = plain HTTP.' },
@@ -110,6 +111,7 @@ export interface Config {
     layer_prune_period_seconds: number;
   };
   cni: { conf_dir: string; plugin_dirs: string[] };
+  cdi: { spec_dirs: string[] };
   streaming: {
     address: string;
     port: number;

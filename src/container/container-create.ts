@@ -15,7 +15,8 @@ import type { OciRuntime } from '../oci/runtime.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import { buildSpec } from './spec/build.ts';
-import type { PodContext } from './spec/inputs.ts';
+import { requestedCdiDevices, type ResolvedCdi } from './spec/cdi.ts';
+import type { ImageConfig, PodContext } from './spec/inputs.ts';
 import { checkImageConfig, imageLabel } from './image-config.ts';
 import { isSameProcessAlive } from '../state/process-identity.ts';
 import { uncoveredImageVolumes } from './spec/mounts.ts';
@@ -58,6 +59,14 @@ export function bundleDirOf(runRoot: string, id: string): string {
   return join(runRoot, 'containers', id);
 }
 
+/** The CDI devices the config asks for, resolved against the node's spec files; undefined when it asks for none. */
+async function resolveCdi(deps: ContainerServiceDeps, config: ContainerConfig__Output): Promise<ResolvedCdi | undefined> {
+  const names = requestedCdiDevices(config);
+  if (names.length === 0) return undefined;
+  if (!deps.cdi) throw new FailedPreconditionError(`CDI devices ${names.join(', ')} were asked for, but CDI is not configured`);
+  return deps.cdi.resolve(names);
+}
+
 export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: CreatePlan): Promise<void> {
   const { id, pod, image, runtime } = plan;
   const log = op.log.child({ container: id });
@@ -80,7 +89,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
   // What the spec needs from the host, gathered while the rootfs is mounted.
   const hostInputs = Promise.all([
     deps.env.hostFacts(privileged), runtime.supportsRecursiveReadOnly?.(op) ?? false, deps.env.defaults(), devicesByHostPath(config),
-    localhostSeccompProfile(config),
+    localhostSeccompProfile(config), resolveCdi(deps, config),
   ]);
   hostInputs.catch(() => undefined); // awaited below; a mount failure must not leave it unhandled
   const stack = new CleanupStack();
@@ -91,7 +100,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
     await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
 
-    const [[hostFacts, runtimeRro, defaults, devices, localhostProfile], etcPasswd, etcGroup] = await Promise.all([
+    const [[hostFacts, runtimeRro, defaults, devices, localhostProfile, cdi], etcPasswd, etcGroup] = await Promise.all([
       hostInputs, readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
     ]);
     // RRO needs the kernel (5.12+) AND the OCI runtime: runc < 1.2 silently ignores `rro`.
@@ -100,6 +109,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
       containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
       etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
       ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
+      ...(cdi === undefined ? {} : { cdi }),
     });
     // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs,
     // created inside the rootfs even under a symlink the image points at a host path. One

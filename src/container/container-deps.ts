@@ -13,6 +13,7 @@ import type { ContainerMetadata, ContainerRecord, ContainerStatusRecord } from '
 import type { RootfsMounter } from './rootfs.ts';
 import type { OomDetector } from './oom.ts';
 import type { HostFacts, RuntimeDefaults } from './spec/inputs.ts';
+import type { CdiResolver } from './cdi/cdi-registry.ts';
 
 export interface PodLookup {
   /** The pod by id or unique prefix. @throws NotFoundError */
@@ -71,6 +72,8 @@ export interface ContainerServiceDeps {
   oom: OomDetector;
   clock: Clock;
   observer?: ContainerObserver;
+  /** CDI device names → edits; absent, a container asking for a CDI device is refused. */
+  cdi?: CdiResolver;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
   /** How long Stop/Remove wait for an exit after SIGKILL before asking the runtime. */

@@ -62,11 +62,18 @@ export async function discardRuntimeContainer(deps: ContainerServiceDeps, op: Op
 /**
  * UpdateContainerResources before the launch: the runtime has no container to update yet,
  * so the bundle's config.json gets the resources it will be created with. Set fields
- * replace the old ones, as `<runtime> update` does.
+ * replace the old ones and unset ones keep theirs, one level down too (`cpu.shares` alone
+ * keeps `cpu.cpus`), as `<runtime> update` does.
  */
 export async function updateBundleResources(bundle: string, resources: Record<string, unknown>): Promise<void> {
   const file = join(bundle, 'config.json');
   const spec = JSON.parse(await readFile(file, 'utf8')) as { linux?: { resources?: Record<string, unknown> } };
-  spec.linux = { ...spec.linux, resources: { ...spec.linux?.resources, ...resources } };
+  const merged: Record<string, unknown> = { ...spec.linux?.resources };
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  for (const [k, v] of Object.entries(resources)) {
+    const old = merged[k];
+    merged[k] = isObject(old) && isObject(v) ? { ...old, ...v } : v;
+  }
+  spec.linux = { ...spec.linux, resources: merged };
   await writeFileAtomic(file, JSON.stringify(spec));
 }

@@ -22,13 +22,13 @@ import type { ContainerRecord, ContainerStatusRecord } from './container-record.
 import type { ImageRecord } from '../storage/store.ts';
 import { createContainer, runtimeFor } from './container-create.ts';
 import { matchesContainerFilter } from './container-view.ts';
-import { buildResources } from './spec/resources.ts';
+import { resizeContainer } from './container-resize.ts';
 import { ExitTracker, notAfter } from './exit-tracker.ts';
 import { recoverContainers } from './container-recovery.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { RemovalQueue } from './removal-queue.ts';
 import { ExitReconciler } from './reconcile.ts';
-import { discardRuntimeContainer, isLaunched, launchContainer, updateBundleResources } from './container-launch.ts';
+import { discardRuntimeContainer, isLaunched, launchContainer } from './container-launch.ts';
 import { shown } from '../lib/shown.ts';
 
 /** Exit status conmon reports for SIGKILL (128 + 9). */
@@ -311,19 +311,11 @@ export class ContainerService {
     await waitForFile(rec.metadata.conmonLogPath, REOPEN_WAIT_MS, op.signal, rec.id);
   }
 
-  /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34). */
+  /** UpdateContainerResources: applied by the runtime first, then persisted (transactional, cri-api.md item 34; container-resize.ts). */
   async updateResources(op: Op, idOrPrefix: string, resources: LinuxContainerResources__Output | null): Promise<void> {
     const id = this.get(idOrPrefix).id;
     if (!resources) return;
-    await this.#locks.with(id, async () => {
-      const rec = this.get(id);
-      if (rec.status.phase !== 'running' && rec.status.phase !== 'created') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a created or running container can be updated`);
-      const host = await this.#deps.env.hostFacts(false);
-      const oci = buildResources(resources, host);
-      if (isLaunched(rec)) await runtimeFor(this.#deps, rec.metadata.runtimeHandler).updateResources(op, id, oci as Record<string, unknown>);
-      else await updateBundleResources(rec.metadata.bundle, oci as Record<string, unknown>);
-      await this.#deps.records.update(id, (s): ContainerStatusRecord => ({ ...s, resources }));
-    });
+    await this.#locks.with(id, () => resizeContainer(this.#deps, op, this.get(id), resources));
   }
 
   /** One round of the exit backstop (reconcile.ts): RUNNING containers whose process is gone get their exit recorded. */

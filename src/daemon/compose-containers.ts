@@ -20,6 +20,7 @@ import { ContainerService } from '../container/container-service.ts';
 import { containerRecordStore } from '../container/container-record.ts';
 import { OverlayRootfs } from '../container/rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
+import { CdiRegistry } from '../container/cdi/cdi-registry.ts';
 import { LIMITED_CONTROLLERS } from '../container/spec/resources.ts';
 import { detectStaticHostFacts, hostFactsFor, type StaticHostFacts } from '../container/host-facts.ts';
 import type { HostFacts, RuntimeDefaults } from '../container/spec/inputs.ts';
@@ -133,6 +134,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     records: containerRecordStore(join(config.root, 'containers')),
     exitFiles: { remove: async (id) => watcher?.remove(id) },
     oom: new CgroupOomDetector(),
+    cdi: new CdiRegistry({ dirs: config.cdi.spec_dirs, log: log.child({ component: 'cdi' }) }),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
     ...(input.observer ? { observer: input.observer } : {}),
   });

@@ -2,6 +2,7 @@
  * The composition root: the only place services are constructed and wired (DESIGN
  * convention 5). Everything a service needs arrives through its deps object.
  */
+import { CgroupLimitWriter, detectCgroupVersion } from '../host/cgroup-limits.ts';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import type { CheckResult } from '../host/checks.ts';
@@ -122,6 +123,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     },
     infra,
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+    podCgroups: new CgroupLimitWriter({ version: await detectCgroupVersion() }),
   });
   sandboxesLate = sandboxes;
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });

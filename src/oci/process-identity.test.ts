@@ -17,13 +17,15 @@ test('processStartTime() and isSameProcess() identify this process and reject ot
   assert.equal(await processStartTime(2 ** 22 + 7), undefined);
 });
 
-test('startTicksToNs() puts this process\'s start on the wall clock within 50 ms of Node\'s own time origin', async () => {
+test('startTicksToNs() puts this process\'s start on the wall clock just before Node\'s own time origin', async () => {
   const boot = await bootTimeNs();
   assert.ok(boot !== undefined);
   assert.equal(startTicksToNs('250', 1_000n), 1_000n + 2_500_000_000n);
   assert.equal(startTicksToNs('x', 1_000n), undefined);
   const started = startTicksToNs((await processStartTime(process.pid))!, boot);
   const origin = BigInt(Math.round(performance.timeOrigin)) * 1_000_000n;
-  const diff = started! > origin ? started! - origin : origin - started!;
-  assert.ok(diff < 50_000_000n, `start ${started} vs time origin ${origin}`);
+  // The kernel's start time comes first (the exec); Node sets its time origin while it boots,
+  // which on a loaded machine takes a while. Boot time and start ticks have 10 ms steps.
+  assert.ok(started! <= origin + 20_000_000n, `start ${started} is after the time origin ${origin}`);
+  assert.ok(origin - started! < 5_000_000_000n, `start ${started} is more than 5 s before the time origin ${origin}`);
 });

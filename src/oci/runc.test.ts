@@ -75,3 +75,13 @@ test('runtimeError() bounds a huge stderr to its last 4 KiB', () => {
   assert.ok(err.message.length < 4300, `${err.message.length} chars`);
   assert.ok(err.message.endsWith('the cause'));
 });
+
+test('runtimeError() answers a memory limit below usage with FailedPreconditionError', () => {
+  const runc = 'time="t" level=error msg="unable to set memory limit to 1048576 (current usage: 3186688, peak usage: 3391488)"';
+  const err = runtimeError('runc', 'update', 'x', runc, 1);
+  assert.ok(err instanceof FailedPreconditionError);
+  assert.match(err.message, /below the container's current usage.*current usage: 3186688/);
+  const crun = '{"msg":"write `memory.limit_in_bytes`: Device or resource busy","level":"error"}';
+  assert.ok(runtimeError('crun', 'update', 'x', crun, 1) instanceof FailedPreconditionError);
+  assert.ok(runtimeError('runc', 'update', 'x', 'time="t" level=error msg="invalid cpu quota"', 1) instanceof OciRuntimeError);
+});

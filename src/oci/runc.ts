@@ -40,6 +40,7 @@ const ALREADY_STOPPED = /not running|already stopped|process already finished|no
 // runc: "cannot start a container that has stopped", "cannot start an already running
 // container", "cannot delete container X that is not stopped: running"; crun: "the container
 // `X` is not in 'created' state", "… is not in 'stopped' state", "container is not paused".
+const MEMORY_BELOW_USAGE = /unable to set memory limit to \d+ \(current usage|memory\.limit_in_bytes.*device or resource busy|memory\.max.*device or resource busy/i;
 const WRONG_STATE = /cannot (?:start|delete|pause|resume)|that is not stopped|is not in '\w+' state|is not paused|already paused|not paused/i;
 
 /** `mountOptions` of a runtime-spec features document; undefined when absent or unreadable. */
@@ -97,6 +98,8 @@ export function runtimeError(handler: string, verb: RuntimeVerb, id: string, std
     return new NotFoundError(`container "${id}" not found by runtime ${handler}: ${message}`);
   }
   if (verb === 'kill' && ALREADY_STOPPED.test(message)) return null;
+  // runc (cgroup v1) after the kernel's EBUSY: "unable to set memory limit to N (current usage: U, peak usage: P)".
+  if (verb === 'update' && MEMORY_BELOW_USAGE.test(message)) return new FailedPreconditionError(`${handler} update "${id}": the memory limit is below the container's current usage: ${message}`);
   if (WRONG_STATE.test(message)) return new FailedPreconditionError(`${handler} ${verb} "${id}": ${message}`);
   return new OciRuntimeError(`${handler} ${verb} "${id}" failed: ${message}`);
 }

@@ -5,6 +5,7 @@
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
+import type { PodResourcesRecord } from './pod-resources.ts';
 
 export interface SandboxMetadata {
   /** `<name>_<namespace>_<uid>_<attempt>`: the reserved name (CRI-O's pod naming). */
@@ -37,4 +38,6 @@ export interface SandboxStatusRecord {
   cniResult: unknown;
   shmMounted: boolean;
   infra?: ProcessRef;
+  /** The last UpdatePodSandboxResources (in-place resize); absent until the first. */
+  resources?: PodResourcesRecord;
 }

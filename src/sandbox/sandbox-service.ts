@@ -23,6 +23,8 @@ import { cgroupParentFor, type CgroupDriverName } from './cgroup-parent.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
 import { bandwidthFor, configDigest, namespacePlan, podName, portMappingsFor, validateSandboxConfig } from './sandbox-config.ts';
 import type { PodInfra } from './infra-process.ts';
+import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
+import { updatePodResources, type PodCgroups } from './pod-resources.ts';
 
 export type SandboxRecord = StoredRecord<SandboxMetadata, SandboxStatusRecord>;
 
@@ -68,6 +70,8 @@ export interface SandboxServiceDeps {
   /** Infra processes of pods with pid = POD; absent, such pods get none (unit tests). */
   infra?: PodInfra;
   clock: Clock;
+  /** Writes resized limits to pod cgroups; absent, UpdatePodSandboxResources records them only. */
+  podCgroups?: PodCgroups;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
   /** CNI DEL attempts inside one StopPodSandbox. */
@@ -263,6 +267,12 @@ export class SandboxService {
       this.#names.release(current.metadata.name, id);
       op.log.info({ pod: id }, 'Pod sandbox removed');
     });
+  }
+
+  /** UpdatePodSandboxResources: the pod cgroup's new limits, then the record (pod-resources.ts). */
+  async updateResources(op: Op, idOrPrefix: string, overhead: LinuxContainerResources__Output | null, resources: LinuxContainerResources__Output | null): Promise<void> {
+    const id = this.get(idOrPrefix).id;
+    await this.#locks.with(id, () => updatePodResources(this.#deps, op, id, overhead, resources));
   }
 
   /** The pod by id or unique prefix (NotFound otherwise); pods still being created are not visible. */

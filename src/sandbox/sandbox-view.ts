@@ -60,6 +60,11 @@ export function sandboxStatusResponse(rec: SandboxRecord, verbose: boolean, nowN
         shmMounted: rec.status.shmMounted,
         infraPid: rec.status.infra?.pid ?? 0,
         runtimeHandler: rec.metadata.runtimeHandler,
+        // containerd shows the last UpdatePodSandboxResources the same way (status Overhead/Resources).
+        overhead: rec.status.resources?.overhead ?? null,
+        resources: rec.status.resources?.resources ?? null,
+        podCgroupLimits: rec.status.resources?.limits ?? null,
+        podCgroupWritten: rec.status.resources?.written.map((w) => `${w.controller}/${w.file}=${w.value}`) ?? [],
         config,
       }),
     };

@@ -10,6 +10,7 @@ import { runPodSandboxHandler } from './sandbox-run.ts';
 import { stopPodSandboxHandler } from './sandbox-stop.ts';
 import { removePodSandboxHandler } from './sandbox-remove.ts';
 import { podSandboxStatusHandler } from './sandbox-status.ts';
+import { updatePodSandboxResourcesHandler } from './sandbox-update.ts';
 import { listPodSandboxHandler, streamPodSandboxesHandler } from './sandbox-list.ts';
 import { pullImageHandler } from './image-pull.ts';
 import { imageStatusHandler } from './image-status.ts';
@@ -48,6 +49,7 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     RemovePodSandbox: u(removePodSandboxHandler(svc.sandboxes)),
     PodSandboxStatus: u(podSandboxStatusHandler(svc.sandboxes, () => BigInt(Date.now()) * 1_000_000n)),
     ListPodSandbox: u(listPodSandboxHandler(svc.sandboxes)),
+    UpdatePodSandboxResources: u(updatePodSandboxResourcesHandler(svc.sandboxes)),
     StreamPodSandboxes: s(streamPodSandboxesHandler(svc.sandboxes)),
     PullImage: u(pullImageHandler(svc.images, svc.runtimeInfo)),
     ImageStatus: u(imageStatusHandler(svc.images)),

@@ -5,6 +5,7 @@
  */
 import { InvalidArgumentError } from '../../lib/errors.ts';
 import { buildAnnotations } from './annotations.ts';
+import { applyCdiEdits, requestedCdiDevices } from './cdi.ts';
 import { buildDevices } from './devices.ts';
 import type { SpecInputs } from './inputs.ts';
 import { buildMounts, criMounts, podMounts } from './mounts.ts';
@@ -60,7 +61,6 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
   );
   const { devices, rules } = buildDevices({
     devices: config.devices,
-    cdiDevices: config.CDI_devices,
     privileged,
     devicesByHostPath: inputs.devicesByHostPath,
     hostDevices: host.hostDevices,
@@ -95,5 +95,11 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
   if (apparmorProfile !== undefined) spec.process.apparmorProfile = apparmorProfile;
   if (rootfsPropagation !== 'rprivate') spec.linux.rootfsPropagation = rootfsPropagation;
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
+  const cdiNames = requestedCdiDevices(config);
+  if (cdiNames.length > 0) {
+    const cdi = inputs.cdi;
+    if (cdi === undefined || cdiNames.some((n) => !cdi.devices.includes(n))) throw new InvalidArgumentError(`CDI devices ${cdiNames.join(', ')} were not resolved`);
+    applyCdiEdits(spec, cdi);
+  }
   return { spec, user };
 }

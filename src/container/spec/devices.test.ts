@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
+import { InvalidArgumentError } from '../../lib/errors.ts';
 import { buildDevices, type DeviceInputs } from './devices.ts';
 import type { HostDevice } from './inputs.ts';
 
@@ -8,7 +8,7 @@ const fuse: HostDevice = { path: '/dev/fuse', type: 'c', major: 10, minor: 229, 
 const loop0: HostDevice = { path: '/dev/loop0', type: 'b', major: 7, minor: 0, fileMode: 0o660, uid: 0, gid: 6 };
 
 function inputs(over: Partial<DeviceInputs> = {}): DeviceInputs {
-  return { devices: [], cdiDevices: [], privileged: false, devicesByHostPath: new Map([[fuse.path, fuse], [loop0.path, loop0]]), hostDevices: [fuse, loop0], ...over };
+  return { devices: [], privileged: false, devicesByHostPath: new Map([[fuse.path, fuse], [loop0.path, loop0]]), hostDevices: [fuse, loop0], ...over };
 }
 
 describe('buildDevices()', () => {
@@ -39,7 +39,6 @@ describe('buildDevices()', () => {
     { name: 'an unknown host device', over: { devices: [{ host_path: '/dev/nope', container_path: '/dev/nope', permissions: 'r' }] }, cls: InvalidArgumentError, re: /"\/dev\/nope"/ },
     { name: 'bad permissions', over: { devices: [{ host_path: '/dev/fuse', container_path: '/dev/fuse', permissions: 'rx' }] }, cls: InvalidArgumentError, re: /permissions "rx"/ },
     { name: 'a relative container path', over: { devices: [{ host_path: '/dev/fuse', container_path: 'fuse', permissions: 'r' }] }, cls: InvalidArgumentError, re: /not absolute/ },
-    { name: 'CDI devices, naming them', over: { cdiDevices: [{ name: 'vendor.com/gpu=0' }, { name: 'vendor.com/gpu=1' }] }, cls: UnimplementedError, re: /vendor\.com\/gpu=0, vendor\.com\/gpu=1/ },
   ];
   for (const c of bad) {
     it(`buildDevices() refuses ${c.name}`, () => {

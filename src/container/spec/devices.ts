@@ -4,15 +4,13 @@
  * (after resolving symlinks) and passes the results; directories of devices are not
  * expanded here.
  */
-import type { CDIDevice__Output } from '../../generated/cri/runtime/v1/CDIDevice.ts';
 import type { Device__Output } from '../../generated/cri/runtime/v1/Device.ts';
-import { InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
+import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { HostDevice } from './inputs.ts';
 import type { OciDevice, OciDeviceCgroupRule } from './oci-spec.ts';
 
 export interface DeviceInputs {
   devices: readonly Device__Output[];
-  cdiDevices: readonly CDIDevice__Output[];
   privileged: boolean;
   devicesByHostPath: ReadonlyMap<string, HostDevice>;
   /** The host's devices, given to privileged containers. */
@@ -34,12 +32,9 @@ function node(d: HostDevice, containerPath: string): OciDevice {
 /**
  * Device nodes plus cgroup rules: deny everything, then allow each requested device with
  * its permissions; privileged containers get every host device and allow-all.
- * CDI is not built yet, so requesting a CDI device is refused rather than ignored.
+ * CDI devices come on top (cdi.ts applyCdiEdits).
  */
 export function buildDevices(inputs: DeviceInputs): { devices: OciDevice[]; rules: OciDeviceCgroupRule[] } {
-  if (inputs.cdiDevices.length > 0) {
-    throw new UnimplementedError(`CDI devices are not supported yet (requested: ${inputs.cdiDevices.map((d) => d.name).join(', ')})`);
-  }
   const devices: OciDevice[] = [];
   const rules: OciDeviceCgroupRule[] = [{ allow: false, access: 'rwm' }];
   const byPath = new Map<string, number>();

@@ -7,6 +7,7 @@
  */
 import type { ContainerConfig__Output } from '../../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { PodSandboxConfig__Output } from '../../generated/cri/runtime/v1/PodSandboxConfig.ts';
+import type { ResolvedCdi } from './cdi.ts';
 
 /** The `config` object of an OCI image config (image-spec `config.json`), as stored. */
 export interface ImageConfig {
@@ -121,6 +122,8 @@ export interface SpecInputs {
   devicesByHostPath: ReadonlyMap<string, HostDevice>;
   /** Parsed Localhost seccomp profile, read by the caller from `seccompLocalhostPath()`. */
   localhostSeccompProfile?: unknown;
+  /** The CDI devices the config asks for (cdi.ts requestedCdiDevices), resolved by the caller. */
+  cdi?: ResolvedCdi;
 }
 
 /** Containerd's 14 default capabilities (pkg/oci/spec.go defaultUnixCaps). */

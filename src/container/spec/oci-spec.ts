@@ -109,6 +109,16 @@ export interface OciLinux {
   seccomp?: OciSeccomp;
 }
 
+/** runtime-spec config.md "POSIX-platform Hooks" (CDI edits add them). */
+export interface OciHook {
+  path: string;
+  args?: string[];
+  env?: string[];
+  timeout?: number;
+}
+
+export type OciHookName = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+
 export interface OciSpec {
   ociVersion: string;
   process: OciProcessSpec;
@@ -116,4 +126,5 @@ export interface OciSpec {
   mounts: OciMount[];
   annotations: Record<string, string>;
   linux: OciLinux;
+  hooks?: Partial<Record<OciHookName, OciHook[]>>;
 }
