@@ -21,6 +21,7 @@ import { standardTestImages, type StandardTestImages } from '../fixtures/standar
 import { startPodDaemon, type PodDaemon } from '../integration/helpers/pod-network.ts';
 import { findKubeBinaries } from './helpers/binaries.ts';
 import { kubeIptablesRules } from './helpers/kube-iptables.ts';
+import { waitFor } from './helpers/wait.ts';
 import {
   finishReset, KUBE_PROXY_HOST_PATHS, kubeadmConfig, kubeadmHostProblem, makeNodeAddress,
   pushControlPlaneImages, startKubeadmKubelet, type NodeAddress,
@@ -54,21 +55,6 @@ async function kubectl(args: string[], opts: { input?: string; timeoutMs?: numbe
 
 async function kubectlJson(args: string[]): Promise<Any> {
   return JSON.parse(await kubectl([...args, '-o', 'json'])) as Any;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 async function stopKubelet(): Promise<void> {

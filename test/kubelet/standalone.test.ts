@@ -15,6 +15,7 @@ import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { startPodDaemon, type PodDaemon } from '../integration/helpers/pod-network.ts';
 import { findKubeBinaries, findKubeBinary } from './helpers/binaries.ts';
+import { waitFor as waitUntil } from './helpers/wait.ts';
 import { startKubelet, type KubeletPod, type RunningKubelet } from './helpers/kubelet.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -27,23 +28,13 @@ let imgs: StandardTestImages;
 let pd: PodDaemon | undefined;
 let kubelet: RunningKubelet | undefined;
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const tail = kubelet ? (await kubelet.log().catch(() => '')).split('\n').filter((l) => /^E|error/i.test(l)).slice(-15).join('\n') : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}\nkubelet errors:\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** The kubelet's error lines, for a timeout's message. */
+async function kubeletErrors(): Promise<string> {
+  const lines = kubelet ? (await kubelet.log().catch(() => '')).split('\n') : [];
+  return `kubelet errors:\n${lines.filter((l) => /^E|error/i.test(l)).slice(-15).join('\n')}`;
 }
+
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, ms: number): Promise<T> => waitUntil(what, probe, ms, { context: kubeletErrors });
 
 function staticPod(name: string, spec: Any): Any {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS }, spec: { terminationGracePeriodSeconds: 2, ...spec } };
