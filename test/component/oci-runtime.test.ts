@@ -319,9 +319,9 @@ describe('ConmonOciRuntime execSync()', () => {
     assert.equal(r.stderr.length, EXEC_SYNC_MAX_OUTPUT);
   });
 
-  test('execSync() of a missing binary fails with the runtime message', async () => {
+  test('execSync() of a missing binary is NotFoundError in the runtime\'s words', async () => {
     await assert.rejects(runtime.execSync(op, id, { processSpec: processSpec(['/nope']), timeoutSec: 0, terminal: false }), (err: Error) => {
-      assert.ok(err instanceof OciRuntimeError, String(err));
+      assert.ok(err instanceof NotFoundError, String(err));
       assert.match(err.message, /\/nope.*no such file or directory/);
       return true;
     });
