@@ -107,6 +107,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     exitFiles: { remove: async (id) => watcher?.remove(id) },
     oom: new CgroupOomDetector(),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+    createTimeoutMs: config.runtime.create_timeout_seconds * 1000,
     ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });
