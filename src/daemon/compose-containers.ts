@@ -13,6 +13,7 @@ import { NotFoundError, describeError } from '../lib/errors.ts';
 import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
+import { ExecOutputBudget } from '../oci/exec-budget.ts';
 import type { Store } from '../storage/store.ts';
 import type { ImageService } from '../image/image-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
@@ -40,6 +41,7 @@ export interface ComposedContainers {
 async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
   const conmonPath = (await findExecutable(config.runtime.conmon_path)) ?? config.runtime.conmon_path;
   const out = new Map<string, OciRuntime>();
+  const execOutputBudget = new ExecOutputBudget(config.runtime.exec_sync_output_budget_mib * 1024 * 1024);
   for (const [name, h] of Object.entries(config.runtime.handlers)) {
     const binary = await findExecutable(h.path);
     if (!binary) continue;
@@ -52,6 +54,7 @@ async function runtimesFor(config: Config, exitDir: string): Promise<Map<string,
       exitDir,
       scratchDir: join(config.run_root, 'exec'),
       systemdCgroup: config.cgroup_driver === 'systemd',
+      execOutputBudget,
     }));
   }
   return out;
