@@ -6,6 +6,7 @@ import { pods } from './pods.ts';
 import { streaming } from './streaming.ts';
 import { containers } from './containers.ts';
 import { stats } from './stats.ts';
+import { memory } from './memory.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
@@ -14,4 +15,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   [streaming.name]: streaming,
   [containers.name]: containers,
   [stats.name]: stats,
+  [memory.name]: memory,
 };

@@ -5,14 +5,15 @@ import type { PullEvent } from './protocol.ts';
 
 const D = 'sha256:' + 'a'.repeat(64);
 
-test('PullEventSink() sends state changes at once and coalesces byte counts until the next tick', async () => {
+test('PullEventSink() sends state changes at once and coalesces byte counts until the next tick', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
   const events: PullEvent[] = [];
   const sink = new PullEventSink({ emit: (e) => events.push(e), intervalMs: 20 });
   sink.onLayer({ digest: D, state: 'started', size: 1000 });
   assert.deepEqual(events, [{ layer: D, state: 'downloading', bytes: 0, total: 1000 }]);
   for (let b = 100; b <= 500; b += 100) sink.onBytes({ digest: D, bytes: b, size: 1000 });
   assert.equal(events.length, 1, 'bytes wait for the timer');
-  await new Promise((r) => setTimeout(r, 50));
+  t.mock.timers.tick(50);
   assert.deepEqual(events.slice(1), [{ layer: D, state: 'downloading', bytes: 500, total: 1000 }]);
   sink.onBytes({ digest: D, bytes: 1000, size: 1000 });
   assert.deepEqual(events.at(-1), { layer: D, state: 'extracting', bytes: 1000, total: 1000 });

@@ -55,6 +55,8 @@ export const SCHEMA = {
   'runtime.apparmor_profile': { type: { kind: 'string' }, default: 'critter-default', doc: 'The AppArmor profile RuntimeDefault (and an unset profile) means, where the host has AppArmor. critter-default is critter\'s own, loaded at start with apparmor_parser; another name must be loaded by the operator; unconfined applies none.' },
   'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model), pulled with registries.conf when absent and pinned. Empty = catatonit without an image (no pull needed).' },
   'runtime.reconcile_period_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 5, doc: 'How often RUNNING containers are checked against the runtime (conmon gone, an exit file whose watch event was missed), so an exit is recorded within this long.' },
+  'runtime.create_timeout_seconds': { type: { kind: 'int', min: 1, max: 3600 }, default: 240, doc: 'How long RunPodSandbox and CreateContainer may run, whoever waits: a caller that gives up (the kubelet\'s deadline during a slow CNI ADD) leaves the work running and its retry gets the same id (240 s: the kubelet\'s RunPodSandbox deadline, CRI-O\'s container_create_timeout).' },
+  'runtime.exec_sync_output_budget_mib': { type: { kind: 'int', min: 32, max: 65536 }, default: 256, doc: 'Output all concurrent ExecSync calls may hold together (each is capped at 16 MiB per stream); a call whose output does not fit fails with RESOURCE_EXHAUSTED and its command is killed.' },
   'runtime.infra_command': { type: { kind: 'path' }, default: 'catatonit', doc: 'The rootfs-less infra process used when pause_image is empty.' },
   'image.registries_conf': { type: { kind: 'path' }, default: '/etc/containers/registries.conf', doc: 'containers-registries.conf(5): mirrors, rewrites, insecure and blocked registries, short names.', reloadable: true },
   'image.registries_conf_dir': { type: { kind: 'path' }, default: '/etc/containers/registries.conf.d', doc: 'Drop-ins for registries.conf, read in lexical order.', reloadable: true },
@@ -99,6 +101,8 @@ export interface Config {
     pause_image: string;
     infra_command: string;
     reconcile_period_seconds: number;
+    create_timeout_seconds: number;
+    exec_sync_output_budget_mib: number;
   };
   image: {
     registries_conf: string;

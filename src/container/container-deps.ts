@@ -76,6 +76,8 @@ export interface ContainerServiceDeps {
   cdi?: CdiResolver;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
+  /** Own timeout of a CreateContainer, whoever waits for it (config runtime.create_timeout_seconds). */
+  createTimeoutMs?: number;
   /** How long Stop/Remove wait for an exit after SIGKILL before asking the runtime. */
   killWaitMs?: number;
   /** Removed containers' files go once no removal came for this long (default 200 ms)… */

@@ -13,6 +13,7 @@ import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v
 import type { Op } from '../lib/op.ts';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, describeError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
+import { DetachedWork } from '../lib/detached-work.ts';
 import { NameRegistrar } from '../state/name-registrar.ts';
 import type { ContainerExit } from '../oci/exit-watcher.ts';
 import type { ExecSyncResult, OciProcess } from '../oci/runtime.ts';
@@ -31,6 +32,8 @@ import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer } from './container-launch.ts';
 import { shown } from '../lib/shown.ts';
 
+/** CRI-O's container_create_timeout (240 s): how long a create may run after its caller gave up. */
+const DEFAULT_CREATE_TIMEOUT_MS = 240_000;
 /** Exit status conmon reports for SIGKILL (128 + 9). */
 const KILLED_STATUS = 137;
 /** containerd's exit code and reason for a container whose start failed. */
@@ -42,9 +45,11 @@ export class ContainerService {
   readonly #names = new NameRegistrar();
   readonly #locks = new KeyedMutex();
   /** Creates in flight by container name; they hold their image before their record exists. */
-  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; done: Promise<string> }>();
+  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; done: Promise<void> }>();
   /** Pods RemovePodSandbox is removing: a create in flight in one of them must not write its record. */
   readonly #podsClosing = new Set<string>();
+  /** Creates run here, under their own timeout, not their first caller's signal. */
+  readonly #detached = new DetachedWork();
   readonly #exits: ExitTracker;
   /** Removed containers whose files are still to be deleted. */
   readonly #removals: RemovalQueue;
@@ -79,7 +84,7 @@ export class ContainerService {
     if (inflight) {
       if (inflight.digest !== digest) throw new AlreadyExistsError(`container name "${name}" is being created as ${inflight.id} with a different config`);
       op.log.info({ container: inflight.id, name }, 'CreateContainer retried while the first call is still running; waiting for it');
-      return inflight.done;
+      return this.#detached.join<string>(op, `create:${name}`) ?? inflight.id;
     }
     const holder = this.#names.holderOf(name);
     if (holder !== undefined) {
@@ -91,21 +96,26 @@ export class ContainerService {
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
     const admit = (): void => this.#admit(pod.id, name);
-    const done = createContainer(this.#deps, op, { id, name, requestDigest: digest, pod, config, image, runtime, admit })
-      .then(() => {
-        const created = this.#deps.records.get(id);
-        if (created) this.#deps.observer?.lifecycle('created', created);
-        return id;
-      }, (err: unknown) => {
+    // Under the daemon's own signal (issue 18 item 2): a caller that gives up leaves the
+    // create running, and its retry joins it above or finds the finished one by name.
+    const entry = { digest, id, podId: pod.id, image, done: Promise.resolve() };
+    this.#inflight.set(name, entry);
+    const work = this.#detached.run(op, `create:${name}`, this.#deps.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS, async (own) => {
+      try {
+        await createContainer(this.#deps, own, { id, name, requestDigest: digest, pod, config, image, runtime, admit });
+      } catch (err) {
         this.#names.release(name, id);
         throw err;
-      });
-    this.#inflight.set(name, { digest, id, podId: pod.id, image, done });
-    try {
-      return await done;
-    } finally {
-      this.#inflight.delete(name);
-    }
+      } finally {
+        this.#inflight.delete(name);
+      }
+      const created = this.#deps.records.get(id);
+      if (created) this.#deps.observer?.lifecycle('created', created);
+      return id;
+    });
+    // What RemovePodSandbox waits for: the work itself, not any one caller's wait for it.
+    entry.done = this.#detached.ended(`create:${name}`) ?? entry.done;
+    return work;
   }
 
   /** The last check before a create writes its record: the pod is still there, ready and not being removed. */

@@ -1,42 +1,54 @@
-import { test } from 'node:test';
+/**
+ * RemovalQueue's timing on a fake clock (node:test mock.timers: setTimeout and Date), so
+ * "20 ms later" is a tick the test takes, not a sleep that hopes the machine keeps up.
+ */
+import { test, mock, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { RemovalQueue } from './removal-queue.ts';
 import type { ContainerRecord } from './container-record.ts';
 
 const rec = (id: string, podId = 'pod'): ContainerRecord => ({ id, metadata: { podId } as ContainerRecord['metadata'], status: {} as ContainerRecord['status'] });
 
-/** A queue whose teardowns log start/end and take `ms`. */
-function queue(quietMs: number, maxDelayMs: number, ms = 5): { q: RemovalQueue; events: string[] } {
+/** A queue whose teardowns log start/end; each ends a few microtasks after it starts. */
+function queue(quietMs: number, maxDelayMs: number): { q: RemovalQueue; events: string[] } {
   const events: string[] = [];
   const q = new RemovalQueue({
     quietMs, maxDelayMs,
-    teardown: async (r) => { events.push(`start ${r.id}`); await sleep(ms); events.push(`end ${r.id}`); },
+    teardown: async (r) => { events.push(`start ${r.id}`); await Promise.resolve(); events.push(`end ${r.id}`); },
   });
   return { q, events };
 }
 
+/** Advances the fake clock and lets the work it started run to its next timer. */
+async function tick(ms: number): Promise<void> {
+  mock.timers.tick(ms);
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+afterEach(() => mock.timers.reset());
+
 test('RemovalQueue waits for a quiet moment, then tears down one container at a time', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { q, events } = queue(40, 1000);
   q.add(rec('a'));
-  await sleep(20);
+  await tick(20);
   q.add(rec('b'));
-  await sleep(25);
-  assert.deepEqual(events, [], 'a removal 20 ms ago keeps the queue waiting');
-  await sleep(60);
+  await tick(25);
+  assert.deepEqual(events, [], 'a removal 25 ms ago keeps the queue waiting');
+  await tick(15);
   assert.deepEqual(events, ['start a', 'end a', 'start b', 'end b']);
+  q.close();
 });
 
 test('RemovalQueue starts by maxDelayMs even while removals keep coming', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { q, events } = queue(30, 60);
-  const t0 = Date.now();
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 6; i++) {
     q.add(rec(`c${i}`));
-    await sleep(10);
+    await tick(10);
   }
-  const firstStart = events.indexOf('start c0');
-  assert.ok(firstStart >= 0, `began within ${Date.now() - t0} ms of steady removals`);
-  await q.settle(() => true);
+  assert.ok(events.includes('start c0'), 'began 60 ms after the first of steady removals 10 ms apart');
+  q.close();
 });
 
 test('RemovalQueue.settle() runs the matching removals at once and waits; others keep waiting', async () => {
@@ -53,9 +65,10 @@ test('RemovalQueue.settle() runs the matching removals at once and waits; others
 });
 
 test('RemovalQueue.close() stops the timer: nothing pending runs afterwards', async () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { q, events } = queue(10, 10);
   q.add(rec('z'));
   q.close();
-  await sleep(40);
+  await tick(40);
   assert.deepEqual(events, []);
 });

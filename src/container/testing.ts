@@ -23,13 +23,21 @@ export const TEST_IMAGE = { id: 'a'.repeat(64), names: ['docker.io/library/busyb
 export class FakeRootfs implements RootfsMounter {
   mounted = new Set<string>();
   layers = new Set<string>();
-  /** mount waits for this (a create in flight). */
+  /** mount waits for this (a create in flight), or fails with its signal's reason as a killed mount helper would. */
   mountGate: Promise<void> = Promise.resolve();
+  /** Called when a mount starts waiting for mountGate. */
+  onMount: () => void = () => undefined;
   /** Errors the next unmounts throw, in order (EBUSY from a mount still in use). */
   unmountFailures: Error[] = [];
   unmountCalls: Array<{ target: string; lazy: boolean }> = [];
-  async mount(_op: Op, id: string, _lowers: readonly string[], target: string): Promise<void> {
-    await this.mountGate;
+  async mount(op: Op, id: string, _lowers: readonly string[], target: string): Promise<void> {
+    this.onMount();
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(op.signal.reason as Error);
+      if (op.signal.aborted) onAbort();
+      op.signal.addEventListener('abort', onAbort, { once: true });
+      void this.mountGate.then(() => { op.signal.removeEventListener('abort', onAbort); resolve(); });
+    });
     await mkdir(target, { recursive: true });
     this.mounted.add(target);
     this.layers.add(id);

@@ -13,6 +13,7 @@ import { NotFoundError, describeError } from '../lib/errors.ts';
 import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
+import { ExecOutputBudget } from '../oci/exec-budget.ts';
 import type { Store } from '../storage/store.ts';
 import type { ImageService } from '../image/image-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
@@ -43,6 +44,7 @@ export interface ComposedContainers {
 async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
   const conmonPath = (await findExecutable(config.runtime.conmon_path)) ?? config.runtime.conmon_path;
   const out = new Map<string, OciRuntime>();
+  const execOutputBudget = new ExecOutputBudget(config.runtime.exec_sync_output_budget_mib * 1024 * 1024);
   for (const [name, h] of Object.entries(config.runtime.handlers)) {
     const binary = await findExecutable(h.path);
     if (!binary) continue;
@@ -55,6 +57,7 @@ async function runtimesFor(config: Config, exitDir: string): Promise<Map<string,
       exitDir,
       scratchDir: join(config.run_root, 'exec'),
       systemdCgroup: config.cgroup_driver === 'systemd',
+      execOutputBudget,
     }));
   }
   return out;
@@ -136,6 +139,7 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     oom: new CgroupOomDetector(),
     cdi: new CdiRegistry({ dirs: config.cdi.spec_dirs, log: log.child({ component: 'cdi' }) }),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
+    createTimeoutMs: config.runtime.create_timeout_seconds * 1000,
     ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });

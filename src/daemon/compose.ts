@@ -124,6 +124,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     infra,
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
     podCgroups: new CgroupLimitWriter({ version: await detectCgroupVersion() }),
+    createTimeoutMs: config.runtime.create_timeout_seconds * 1000,
   });
   sandboxesLate = sandboxes;
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });

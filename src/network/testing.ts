@@ -14,16 +14,41 @@ export class FakeCni implements Cni {
   failSetUp: Error | undefined;
   failTearDown: Error | undefined;
   #next = 2;
+  #gate: { reached: () => void; opened: Promise<void> } | undefined;
+
+  /**
+   * Makes the next setUp calls wait, after taking their address, until `open()` (or until
+   * their signal aborts, as a real plugin is killed): a CNI ADD slower than any deadline.
+   * `reached` resolves when a setUp is waiting.
+   */
+  gateSetUp(): { reached: Promise<void>; open: () => void } {
+    let reached!: () => void;
+    let open!: () => void;
+    const reachedP = new Promise<void>((resolve) => { reached = resolve; });
+    const opened = new Promise<void>((resolve) => { open = resolve; });
+    this.#gate = { reached, opened };
+    return { reached: reachedP, open: () => { this.#gate = undefined; open(); } };
+  }
 
   readiness(): NetworkReadiness {
     return this.ready;
   }
 
-  async setUp(_op: Op, a: PodAttachment): Promise<AttachResult> {
+  async setUp(op: Op, a: PodAttachment): Promise<AttachResult> {
     this.calls.push({ method: 'setUp', podId: a.podId });
     const ip = `10.99.0.${this.#next++}`;
     // Like the real manager, the attachment is recorded before the plugins can fail.
     this.attached.set(a.podId, ip);
+    const gate = this.#gate;
+    if (gate) {
+      gate.reached();
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(op.signal.reason as Error);
+        if (op.signal.aborted) onAbort();
+        op.signal.addEventListener('abort', onAbort, { once: true });
+        void gate.opened.then(() => { op.signal.removeEventListener('abort', onAbort); resolve(); });
+      });
+    }
     if (this.failSetUp) throw this.failSetUp;
     return { network: 'fake', ips: [ip], result: { ips: [{ address: `${ip}/24` }] } };
   }

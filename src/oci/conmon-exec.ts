@@ -22,6 +22,8 @@ import type { ExecSyncOptions, ExecSyncResult } from './runtime.ts';
 import { runtimeError } from './runc.ts';
 import type { RuncCli } from './runc.ts';
 import { spawnConmon } from './conmon-process.ts';
+import type { ExecOutputBudget } from './exec-budget.ts';
+import { ResourceExhaustedError } from '../lib/errors.ts';
 import { splitK8sFileLog } from './k8s-file-log.ts';
 
 export interface ConmonExecDeps {
@@ -29,6 +31,8 @@ export interface ConmonExecDeps {
   runtime: RuncCli;
   /** Parent of the per-session temp dirs. */
   sessionDir: string;
+  /** Output all concurrent calls may hold together; absent, only the per-call caps apply. */
+  outputBudget?: ExecOutputBudget;
 }
 
 /** Room for 16 MiB of tty output plus the k8s-file record overhead of typical lines. */
@@ -40,13 +44,33 @@ const BACKSTOP_EXTRA_MS = 30_000;
 
 class CappedSink {
   readonly #chunks: Buffer[] = [];
+  readonly #budget: ExecOutputBudget | undefined;
+  readonly #onExhausted: () => void;
   #length = 0;
+  exhausted = false;
+
+  constructor(budget: ExecOutputBudget | undefined, onExhausted: () => void) {
+    this.#budget = budget;
+    this.#onExhausted = onExhausted;
+  }
 
   add(chunk: Buffer): void {
-    if (this.#length >= EXEC_SYNC_MAX_OUTPUT) return;
+    if (this.#length >= EXEC_SYNC_MAX_OUTPUT || this.exhausted) return;
     const part = chunk.subarray(0, EXEC_SYNC_MAX_OUTPUT - this.#length);
-    this.#chunks.push(part);
+    if (this.#budget && !this.#budget.take(part.length)) {
+      this.exhausted = true;
+      this.#onExhausted();
+      return;
+    }
+    // A copy: the pipe's chunk may be a slice of a larger pooled allocation we must not pin.
+    this.#chunks.push(Buffer.from(part));
     this.#length += part.length;
+  }
+
+  /** Gives the bytes back to the shared budget; the call's buffers are the caller's now. */
+  release(): void {
+    this.#budget?.give(this.#length);
+    this.#chunks.length = 0;
   }
 
   buffer(): Buffer {
@@ -87,8 +111,20 @@ export class ConmonExec {
       ...this.#deps.runtime.conmonRuntimeArgs().flatMap((a) => ['--runtime-arg', a]),
       ...(opts.terminal ? ['-t', '-l', `k8s-file:${logFile}`, '--log-global-size-max', String(TTY_LOG_CAP)] : ['-l', 'passthrough:']),
     ];
-    const stdout = new CappedSink();
-    const stderr = new CappedSink();
+    // Over the shared budget: the command is killed and the call fails (RESOURCE_EXHAUSTED).
+    const onExhausted = (): void => void killExecProcess(pidFile);
+    const stdout = new CappedSink(this.#deps.outputBudget, onExhausted);
+    const stderr = new CappedSink(this.#deps.outputBudget, onExhausted);
+    try {
+      return await this.#collect(op, id, opts, { pidFile, logFile }, args, stdout, stderr);
+    } finally {
+      stdout.release();
+      stderr.release();
+    }
+  }
+
+  async #collect(op: Op, id: string, opts: ExecSyncOptions, files: { pidFile: string; logFile: string }, args: string[], stdout: CappedSink, stderr: CappedSink): Promise<ExecSyncResult> {
+    const { pidFile, logFile } = files;
     const conmon = spawnConmon(this.#deps.conmonPath, args, {
       onStdout: (c) => stdout.add(c),
       onStderr: (c) => stderr.add(c),
@@ -116,6 +152,10 @@ export class ConmonExec {
       conmon.closePipes();
     }
     if (op.signal.aborted) throw op.signal.reason instanceof Error ? op.signal.reason : new OciRuntimeError(`exec in container "${id}" aborted`);
+    if (stdout.exhausted || stderr.exhausted) {
+      const budget = this.#deps.outputBudget!;
+      throw new ResourceExhaustedError(`exec in container "${id}": concurrent ExecSync calls already hold ${budget.used} of the ${budget.limit} bytes of output they may hold together (runtime.exec_sync_output_budget_mib); the command was killed`);
+    }
 
     if (timedOut) {
       return { exitCode: -1, stdout: stdout.buffer(), stderr: stderr.buffer(), timedOut: true, ...(opts.terminal ? await readTtyLog(logFile) : {}) };

@@ -12,6 +12,7 @@ import type { CreateContainerOptions, CreatedContainer, ExecSyncOptions, ExecSyn
 import { RuncCli } from './runc.ts';
 import { ConmonLauncher, attachSocketPath, ctlFifoPath } from './conmon.ts';
 import { ConmonExec } from './conmon-exec.ts';
+import type { ExecOutputBudget } from './exec-budget.ts';
 
 export interface ConmonOciRuntimeDeps {
   /** Handler name (`runc`, `crun`, or a configured one). */
@@ -33,6 +34,8 @@ export interface ConmonOciRuntimeDeps {
   callTimeoutMs?: number;
   /** Deadline of a create; default 240 s, CRI-O's. */
   createTimeoutMs?: number;
+  /** ExecSync output all handlers' calls may hold together (shared by every handler). */
+  execOutputBudget?: ExecOutputBudget;
 }
 
 /** Each handler's runtime state lives in its own dir under the run root. */
@@ -64,7 +67,7 @@ export class ConmonOciRuntime implements OciRuntime {
       createTimeoutMs: deps.createTimeoutMs ?? 240_000,
       systemdCgroup,
     });
-    this.#exec = new ConmonExec({ conmonPath: deps.conmonPath, runtime: this.#cli, sessionDir: deps.scratchDir });
+    this.#exec = new ConmonExec({ conmonPath: deps.conmonPath, runtime: this.#cli, sessionDir: deps.scratchDir, ...(deps.execOutputBudget ? { outputBudget: deps.execOutputBudget } : {}) });
   }
 
   async createContainer(op: Op, opts: CreateContainerOptions): Promise<CreatedContainer> {

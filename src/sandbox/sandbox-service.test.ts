@@ -12,7 +12,7 @@ import { FakeCni } from '../network/testing.ts';
 import { RecordStore } from '../state/record-store.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
-import { AlreadyExistsError, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
+import { AlreadyExistsError, DeadlineExceededError, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
 
 const log = pino({ level: 'silent' });
 const op = { log, signal: new AbortController().signal };
@@ -42,7 +42,7 @@ function podConfig(name: string, extra: Partial<PodSandboxConfig__Output> = {}):
   };
 }
 
-async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: FakeNamespaces; files: FakeFiles; dir: string }) => Promise<void>): Promise<void> {
+async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: FakeNamespaces; files: FakeFiles; dir: string }) => Promise<void>, extra: { createTimeoutMs?: number } = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'sandbox-svc-'));
   await mkdir(join(dir, 'run'), { recursive: true });
   const cni = new FakeCni();
@@ -53,7 +53,7 @@ async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: Fake
     runRoot: join(dir, 'run'), runtimeHandlers: ['runc', 'crun'], defaultHandler: 'runc', cgroupDriver: 'cgroupfs', log,
     cni, namespaces: ns, files, records,
     containers: { stopAllInPod: async () => {}, removeAllInPod: async () => {} },
-    clock: { nowNs: () => 1_700_000_000_000_000_000n }, cniDelAttempts: 2,
+    clock: { nowNs: () => 1_700_000_000_000_000_000n }, cniDelAttempts: 2, ...extra,
   });
   await service.recover(op);
   try {
@@ -202,4 +202,40 @@ test('SandboxService.stop() goes on after its caller\'s deadline, and a retry jo
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('SandboxService.run() goes on after its caller\'s deadline during a slow CNI ADD, and the retry gets the same READY pod', async () => {
+  await harness(async ({ service, cni, ns }) => {
+    const gate = cni.gateSetUp();
+    const caller = new AbortController();
+    const first = service.run({ log, signal: caller.signal }, podConfig('slow-add'), '');
+    await gate.reached;
+    caller.abort(new DOMException('RunPodSandbox exceeded its deadline', 'TimeoutError'));
+    await assert.rejects(first, /exceeded its deadline/);
+    assert.equal(ns.pinned.size, 1, 'the caller giving up did not undo the pod');
+    const retry = service.run(op, podConfig('slow-add'), '');
+    gate.open();
+    const id = await retry;
+    assert.equal(service.get(id).status.phase, 'ready');
+    assert.equal(service.get(id).status.ips.length, 1);
+    assert.equal(await service.run(op, podConfig('slow-add'), ''), id, 'a retry after it finished gets the same pod');
+    assert.equal(cni.calls.filter((c) => c.method === 'setUp').length, 1, 'one ADD for the three calls');
+    assert.equal(cni.calls.filter((c) => c.method === 'tearDown').length, 0);
+  });
+});
+
+test('SandboxService.run() unwinds under its own timeout when CNI ADD never ends, and the name is free again', async () => {
+  await harness(async ({ service, cni, ns, files }) => {
+    cni.gateSetUp();
+    // AbortSignal.timeout does not hold the event loop open (the daemon's server does).
+    const alive = setInterval(() => undefined, 1000);
+    await assert.rejects(service.run(op, podConfig('stuck'), ''), (e: Error) => e instanceof DeadlineExceededError && /own timeout of 0.05 s/.test(e.message))
+      .finally(() => clearInterval(alive));
+    assert.equal(ns.pinned.size, 0);
+    assert.equal(files.shm.size, 0);
+    assert.equal(cni.attached.size, 0, 'the ADD that timed out is followed by a DEL');
+    assert.deepEqual(service.list(), []);
+    cni.gateSetUp().open();
+    assert.match(await service.run(op, podConfig('stuck'), ''), /^[0-9a-f]{64}$/);
+  }, { createTimeoutMs: 50 });
 });

@@ -72,6 +72,8 @@ export interface SandboxServiceDeps {
   clock: Clock;
   /** Writes resized limits to pod cgroups; absent, UpdatePodSandboxResources records them only. */
   podCgroups?: PodCgroups;
+  /** Own timeout of a RunPodSandbox, whoever waits for it (config runtime.create_timeout_seconds). */
+  createTimeoutMs?: number;
   /** Own timeout of an unwind (DESIGN convention 4). */
   cleanupTimeoutMs?: number;
   /** CNI DEL attempts inside one StopPodSandbox. */
@@ -80,13 +82,17 @@ export interface SandboxServiceDeps {
   containerStopTimeoutSec?: number;
 }
 
+/** The kubelet gives RunPodSandbox twice its 2 min runtime-request-timeout. */
+const DEFAULT_CREATE_TIMEOUT_MS = 240_000;
+
 export class SandboxService {
   #deps: SandboxServiceDeps;
   #names = new NameRegistrar();
   #locks = new KeyedMutex();
   /** Stops and removals run to the end even when their caller gives up. */
   #detached = new DetachedWork();
-  #inflight = new Map<string, { digest: string; id: string; done: Promise<string> }>();
+  /** Creations under way by pod name; their work runs in #detached under the key `run:<name>`. */
+  #inflight = new Map<string, { digest: string; id: string }>();
 
   constructor(deps: SandboxServiceDeps) {
     this.#deps = deps;
@@ -110,7 +116,7 @@ export class SandboxService {
     if (inflight) {
       if (inflight.digest !== digest) throw new AlreadyExistsError(`pod name "${name}" is being created as pod ${inflight.id} with a different config`);
       op.log.info({ pod: inflight.id, name }, 'RunPodSandbox retried while the first call is still running; waiting for it');
-      return inflight.done;
+      return this.#detached.join<string>(op, `run:${name}`) ?? inflight.id;
     }
     const holder = this.#names.holderOf(name);
     if (holder !== undefined) {
@@ -120,13 +126,17 @@ export class SandboxService {
     }
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
-    const done = this.#create(op, id, name, digest, config, handler);
-    this.#inflight.set(name, { digest, id, done });
-    try {
-      return await done;
-    } finally {
-      this.#inflight.delete(name);
-    }
+    // The daemon's work, not the caller's (issue 18 item 2): a kubelet whose deadline passes
+    // during a slow CNI ADD leaves the pod being made, and its retry joins it here or, once
+    // it is READY, finds it by name above. A failure releases the name for a fresh attempt.
+    this.#inflight.set(name, { digest, id });
+    return this.#detached.run(op, `run:${name}`, this.#deps.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS, async (own) => {
+      try {
+        return await this.#create(own, id, name, digest, config, handler);
+      } finally {
+        this.#inflight.delete(name);
+      }
+    });
   }
 
   async #create(op: Op, id: string, name: string, digest: string, config: PodSandboxConfig__Output, handler: string): Promise<string> {

@@ -6,7 +6,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { access, open, readdir, readlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { run } from '../../src/lib/exec.ts';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
@@ -35,6 +37,21 @@ after(async () => {
 
 const NS = { network: 2, pid: 1, ipc: 0 };
 
+/** True when process `pid` has `path` open. */
+async function hasOpen(pid: number, path: string): Promise<boolean> {
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  for (const fd of fds) if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === path) return true;
+  return false;
+}
+
+async function until(what: string, fn: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function ctr(name: string, command: string[]): Any {
   return { metadata: { name }, image: { image: imgs.busybox.reference }, command, linux: { security_context: { namespace_options: NS } } };
 }
@@ -47,7 +64,8 @@ test('after kill -9 and restart, a running container is still RUNNING and an exi
   const pod = (await d.client.call('RunPodSandbox', { config: podConfig })).pod_sandbox_id as string;
   const create = async (config: Any): Promise<string> => (await d!.client.call('CreateContainer', { pod_sandbox_id: pod, config, sandbox_config: podConfig })).container_id as string;
   const long = await create(ctr('long', ['sleep', '1000']));
-  const short = await create(ctr('short', ['sh', '-c', 'sleep 1; exit 5']));
+  // Exits 5 once the test creates /go in its rootfs, which it does while the daemon is down.
+  const short = await create(ctr('short', ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; exit 5']));
   const never = await create(ctr('never', ['true']));
   await d.client.call('StartContainer', { container_id: long });
   await d.client.call('StartContainer', { container_id: short });
@@ -55,11 +73,23 @@ test('after kill -9 and restart, a running container is still RUNNING and an exi
   const removed = await create(ctr('removed', ['sleep', '1000']));
   await d.client.call('StartContainer', { container_id: removed });
   await d.client.call('RemoveContainer', { container_id: removed });
-  // A create in flight when the daemon dies.
-  void create(ctr('inflight', ['sleep', '1000'])).catch(() => undefined);
-  await new Promise((r) => setTimeout(r, 40));
+  // A create in flight when the daemon dies: its Localhost seccomp profile is a FIFO the
+  // test holds open and never writes, so the create blocks reading it (after its rootfs is
+  // mounted, before its record is written). The daemon holding the FIFO open proves it is there.
+  const fifo = join(d.dirs.base, 'seccomp-fifo');
+  await run('mkfifo', [fifo]);
+  const writer = await open(fifo, constants.O_RDWR);
+  const inflight = { ...ctr('inflight', ['sleep', '1000']), linux: { security_context: { namespace_options: NS, seccomp: { profile_type: 2, localhost_ref: fifo } } } };
+  const mountsBefore = new Set(await mountsUnder(join(d.dirs.runRoot, 'containers')));
+  const pending = create(inflight).catch((err: unknown) => err);
+  await until('the create to block on its profile, its rootfs mounted', async () =>
+    (await hasOpen(d!.proc.pid!, fifo)) && (await mountsUnder(join(d!.dirs.runRoot, 'containers'))).some((m) => !mountsBefore.has(m)));
   await d.kill();
-  await new Promise((r) => setTimeout(r, 1500));
+  await writer.close();
+  assert.ok((await pending) instanceof Error, 'the create never answered');
+  // `short` exits 5 while the daemon is down: conmon writes its exit file.
+  await writeFile(join(d.dirs.runRoot, 'containers', short, 'rootfs', 'go'), '');
+  await until('short\'s exit file', () => access(join(d!.dirs.runRoot, 'exits', short)).then(() => true, () => false));
 
   d = await startDaemon({ dirs: d.dirs, registriesConf: conf });
   const status = async (id: string): Promise<Any> => (await d!.client.call('ContainerStatus', { container_id: id })).status;

@@ -1,0 +1,115 @@
+/**
+ * Memory after load (issue 18 item 6). An ExecSync storm: 1,000 calls, 50 at a time, one in
+ * ten printing 20 MiB (past the 16 MiB cap) and the rest a line; the daemon's RSS idle
+ * before, its peak (sampled every 50 ms) and 30 s after the storm. Then 100 pods created and
+ * removed one after another: RSS before and 10 s after. Targets: back within 20 MiB of idle
+ * 30 s after the storm, within 10 MiB after the pods. The timed part is ExecSync of `true`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
+import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
+import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
+import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, type PushedImage } from '../../test/fixtures/image-builder.ts';
+import type { Scenario, Timer } from '../harness.ts';
+import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
+import { rssKiB, serverPid, socketOf } from '../proc.ts';
+
+const STORM_CALLS = 1000;
+const STORM_CONCURRENCY = 50;
+const BIG_EVERY = 10;
+const BIG_BYTES = 20 * 1024 * 1024;
+const SETTLE_MS = 30_000;
+const PODS = 100;
+const DEADLINE = { deadlineMs: 120_000 };
+const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
+
+const mib = (kib: number): string => (kib / 1024).toFixed(1);
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+class MemoryBenchmark implements Scenario {
+  readonly name = 'memory';
+  readonly describe = 'RSS around an ExecSync storm (1,000 calls, 50 concurrent, some > 16 MiB) and after 100 pods come and go';
+  #registry: RunningRegistry | undefined;
+  #image: PushedImage | undefined;
+  #logs = '';
+  #pod: BenchPod | undefined;
+  #container = '';
+
+  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
+    const built = await buildImage({ layers: [await busyboxRootfsLayer()], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
+    this.#registry = await startRegistry();
+    this.#image = await pushImage(this.#registry, 'critter-bench/busybox', 'latest', built);
+    const registry = this.#registry;
+    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+  }
+
+  async setup(client: CriClient): Promise<void> {
+    if (!this.#image) throw new Error('the memory scenario needs run.ts to call beforeDaemon() first');
+    await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
+    this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-mem-logs-'));
+    this.#pod = await runBenchPod(client, `bench-mem-${randomBytes(3).toString('hex')}`, this.#logs, POD_NETWORK);
+    this.#container = await createSleeper(client, this.#pod, 'exec', this.#image.reference, POD_NETWORK);
+    await client.call('StartContainer', { container_id: this.#container }, DEADLINE);
+  }
+
+  async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
+    for (let i = 0; i < iterations; i++) await time('ExecSync', () => client.call('ExecSync', { container_id: this.#container, cmd: ['true'], timeout: 10 }, DEADLINE));
+  }
+
+  async teardown(client: CriClient): Promise<void> {
+    const pid = await serverPid(socketOf(client));
+    try {
+      await delay(5000);
+      const idle = await rssKiB(pid);
+      let peak = idle;
+      const sampler = setInterval(() => void rssKiB(pid).then((k) => { peak = Math.max(peak, k); }), 50);
+      const outcomes = { ok: 0, big: 0, exhausted: 0, other: 0 };
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < STORM_CALLS) {
+          const i = next++;
+          const big = i % BIG_EVERY === 0;
+          const cmd = big ? ['head', '-c', String(BIG_BYTES), '/dev/zero'] : ['echo', 'ok'];
+          try {
+            const r = await client.call('ExecSync', { container_id: this.#container, cmd, timeout: 30 }, DEADLINE);
+            if (big) outcomes.big += (r.stdout as Buffer).length > 0 ? 1 : 0;
+            else outcomes.ok++;
+          } catch (err) {
+            if ((err as { code?: number }).code === 8) outcomes.exhausted++;
+            else outcomes.other++;
+          }
+        }
+      };
+      const started = Date.now();
+      await Promise.all(Array.from({ length: STORM_CONCURRENCY }, worker));
+      const stormMs = Date.now() - started;
+      clearInterval(sampler);
+      await delay(SETTLE_MS);
+      const after = await rssKiB(pid);
+      console.log(`ExecSync storm: ${STORM_CALLS} calls, ${STORM_CONCURRENCY} concurrent, 1 in ${BIG_EVERY} printing ${BIG_BYTES / 1024 / 1024} MiB, in ${(stormMs / 1000).toFixed(1)} s ` +
+        `(small ok ${outcomes.ok}, big answered ${outcomes.big}, RESOURCE_EXHAUSTED ${outcomes.exhausted}, other errors ${outcomes.other}); ` +
+        `RSS idle ${mib(idle)} MiB, peak ${mib(peak)} MiB, ${SETTLE_MS / 1000} s later ${mib(after)} MiB (${mib(after - idle)} over idle)`);
+
+      const beforePods = await rssKiB(pid);
+      for (let i = 0; i < PODS; i++) {
+        const p = await runBenchPod(client, `bench-mem-pod-${i}-${randomBytes(2).toString('hex')}`, this.#logs, POD_NETWORK);
+        await client.call('StopPodSandbox', { pod_sandbox_id: p.id }, DEADLINE);
+        await client.call('RemovePodSandbox', { pod_sandbox_id: p.id }, DEADLINE);
+      }
+      await delay(10_000);
+      const afterPods = await rssKiB(pid);
+      console.log(`${PODS} pods created and removed: RSS before ${mib(beforePods)} MiB, 10 s after ${mib(afterPods)} MiB (${mib(afterPods - beforePods)} more)`);
+    } finally {
+      if (this.#pod) {
+        await client.call('StopPodSandbox', { pod_sandbox_id: this.#pod.id }, DEADLINE).catch(() => undefined);
+        await client.call('RemovePodSandbox', { pod_sandbox_id: this.#pod.id }, DEADLINE).catch(() => undefined);
+      }
+      if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
+    }
+  }
+}
+
+export const memory = new MemoryBenchmark();
