@@ -50,6 +50,7 @@ export const SCHEMA = {
     doc: 'Runtime handlers (RuntimeClass handler name → OCI runtime binary and its state root; empty root = <run_root>/runtime/<name>). A handler whose binary is missing is left out of Status.',
   },
   'runtime.conmon_path': { type: { kind: 'path' }, default: 'conmon', doc: 'conmon binary that supervises every container (found on PATH when not absolute).' },
+  'runtime.criu_path': { type: { kind: 'path' }, default: 'criu', doc: 'CRIU binary for CheckpointContainer and restores (found on PATH when not absolute; optional: without it those calls fail with FAILED_PRECONDITION).' },
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },
   'runtime.seccomp_profile': { type: { kind: 'path' }, default: '/usr/share/containers/seccomp.json', doc: 'The RuntimeDefault seccomp profile (containers-common).' },
   'runtime.pause_image': { type: { kind: 'string' }, default: '', doc: 'Image of the infra process for pods sharing one PID namespace (containerd\'s model), pulled with registries.conf when absent and pinned. Empty = catatonit without an image (no pull needed).' },
@@ -91,6 +92,7 @@ export interface Config {
     default_handler: string;
     handlers: Record<string, RuntimeHandlerConfig>;
     conmon_path: string;
+    criu_path: string;
     default_capabilities: string[];
     seccomp_profile: string;
     pause_image: string;

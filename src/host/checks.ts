@@ -7,6 +7,7 @@ import { detectCgroupControllers } from './cgroup-controllers.ts';
 import { access, readFile, constants, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { criuVersion } from '../oci/runc-checkpoint.ts';
 
 export interface CheckResult {
   name: string;
@@ -97,6 +98,18 @@ async function seccompProfile(config: Config): Promise<CheckResult> {
   return { name: 'seccomp profile', required: false, ok, detail: ok ? config.runtime.seccomp_profile : `${config.runtime.seccomp_profile} missing`, pkg: 'golang-github-containers-common' };
 }
 
+/**
+ * CRIU for CheckpointContainer and restores (issue 14): optional. Present means found and
+ * its version known; `criu check` is not run here, since it takes seconds and its verdict
+ * depends on the features a checkpoint uses: a failing dump says what CRIU missed.
+ */
+async function criu(config: Config): Promise<CheckResult> {
+  const path = await findExecutable(config.runtime.criu_path);
+  if (!path) return { name: 'criu', required: false, ok: false, detail: `${config.runtime.criu_path} not found: CheckpointContainer and restores fail`, pkg: 'criu' };
+  const version = await criuVersion(AbortSignal.timeout(10_000), path);
+  return { name: 'criu', required: false, ok: version !== undefined, detail: version ? `${path} version ${version}` : `${path} does not answer --version`, pkg: 'criu' };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
@@ -113,6 +126,7 @@ export async function runHostChecks(config: Config): Promise<CheckResult[]> {
     binary('iptables', 'iptables', false, 'iptables'),
     binary('infra process', config.runtime.infra_command, false, 'catatonit'),
     seccompProfile(config),
+    criu(config),
   ]);
 }
 
