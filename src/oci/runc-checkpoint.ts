@@ -54,10 +54,21 @@ export function conmonRestoreArgs(criuPath: string, imagePath: string): string[]
   return ['--restore', imagePath, '--runtime-arg', `--criu=${criuPath}`, '--runtime-opt', '--tcp-established', '--runtime-opt', '--file-locks'];
 }
 
-/** The last CRIU_LOG_TAIL_BYTES of a CRIU log, '' when there is none. */
+/**
+ * What a CRIU log says went wrong, bounded: its `Error` lines (CRIU goes on logging after
+ * the first one, so a plain tail can miss it) and then its last lines; '' when there is none.
+ */
+export function criuLogSummary(text: string): string {
+  const lines = text.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  if (lines.length === 0) return '';
+  const errors = lines.filter((l) => /\bError\b/.test(l)).slice(-8);
+  const last = lines.slice(-3).filter((l) => !errors.includes(l));
+  return tailBounded([...errors, ...(errors.length > 0 && last.length > 0 ? ['…'] : []), ...last].join('\n'), CRIU_LOG_TAIL_BYTES);
+}
+
+/** criuLogSummary() of a log file in `dir`. */
 export async function criuLogTail(dir: string, name: string): Promise<string> {
-  const text = await readFile(join(dir, name), 'utf8').catch(() => '');
-  return text.trim() === '' ? '' : tailBounded(text.trim(), CRIU_LOG_TAIL_BYTES);
+  return criuLogSummary(await readFile(join(dir, name), 'utf8').catch(() => ''));
 }
 
 /** runc: "container not running" / "container is not running"; crun: "is not running". */

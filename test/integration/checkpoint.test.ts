@@ -217,3 +217,28 @@ test('CheckpointContainer() then CreateContainer() of the archive: the restored 
     await cleanup(d);
   }
 });
+
+test('CheckpointContainer() with a CRIU that fails on this host reports CRIU\'s own words and leaves the container running', async (t) => {
+  if (!criu || !criuUnusable) {
+    t.skip(criu ? 'CRIU works here: the failure path is the timeout test\'s' : 'no criu installed');
+    return;
+  }
+  const d = await daemonWith(criu);
+  try {
+    const id = await runCounter(d, await runPod(d), imgs.busybox.reference);
+    const before = await waitForCount(d, id, 1);
+    const location = join(scratch, 'failing.tar');
+    await assert.rejects(d.client.call('CheckpointContainer', { container_id: id, location, timeout: 60 }), (err: { code: number; details: string }) => {
+      t.diagnostic(err.details);
+      assert.equal(err.code, Code.UNKNOWN, err.details);
+      assert.match(err.details, /checkpoint .* failed/);
+      return true;
+    });
+    assert.equal(await runcStatus(d, id), 'running');
+    assert.ok(await waitForCount(d, id, before + 3) > before, 'resumed: the counter goes on');
+    assert.deepEqual(await leftoverWorkDirs(d), []);
+    await assert.rejects(stat(location));
+  } finally {
+    await cleanup(d);
+  }
+});
