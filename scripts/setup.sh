@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # Runtime needs (DESIGN: Host dependencies), then what the tests need.
 RUNTIME_PKGS=(runc crun conmon catatonit containernetworking-plugins iptables socat util-linux
   golang-github-containers-common zstd iproute2)
-TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils)
+# criu: checkpoint/restore is optional at run time (a host without it gets FAILED_PRECONDITION).
+TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils criu)
 # node-pty compiles its native addon at npm install time.
 BUILD_PKGS=(build-essential python3)
 
