@@ -72,6 +72,9 @@ export class ContainerService {
     if (/[\s/]/.test(md.name)) throw new InvalidArgumentError(`config.metadata.name "${md.name}" must not contain spaces or "/"`);
     const imageSpec = config.image?.image ?? '';
     if (imageSpec === '') throw new InvalidArgumentError('config.image.image is required');
+    // A checkpoint archive as the image: a restore, on the image the checkpoint was taken from
+    // (issue 14). Read before the retry checks: from them to #inflight.set nothing may await.
+    const restore = await isCheckpointArchive(imageSpec) ? await planRestore(op, join(this.#deps.runRoot, 'checkpoint'), imageSpec, config, this.#deps.images) : undefined;
     const pod = this.#deps.pods.get(podIdOrPrefix);
     if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} is not ready (${pod.status.phase}); cannot create container "${md.name}" in it`);
     const podMd = pod.metadata.config.metadata!;
@@ -88,8 +91,6 @@ export class ContainerService {
       if (this.#deps.records.get(holder)?.metadata.requestDigest === digest) return holder;
       throw new AlreadyExistsError(`container name "${name}" is already used by container ${holder}`);
     }
-    // A checkpoint archive as the image: a restore, on the image the checkpoint was taken from (issue 14).
-    const restore = await isCheckpointArchive(imageSpec) ? await planRestore(op, join(this.#deps.runRoot, 'checkpoint'), imageSpec, config, this.#deps.images) : undefined;
     const image = restore?.image ?? this.#deps.images.require(imageSpec);
     const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
     const id = randomBytes(32).toString('hex');
