@@ -106,7 +106,7 @@ async function seccompProfile(config: Config): Promise<CheckResult> {
 async function criu(config: Config): Promise<CheckResult> {
   const path = await findExecutable(config.runtime.criu_path);
   if (!path) return { name: 'criu', required: false, ok: false, detail: `${config.runtime.criu_path} not found: CheckpointContainer and restores fail`, pkg: 'criu' };
-  const version = await criuVersion(AbortSignal.timeout(10_000), path);
+  const version = await criuVersion(AbortSignal.timeout(3_000), path);
   return { name: 'criu', required: false, ok: version !== undefined, detail: version ? `${path} version ${version}` : `${path} does not answer --version`, pkg: 'criu' };
 }
 

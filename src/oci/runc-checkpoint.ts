@@ -153,7 +153,7 @@ export async function runCheckpoint(op: Op, deps: RunCheckpointDeps, args: Check
 /** `criu --version` → "3.17.1"; undefined when it cannot be run or says something else. */
 export async function criuVersion(signal: AbortSignal, criuPath: string): Promise<string | undefined> {
   try {
-    const r = await runAllowFailure(criuPath, ['--version'], { signal, timeoutMs: 10_000 });
+    const r = await runAllowFailure(criuPath, ['--version'], { signal });
     return /Version:\s*(\S+)/.exec(r.stdout)?.[1];
   } catch {
     return undefined;
