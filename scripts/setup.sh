@@ -11,7 +11,8 @@ RUNTIME_PKGS=(runc crun conmon catatonit containernetworking-plugins iptables so
   golang-github-containers-common zstd iproute2)
 # apparmor_parser loads critter's default profile, only where the kernel enforces AppArmor.
 if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then RUNTIME_PKGS+=(apparmor); fi
-TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils)
+# criu: checkpoint/restore is optional at run time (a host without it gets FAILED_PRECONDITION).
+TEST_PKGS=(docker-registry busybox-static attr openssl apache2-utils criu)
 # node-pty compiles its native addon at npm install time.
 BUILD_PKGS=(build-essential python3)
 

@@ -50,6 +50,7 @@ export const SCHEMA = {
     doc: 'Runtime handlers (RuntimeClass handler name → OCI runtime binary and its state root; empty root = <run_root>/runtime/<name>). A handler whose binary is missing is left out of Status.',
   },
   'runtime.conmon_path': { type: { kind: 'path' }, default: 'conmon', doc: 'conmon binary that supervises every container (found on PATH when not absolute).' },
+  'runtime.criu_path': { type: { kind: 'path' }, default: 'criu', doc: 'CRIU binary for CheckpointContainer and restores (found on PATH when not absolute; optional: without it those calls fail with FAILED_PRECONDITION).' },
   'runtime.default_capabilities': { type: { kind: 'strings' }, default: [...CONTAINERD_DEFAULT_CAPABILITIES], doc: 'Capabilities of a container that asks for no change (containerd\'s 14).' },
   'runtime.seccomp_profile': { type: { kind: 'path' }, default: '/usr/share/containers/seccomp.json', doc: 'The RuntimeDefault seccomp profile (containers-common).' },
   'runtime.apparmor_profile': { type: { kind: 'string' }, default: 'critter-default', doc: 'The AppArmor profile RuntimeDefault (and an unset profile) means, where the host has AppArmor. critter-default is critter\'s own, loaded at start with apparmor_parser; another name must be loaded by the operator; unconfined applies none.' },
@@ -95,6 +96,7 @@ export interface Config {
     default_handler: string;
     handlers: Record<string, RuntimeHandlerConfig>;
     conmon_path: string;
+    criu_path: string;
     default_capabilities: string[];
     seccomp_profile: string;
     apparmor_profile: string;

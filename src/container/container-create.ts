@@ -26,6 +26,7 @@ import { devicesByHostPath, localhostSeccompProfile, podContext, readRootfsFile,
 import { effectiveStopSignal } from './stop-signal.ts';
 import { mkdirInRoot } from '../storage/rootfs-path.ts';
 import { quoteBounded } from '../storage/errors.ts';
+import { unpackForRestore, type RestoreInfo } from './checkpoint/restore.ts';
 
 export interface CreatePlan {
   id: string;
@@ -40,6 +41,8 @@ export interface CreatePlan {
    * container (RemovePodSandbox under way, issue 18 item 3), which unwinds the create.
    */
   admit?: () => void;
+  /** A restore from a checkpoint archive (checkpoint/restore.ts): unpacked into the bundle before the record is written. */
+  restore?: RestoreInfo;
 }
 
 /** The CRI log path: pod log_directory + config log_path (cri-api.md §4 item 22). */
@@ -84,6 +87,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     imageRequested: requested, imageId: image.id, imageRef: imageRefFor(image, requested), topLayer: image.topLayer,
     createdAt: deps.clock.nowNs().toString(), logPath, conmonLogPath: logPath === '' ? join(bundle, 'console.log') : logPath,
     bundle, stopSignal: effectiveStopSignal(config.stop_signal, imageConfig.StopSignal),
+    ...(plan.restore ? { restore: plan.restore } : {}),
   };
   const privileged = config.linux?.security_context?.privileged ?? false;
   // What the spec needs from the host, gathered while the rootfs is mounted.
@@ -121,6 +125,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     }
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
     await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });
+    if (plan.restore) await unpackForRestore(op, plan.restore.archive, bundle, rootfsPath, metadata.conmonLogPath);
 
     // Written last, in one durable step: a crash before it leaves a rootfs and bundle
     // without a record, which recovery sweeps (container-recovery.ts sweepOrphans).

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Schedule } from '../lib/periodic.ts';
+import type { Op } from '../lib/op.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
 import type { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
@@ -49,6 +50,8 @@ export type ContainerLifecycleEvent = 'created' | 'started' | 'stopped' | 'delet
 export interface ContainerObserver {
   lifecycle(event: ContainerLifecycleEvent, rec: ContainerRecord): void;
   oomKilled(rec: ContainerRecord): void;
+  /** A checkpoint or restore finished (metrics), with how long it took. */
+  checkpointOp?(kind: 'checkpoint' | 'restore', outcome: 'success' | 'failure', seconds: number): void;
 }
 
 export interface Clock {
@@ -95,4 +98,6 @@ export interface ContainerServiceDeps {
   processAlive?: (pid: number, startTime: string) => Promise<boolean>;
   /** Timers of retries and the reconcile loop; default realSchedule. */
   schedule?: Schedule;
+  /** The criu binary for checkpoint and restore. @throws FailedPreconditionError naming criu when the host has none */
+  criuPath?: (op: Op) => Promise<string>;
 }

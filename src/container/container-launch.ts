@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
 import type { Op } from '../lib/op.ts';
 import { describeError } from '../lib/errors.ts';
-import type { OciRuntime } from '../oci/runtime.ts';
+import type { CreateContainerOptions, OciRuntime } from '../oci/runtime.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord } from './container-record.ts';
 
@@ -27,13 +27,13 @@ function persistDirOf(rec: ContainerRecord): string {
 }
 
 /** Runs conmon + `<runtime> create` and records the pids; on failure nothing of it is left. */
-export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: ContainerRecord, runtime: OciRuntime): Promise<void> {
+export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: ContainerRecord, runtime: OciRuntime, restore?: CreateContainerOptions['restore']): Promise<void> {
   const { id } = rec;
   const config = rec.metadata.config;
   try {
     const created = await runtime.createContainer(op, {
       id, bundle: rec.metadata.bundle, logPath: rec.metadata.conmonLogPath, persistDir: persistDirOf(rec),
-      terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once,
+      terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once, ...(restore ? { restore } : {}),
     });
     const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
     // Recorded before the start so that an exit right after it is seen as the container's.

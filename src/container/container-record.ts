@@ -7,6 +7,7 @@ import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/Contai
 import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
 import { RecordStore, type StoredRecord } from '../state/record-store.ts';
 import type { EffectiveUser } from './spec/user.ts';
+import type { RestoreInfo } from './checkpoint/restore.ts';
 
 export interface ContainerMetadata {
   /** `<name>_<pod name>_<namespace>_<uid>_<attempt>`: the reserved name. */
@@ -34,6 +35,8 @@ export interface ContainerMetadata {
   bundle: string;
   /** Effective stop signal name (`SIGTERM`…): the config's, else the image's, else SIGTERM. */
   stopSignal: string;
+  /** Set when created from a checkpoint archive: StartContainer restores instead of starting (issue 14). */
+  restore?: RestoreInfo;
 }
 
 /**

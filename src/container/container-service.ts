@@ -5,7 +5,7 @@
  * exits are recorded without it (a Stop holding the lock waits for them).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { ContainerFilter__Output } from '../generated/cri/runtime/v1/ContainerFilter.ts';
@@ -31,6 +31,8 @@ import { RemovalQueue } from './removal-queue.ts';
 import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer } from './container-launch.ts';
 import { shown } from '../lib/shown.ts';
+import { checkpointContainer } from './checkpoint/checkpoint-container.ts';
+import { isCheckpointArchive, planRestore, restoreDirOf, restoreImagePath } from './checkpoint/restore.ts';
 
 /** CRI-O's container_create_timeout (240 s): how long a create may run after its caller gave up. */
 const DEFAULT_CREATE_TIMEOUT_MS = 240_000;
@@ -75,6 +77,9 @@ export class ContainerService {
     if (/[\s/]/.test(md.name)) throw new InvalidArgumentError(`config.metadata.name "${md.name}" must not contain spaces or "/"`);
     const imageSpec = config.image?.image ?? '';
     if (imageSpec === '') throw new InvalidArgumentError('config.image.image is required');
+    // A checkpoint archive as the image: a restore, on the image the checkpoint was taken from
+    // (issue 14). Read before the retry checks: from them to #inflight.set nothing may await.
+    const restore = await isCheckpointArchive(imageSpec) ? await planRestore(op, join(this.#deps.runRoot, 'checkpoint'), imageSpec, config, this.#deps.images) : undefined;
     const pod = this.#deps.pods.get(podIdOrPrefix);
     if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} is not ready (${pod.status.phase}); cannot create container "${md.name}" in it`);
     const podMd = pod.metadata.config.metadata!;
@@ -91,18 +96,19 @@ export class ContainerService {
       if (this.#deps.records.get(holder)?.metadata.requestDigest === digest) return holder;
       throw new AlreadyExistsError(`container name "${name}" is already used by container ${holder}`);
     }
-    const image = this.#deps.images.require(imageSpec);
+    const image = restore?.image ?? this.#deps.images.require(imageSpec);
     const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
     const admit = (): void => this.#admit(pod.id, name);
+    const plan = { id, name, requestDigest: digest, pod, config: restore?.config ?? config, image, runtime, admit, ...(restore ? { restore: restore.info } : {}) };
     // Under the daemon's own signal (issue 18 item 2): a caller that gives up leaves the
     // create running, and its retry joins it above or finds the finished one by name.
     const entry = { digest, id, podId: pod.id, image, done: Promise.resolve() };
     this.#inflight.set(name, entry);
     const work = this.#detached.run(op, `create:${name}`, this.#deps.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS, async (own) => {
       try {
-        await createContainer(this.#deps, own, { id, name, requestDigest: digest, pod, config, image, runtime, admit });
+        await createContainer(this.#deps, own, plan);
       } catch (err) {
         this.#names.release(name, id);
         throw err;
@@ -150,14 +156,23 @@ export class ContainerService {
       const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
       // An exit seen from here on waits until the start is recorded (exit-tracker.ts).
       const endStart = this.#exits.beginStart(id);
+      const begun = process.hrtime.bigint();
       try {
         try {
-          if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime);
-          await runtime.start(op, id);
+          // A restore runs detached under conmon: the container is running once it is launched.
+          const restore = rec.metadata.restore ? { criuPath: await this.#criuPath(op), imagePath: restoreImagePath(rec.metadata.bundle) } : undefined;
+          if (!isLaunched(rec)) await launchContainer(this.#deps, op, rec, runtime, restore);
+          if (!restore) await runtime.start(op, id);
         } catch (err) {
           await discardRuntimeContainer(this.#deps, op, id, runtime);
           await this.#recordStartError(id, err);
+          if (rec.metadata.restore) this.#deps.observer?.checkpointOp?.('restore', 'failure', secondsSince(begun));
           throw err;
+        }
+        if (rec.metadata.restore) {
+          this.#deps.observer?.checkpointOp?.('restore', 'success', secondsSince(begun));
+          // CRIU's images are in the restored process now; the copy in the bundle is only size.
+          await rm(restoreDirOf(rec.metadata.bundle), { recursive: true, force: true });
         }
         const now = this.#deps.clock.nowNs();
         await this.#deps.records.update(id, (s) => ({ ...s, phase: s.phase === 'created' ? 'running' : s.phase, startedAt: startedAtOf(s, now) }));
@@ -293,8 +308,39 @@ export class ContainerService {
       info: JSON.stringify({
         id: rec.id, name: rec.metadata.name, sandboxID: rec.metadata.podId, pid: rec.status.pid, conmonPid: rec.status.conmonPid,
         runtimeHandler: rec.metadata.runtimeHandler, bundle: rec.metadata.bundle, imageId: rec.metadata.imageId, runtimeSpec: spec,
+        // CRI-O's verbose status names a restored container's checkpoint the same way.
+        ...(rec.metadata.restore ? { restored: true, checkpointedAt: rec.metadata.restore.checkpointedAt, restoredFrom: rec.metadata.restore.archive } : {}),
       }),
     };
+  }
+
+  /**
+   * CheckpointContainer: a CRIU dump of the running container, left running, written as a
+   * checkpoint archive at `location` (checkpoint/checkpoint-container.ts). Holds the
+   * container's lock, so no stop or remove runs in the middle of it.
+   */
+  async checkpoint(op: Op, idOrPrefix: string, location: string, timeoutMs: number): Promise<void> {
+    const id = this.get(idOrPrefix).id;
+    await this.#locks.with(id, async () => {
+      const rec = this.get(id);
+      const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+      const upperDir = this.#deps.rootfs.upperDir?.bind(this.#deps.rootfs);
+      if (!upperDir) throw new FailedPreconditionError('the rootfs driver cannot tell a container\'s changes; checkpoint is not available');
+      const env = { runRoot: this.#deps.runRoot, criuPath: (o: Op) => this.#criuPath(o), upperDir, cleanupTimeoutMs: this.#deps.cleanupTimeoutMs ?? 60_000 };
+      const begun = process.hrtime.bigint();
+      try {
+        await checkpointContainer(env, op, rec, runtime, location, timeoutMs);
+        this.#deps.observer?.checkpointOp?.('checkpoint', 'success', secondsSince(begun));
+      } catch (err) {
+        this.#deps.observer?.checkpointOp?.('checkpoint', 'failure', secondsSince(begun));
+        throw err;
+      }
+    });
+  }
+
+  #criuPath(op: Op): Promise<string> {
+    if (!this.#deps.criuPath) throw new FailedPreconditionError('checkpoint/restore needs criu, and none is configured');
+    return this.#deps.criuPath(op);
   }
 
   /** ExecSync: runs `cmd` with the container's process settings; timeout 0 = none. */
@@ -367,6 +413,10 @@ export class ContainerService {
 function startedAtOf(s: ContainerStatusRecord, nowNs: bigint): string {
   const at = s.launchedAt ? s.launchedAt : nowNs.toString();
   return s.phase === 'exited' && s.finishedAt !== '0' ? notAfter(at, BigInt(s.finishedAt)) : at;
+}
+
+function secondsSince(begun: bigint): number {
+  return Number(process.hrtime.bigint() - begun) / 1e9;
 }
 
 /** Containers being removed are not shown to clients. */

@@ -19,6 +19,8 @@ export interface RootfsMounter {
   removeLayer(op: Op, id: string): Promise<void>;
   /** Ids of every container that has a read-write layer. */
   layerIds(): Promise<string[]>;
+  /** The container's upper dir: what it changed in its rootfs (a checkpoint's rootfs diff). */
+  upperDir?(id: string): string;
 }
 
 export interface OverlayRootfsDeps {
@@ -74,6 +76,10 @@ export class OverlayRootfs implements RootfsMounter {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'EINVAL' && code !== 'ENOENT') throw err;
     }
+  }
+
+  upperDir(id: string): string {
+    return join(this.#deps.layersDir, id, 'upper');
   }
 
   async layerIds(): Promise<string[]> {

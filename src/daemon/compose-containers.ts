@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { findExecutable } from '../host/checks.ts';
-import { NotFoundError, describeError } from '../lib/errors.ts';
+import { FailedPreconditionError, NotFoundError, describeError } from '../lib/errors.ts';
 import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
@@ -140,6 +140,12 @@ export async function composeContainers(input: ComposeContainersInput): Promise<
     cdi: new CdiRegistry({ dirs: config.cdi.spec_dirs, log: log.child({ component: 'cdi' }) }),
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
     createTimeoutMs: config.runtime.create_timeout_seconds * 1000,
+    // Looked up per call: criu may be installed after the daemon started.
+    criuPath: async () => {
+      const found = await findExecutable(config.runtime.criu_path);
+      if (!found) throw new FailedPreconditionError(`checkpoint/restore needs CRIU: criu ${JSON.stringify(config.runtime.criu_path)} not found (install the Debian package criu, or set runtime.criu_path)`);
+      return found;
+    },
     ...(input.observer ? { observer: input.observer } : {}),
   });
   watcher = new ExitWatcher({ dir: exitDir, log, onExit: (e) => void containers.handleExit(e) });

@@ -80,6 +80,10 @@ export async function composeStats(input: ComposeStatsInput): Promise<ComposedSt
         if (event === 'started') void service.containerStarted(containerTarget(layersDir, rec)).catch(() => undefined);
       },
       oomKilled: () => metrics.oomKills.inc(),
+      checkpointOp(operation, outcome, seconds) {
+        metrics.checkpointOps.inc({ operation, outcome });
+        metrics.checkpointDuration.observe({ operation }, seconds);
+      },
     },
     pullObserver: {
       started: () => metrics.pullsInProgress.inc(),

@@ -10,6 +10,7 @@ import { detectAppArmor, loadedProfiles } from './apparmor.ts';
 import { DEFAULT_APPARMOR_PROFILE } from './apparmor-profile.ts';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
+import { criuVersion } from '../oci/runc-checkpoint.ts';
 
 export { findExecutable } from './find-executable.ts';
 
@@ -108,6 +109,18 @@ async function apparmor(config: Config): Promise<CheckResult> {
     : { name, required: false, ok: false, detail: `enabled but apparmor_parser not found: ${profile} cannot be loaded, so containers with the default profile fail to create`, pkg };
 }
 
+/**
+ * CRIU for CheckpointContainer and restores (issue 14): optional. Present means found and
+ * its version known; `criu check` is not run here, since it takes seconds and its verdict
+ * depends on the features a checkpoint uses: a failing dump says what CRIU missed.
+ */
+async function criu(config: Config): Promise<CheckResult> {
+  const path = await findExecutable(config.runtime.criu_path);
+  if (!path) return { name: 'criu', required: false, ok: false, detail: `${config.runtime.criu_path} not found: CheckpointContainer and restores fail`, pkg: 'criu' };
+  const version = await criuVersion(AbortSignal.timeout(3_000), path);
+  return { name: 'criu', required: false, ok: version !== undefined, detail: version ? `${path} version ${version}` : `${path} does not answer --version`, pkg: 'criu' };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
@@ -125,6 +138,7 @@ export async function runHostChecks(config: Config): Promise<CheckResult[]> {
     binary('infra process', config.runtime.infra_command, false, 'catatonit'),
     seccompProfile(config),
     apparmor(config),
+    criu(config),
   ]);
 }
 

@@ -15,6 +15,8 @@ export interface ExecOptions {
   cwd?: string;
   /** Cap on captured stdout bytes; the rest is dropped. Default 16 MiB. */
   maxOutput?: number;
+  /** Told the child's PID once it runs: a caller that must stop what the child starts (CRIU under runc) finds it by this PID. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface ExecResult {
@@ -58,6 +60,7 @@ export function runAllowFailure(file: string, args: readonly string[], opts: Exe
       return;
     }
     const child = spawnChild(file, args, { env: opts.env, cwd: opts.cwd });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;

@@ -8,11 +8,12 @@ import { mkdir, mkdtemp, open, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { FailedPreconditionError } from '../lib/errors.ts';
-import type { CreateContainerOptions, CreatedContainer, ExecSyncOptions, ExecSyncResult, OciLinuxResources, OciRuntime, OciState } from './runtime.ts';
+import type { CheckpointOptions, CreateContainerOptions, CreatedContainer, ExecSyncOptions, ExecSyncResult, OciLinuxResources, OciRuntime, OciState } from './runtime.ts';
 import { RuncCli } from './runc.ts';
 import { ConmonLauncher, attachSocketPath, ctlFifoPath } from './conmon.ts';
 import { ConmonExec } from './conmon-exec.ts';
 import type { ExecOutputBudget } from './exec-budget.ts';
+import { runCheckpoint } from './runc-checkpoint.ts';
 
 export interface ConmonOciRuntimeDeps {
   /** Handler name (`runc`, `crun`, or a configured one). */
@@ -141,6 +142,11 @@ export class ConmonOciRuntime implements OciRuntime {
 
   ctlFifoPath(id: string): string {
     return ctlFifoPath(this.#deps.socketDir, id);
+  }
+
+  checkpoint(op: Op, id: string, opts: CheckpointOptions): Promise<void> {
+    const args = { root: this.#deps.runtimeRoot, systemdCgroup: this.#deps.systemdCgroup ?? false, criuPath: opts.criuPath, id, imagePath: opts.imagePath, workPath: opts.workPath };
+    return runCheckpoint(op, { handler: this.handler, binary: this.#deps.runtimeBinary }, args, opts.timeoutMs);
   }
 
   pause(op: Op, id: string): Promise<void> {

@@ -16,6 +16,7 @@ import { runtimeError } from './runc.ts';
 import type { RuncCli } from './runc.ts';
 import { spawnConmon } from './conmon-process.ts';
 import type { ConmonProcess } from './conmon-process.ts';
+import { RESTORE_LOG, conmonRestoreArgs, criuLogTail } from './runc-checkpoint.ts';
 import { bootTimeNs, processStartTime, startTicksToNs } from './process-identity.ts';
 
 export interface ConmonLauncherDeps {
@@ -64,6 +65,7 @@ export function conmonCreateArgs(deps: Pick<ConmonLauncherDeps, 'socketDir' | 'e
   ];
   if (opts.logSizeMax !== undefined && opts.logSizeMax > 0) args.push('--log-size-max', String(opts.logSizeMax));
   if (deps.systemdCgroup) args.push('-s');
+  if (opts.restore) args.push(...conmonRestoreArgs(opts.restore.criuPath, opts.restore.imagePath));
   if (opts.terminal) args.push('-t');
   else if (opts.stdin) {
     args.push('-i');
@@ -97,7 +99,12 @@ export class ConmonLauncher {
       conmon.release();
       const code = await conmon.exited;
       if (code !== 0) throw new OciRuntimeError(`conmon for container "${id}" exited ${code}: ${conmon.diagnostics() || 'no message'}`);
-      const pid = await this.#awaitPid(op, conmon, opts);
+      const pid = await this.#awaitPid(op, conmon, opts).catch(async (err: unknown) => {
+        // conmon passes `--work-path <bundle>` to the restore: CRIU's own account is there.
+        const log = opts.restore ? await criuLogTail(opts.bundle, RESTORE_LOG) : '';
+        if (log !== '' && err instanceof Error) err.message += `; CRIU ${RESTORE_LOG} ends: ${log}`;
+        throw err;
+      });
       const conmonPid = await readPidFile(join(opts.persistDir, 'conmon.pid'));
       const [pidStartTime, conmonPidStartTime] = await Promise.all([processStartTime(pid), processStartTime(conmonPid)]);
       if (pidStartTime === undefined) throw new OciRuntimeError(`container "${id}" process ${pid} vanished right after create`);

@@ -29,6 +29,22 @@ export interface CreateContainerOptions {
   stdinOnce: boolean;
   /** Bytes after which conmon rotates the log (`--log-size-max`); unset means no limit. */
   logSizeMax?: number;
+  /**
+   * Restore from CRIU images instead of creating (issue 14): conmon runs `<runtime> restore
+   * --detach`, so the container is already running when this resolves; no start follows.
+   */
+  restore?: { criuPath: string; imagePath: string };
+}
+
+export interface CheckpointOptions {
+  /** Absolute path of the criu binary. */
+  criuPath: string;
+  /** Where CRIU writes its images (an empty dir). */
+  imagePath: string;
+  /** Where CRIU writes dump.log and stats-dump. */
+  workPath: string;
+  /** The checkpoint's own deadline; CRIU is killed when it passes. */
+  timeoutMs: number;
 }
 
 export interface CreatedContainer {
@@ -119,6 +135,8 @@ export interface OciRuntime {
   attachSocketPath(id: string): string;
   /** conmon's control FIFO: `"1 H W\n"` resizes the pty, `"2 0 0\n"` reopens the log. */
   ctlFifoPath(id: string): string;
+  /** `<runtime> checkpoint --leave-running` (runc-checkpoint.ts); absent = the runtime cannot. */
+  checkpoint?(op: Op, id: string, opts: CheckpointOptions): Promise<void>;
   pause?(op: Op, id: string): Promise<void>;
   resume?(op: Op, id: string): Promise<void>;
   /** Whether the runtime applies the `rro` (recursive read-only) bind option; absent = no. */

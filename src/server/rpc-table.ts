@@ -28,6 +28,7 @@ import { containerStatsHandler, listContainerStatsHandler, streamContainerStatsH
 import { podSandboxStatsHandler, listPodSandboxStatsHandler, streamPodSandboxStatsHandler } from './sandbox-stats.ts';
 import { listMetricDescriptorsHandler, listPodSandboxMetricsHandler, streamPodSandboxMetricsHandler } from './metrics-rpcs.ts';
 import { getContainerEventsHandler } from './container-events.ts';
+import { checkpointContainerHandler } from './container-checkpoint.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -80,5 +81,6 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     ListPodSandboxMetrics: u(listPodSandboxMetricsHandler(svc.stats)),
     StreamPodSandboxMetrics: s(streamPodSandboxMetricsHandler(svc.stats)),
     GetContainerEvents: s(getContainerEventsHandler(svc.containerEvents)),
+    CheckpointContainer: u(checkpointContainerHandler(svc.containers)),
   };
 }
