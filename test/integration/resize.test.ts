@@ -121,7 +121,7 @@ test('UpdateContainerResources() resizes a running container up and down; its cg
   // tmpfs pages are charged to the writer and cannot be reclaimed without swap.
   const fill = await d.client.call('ExecSync', { container_id: id, cmd: ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=16'], timeout: 30 });
   assert.equal(fill.exit_code, 0, fill.stderr.toString());
-  await assert.rejects(d.client.call('UpdateContainerResources', { container_id: id, linux: res(256, 25000, 4 * MiB) }), grpcError(Code.FAILED_PRECONDITION, 'below', 'current usage'));
+  await assert.rejects(d.client.call('UpdateContainerResources', { container_id: id, linux: res(256, 25000, 8 * MiB) }), grpcError(Code.FAILED_PRECONDITION, 'below', 'current usage'));
   assert.deepEqual(await limitsInside(id), want(256, 25000, 32 * MiB), 'the old limit stays');
   const after = (await d.client.call('ContainerStatus', { container_id: id })).status as Any;
   assert.equal(after.resources.linux.memory_limit_in_bytes, String(32 * MiB), 'the status keeps the old limit');
@@ -152,9 +152,10 @@ test('UpdatePodSandboxResources() writes overhead + resources to the pod cgroup 
   assert.equal(info.overhead.cpu_shares, '102');
   assert.deepEqual(info.podCgroupLimits, { cpuShares: 358, cpuQuota: 60000, cpuPeriod: 100000, memoryLimit: 74 * MiB });
 
-  const fill = await d.client.call('ExecSync', { container_id: id, cmd: ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=16'], timeout: 30 });
+  // 24 MiB charged to the pod; the new limit, 8 MiB + 10 MiB of overhead, is below it.
+  const fill = await d.client.call('ExecSync', { container_id: id, cmd: ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=24'], timeout: 30 });
   assert.equal(fill.exit_code, 0, fill.stderr.toString());
-  await assert.rejects(d.client.call('UpdatePodSandboxResources', { pod_sandbox_id: pod.id, overhead, resources: res(512, 50000, 1 * MiB) }), grpcError(Code.FAILED_PRECONDITION, 'below its current usage'));
+  await assert.rejects(d.client.call('UpdatePodSandboxResources', { pod_sandbox_id: pod.id, overhead, resources: res(512, 50000, 8 * MiB) }), grpcError(Code.FAILED_PRECONDITION, 'below its current usage'));
   if (version === 1) assert.equal(await readPod('cpu', 'cpu.shares'), '358', 'cpu.shares written before the refused memory limit is put back');
   assert.equal(await readPod('memory', version === 1 ? 'memory.limit_in_bytes' : 'memory.max'), String(74 * MiB));
   const still = JSON.parse(((await d.client.call('PodSandboxStatus', { pod_sandbox_id: pod.id, verbose: true })).info as Any).info);

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v1/RunPodSandboxRequest.ts';
 import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
+import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
-import { checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdateResources } from './requests.ts';
+import { checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdatePodResources, checkUpdateResources } from './requests.ts';
 import { containerConfig, podConfig, requestDecoder } from './testing.ts';
 
 const decode = requestDecoder();
@@ -169,4 +170,12 @@ test('checkFilter() refuses a huge id and an unknown state', () => {
   checkFilter('filter', { id: 'ab', label_selector: { a: 'b' } }, 'container');
   refuses(() => checkFilter('filter', { id: 'a'.repeat(1000) }), 'filter.id');
   refuses(() => checkFilter('filter', { id: '', state: { state: 9 as 0 } }, 'pod'), 'filter.state.state', '9');
+});
+
+test('checkUpdatePodResources() checks the resources as limits but the overhead only for its range', () => {
+  const upd = (over: object): UpdatePodSandboxResourcesRequest__Output => decode('UpdatePodSandboxResources', { pod_sandbox_id: 'p1', ...over });
+  checkUpdatePodResources(upd({ overhead: { memory_limit_in_bytes: String(1 << 20) }, resources: { memory_limit_in_bytes: String(64 << 20) } }));
+  refuses(() => checkUpdatePodResources(upd({ resources: { memory_limit_in_bytes: '1024' } })), 'resources.memory_limit_in_bytes', '"1024"');
+  refuses(() => checkUpdatePodResources(upd({ overhead: { memory_limit_in_bytes: '-1' } })), 'overhead.memory_limit_in_bytes', '"-1"');
+  refuses(() => checkUpdatePodResources(upd({ pod_sandbox_id: '../x' })), 'pod_sandbox_id');
 });

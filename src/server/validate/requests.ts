@@ -5,6 +5,7 @@
 import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v1/RunPodSandboxRequest.ts';
 import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
+import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
 import type { PullImageRequest__Output } from '../../generated/cri/runtime/v1/PullImageRequest.ts';
 import type { PodSandboxStateValue__Output } from '../../generated/cri/runtime/v1/PodSandboxStateValue.ts';
 import type { ContainerStateValue__Output } from '../../generated/cri/runtime/v1/ContainerStateValue.ts';
@@ -29,6 +30,12 @@ export function checkCreateContainer(req: CreateContainerRequest__Output): void 
   checkId('pod_sandbox_id', req.pod_sandbox_id);
   checkContainerConfig('config', req.config);
   if (req.sandbox_config) checkPodSandboxConfig('sandbox_config', req.sandbox_config);
+}
+
+export function checkUpdatePodResources(req: UpdatePodSandboxResourcesRequest__Output): void {
+  checkId('pod_sandbox_id', req.pod_sandbox_id);
+  checkResources('overhead', req.overhead, 'overhead');
+  checkResources('resources', req.resources);
 }
 
 export function checkUpdateResources(req: UpdateContainerResourcesRequest__Output): void {

@@ -36,8 +36,16 @@ export function checkCpuList(path: string, value: string): void {
   }
 }
 
-export function checkResources(path: string, r: LinuxContainerResources__Output | null): void {
+/**
+ * `overhead` is an amount the runtime adds to the pod's limits (RuntimeClass overhead), not a
+ * limit of its own: only its range is checked, not the minimums a cgroup limit must meet.
+ */
+export function checkResources(path: string, r: LinuxContainerResources__Output | null, kind: 'limits' | 'overhead' = 'limits'): void {
   if (!r) return;
+  if (kind === 'overhead') {
+    checkOverhead(path, r);
+    return;
+  }
   const shares = int64(at(path, 'cpu_shares'), r.cpu_shares);
   if (shares !== 0n && (shares < SHARES.min || shares > SHARES.max)) throw invalid(at(path, 'cpu_shares'), r.cpu_shares, `must be 0 (unset) or in ${SHARES.min}..${SHARES.max}`);
   const period = int64(at(path, 'cpu_period'), r.cpu_period);
@@ -62,4 +70,12 @@ export function checkResources(path: string, r: LinuxContainerResources__Output 
     if (key.length > 255 || !UNIFIED_KEY.test(key)) throw invalid(`${at(path, 'unified')} key`, key, 'is not a cgroup v2 interface file name like "memory.high"');
     checkLine(`${at(path, 'unified')}[${JSON.stringify(key)}]`, value, 4096);
   }
+}
+
+function checkOverhead(path: string, r: LinuxContainerResources__Output): void {
+  for (const field of ['cpu_shares', 'cpu_period', 'cpu_quota', 'memory_limit_in_bytes'] as const) {
+    if (int64(at(path, field), r[field]) < 0n) throw invalid(at(path, field), r[field], 'must not be negative');
+  }
+  checkCpuList(at(path, 'cpuset_cpus'), r.cpuset_cpus);
+  checkCpuList(at(path, 'cpuset_mems'), r.cpuset_mems);
 }

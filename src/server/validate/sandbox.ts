@@ -29,6 +29,6 @@ export function checkPodSandboxConfig(path: string, config: PodSandboxConfig__Ou
   checkPodSecurity(at(lp, 'security_context'), linux.security_context);
   const ns = linux.security_context?.namespace_options;
   checkSysctls(at(lp, 'sysctls'), linux.sysctls ?? {}, { net: ns?.network !== NamespaceMode.NODE, ipc: ns?.ipc !== NamespaceMode.NODE });
-  checkResources(at(lp, 'overhead'), linux.overhead);
+  checkResources(at(lp, 'overhead'), linux.overhead, 'overhead');
   checkResources(at(lp, 'resources'), linux.resources);
 }
