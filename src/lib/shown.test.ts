@@ -10,7 +10,7 @@ test('shown() quotes short values whole and escapes NUL and newlines', () => {
 
 test('shown() cuts long values to 256 characters and gives their length', () => {
   const s = shown('x'.repeat(131072));
-  assert.equal(s, `"${'x'.repeat(256)}"… (131072 chars)`);
+  assert.equal(s, `"${'x'.repeat(256)}"… (131072 characters)`);
 });
 
 test('capMessage() keeps head and tail within the byte budget', () => {

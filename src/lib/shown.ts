@@ -11,12 +11,12 @@ export const SHOWN_CHARS = 256;
 /**
  * The value quoted as JSON (so NUL, newlines and control characters are visible escapes),
  * cut to its first SHOWN_CHARS characters with its full length when longer:
- * `"aaaa…" … (131072 chars)`.
+ * `"aaaa…" … (131072 characters)`.
  */
 export function shown(value: unknown, max: number = SHOWN_CHARS): string {
   const text = typeof value === 'string' ? value : String(value);
   if (text.length <= max) return JSON.stringify(text);
-  return `${JSON.stringify(text.slice(0, max))}… (${text.length} chars)`;
+  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
 }
 
 /**

@@ -63,3 +63,13 @@ test('toServiceError() caps details it is handed directly', () => {
   const e = toServiceError({ code: Code.INVALID_ARGUMENT, details: 'z'.repeat(50_000), known: true });
   assert.ok(Buffer.byteLength(e.details ?? '') <= MAX_DETAILS_BYTES);
 });
+
+test('toStatus() answers a full disk anywhere in the cause chain with RESOURCE_EXHAUSTED naming the path and operation', () => {
+  const enospc = Object.assign(new Error('ENOSPC: no space left on device, open \'/var/lib/critter/pods/x/metadata.json\''), { code: 'ENOSPC', syscall: 'open', path: '/var/lib/critter/pods/x/metadata.json' });
+  const s = toStatus(new Error('writing the pod record', { cause: enospc }));
+  assert.equal(s.code, Code.RESOURCE_EXHAUSTED);
+  assert.match(s.details, /^no space left on device \(open "\/var\/lib\/critter\/pods\/x\/metadata.json"\): writing the pod record/);
+  assert.equal(toStatus(Object.assign(new Error('EDQUOT'), { code: 'EDQUOT' })).code, Code.RESOURCE_EXHAUSTED);
+  assert.equal(toStatus(new Error('runc create failed: write /sys/x: no space left on device')).code, Code.RESOURCE_EXHAUSTED, 'the runtime\'s words');
+  assert.equal(toStatus(new Error('something else')).code, Code.UNKNOWN);
+});

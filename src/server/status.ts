@@ -5,7 +5,7 @@
  */
 import { status as Code, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { CritterError, describeError } from '../lib/errors.ts';
-import { capMessage } from '../lib/shown.ts';
+import { capMessage, shown } from '../lib/shown.ts';
 
 /**
  * The most a status's details may hold (UTF-8 bytes). They travel as the `grpc-message`
@@ -50,6 +50,8 @@ export interface RpcStatus {
  */
 export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
   const details = capMessage(describeError(err) || 'unknown error', MAX_DETAILS_BYTES);
+  const full = diskFull(err);
+  if (full !== undefined) return { code: Code.RESOURCE_EXHAUSTED, details: capMessage(`${full}: ${details}`, MAX_DETAILS_BYTES), known: true };
   if (err instanceof CritterError) {
     const code = BY_CODE[err.code];
     if (code !== undefined) return { code, details, known: true };
@@ -62,6 +64,25 @@ export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
   if (err instanceof Error && (err.name === 'TimeoutError')) return { code: Code.DEADLINE_EXCEEDED, details, known: true };
   if (err instanceof Error && (err.name === 'AbortError')) return { code: Code.CANCELLED, details, known: true };
   return { code: Code.UNKNOWN, details, known: false };
+}
+
+/**
+ * A full disk or quota anywhere in the cause chain (issue 12 class 4): a host condition,
+ * RESOURCE_EXHAUSTED whatever wrapped it, named with its path and operation where Node has
+ * them. The runtime's own words count too (runc writes the errno as text).
+ */
+function diskFull(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  for (let cur: unknown = err; cur instanceof Error && !seen.has(cur); cur = cur.cause) {
+    seen.add(cur);
+    const e = cur as NodeJS.ErrnoException;
+    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+      const where = [e.syscall, e.path === undefined ? undefined : shown(e.path)].filter(Boolean).join(' ');
+      return `${e.code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}${where ? ` (${where})` : ''}`;
+    }
+    if (/no space left on device|disk quota exceeded/i.test(e.message)) return 'no space left on device';
+  }
+  return undefined;
 }
 
 /** The status as the object grpc-js expects from a handler. */

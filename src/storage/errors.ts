@@ -3,15 +3,10 @@
  * `server/status.ts` can tell a hostile layer from a corrupt download.
  */
 import { CritterError, ResourceExhaustedError } from '../lib/errors.ts';
+import { shown } from '../lib/shown.ts';
 
-/** Names and paths come from the image: up to 256 characters are shown, then the length (issue 12 class 3). */
-const SHOWN_NAME_MAX = 256;
-
-/** A name or path from an image, quoted and bounded. */
-export function quoteBounded(name: string): string {
-  if (name.length <= SHOWN_NAME_MAX) return JSON.stringify(name);
-  return `${JSON.stringify(name.slice(0, SHOWN_NAME_MAX))}… (${name.length} characters)`;
-}
+/** A name or path from an image, quoted and bounded (issue 12 class 3): the one formatter, lib/shown.ts. */
+export const quoteBounded = (name: string): string => shown(name);
 
 /**
  * A full disk or quota while storing image data, as ResourceExhaustedError naming the

@@ -35,7 +35,7 @@ const badPods: [string, object, string, string?][] = [
   ['a NUL in the name', { metadata: { name: 'a\0b', namespace: 'n', uid: 'u' } }, 'config.metadata.name', '"a\\u0000b"'],
   ['a newline in the namespace', { metadata: { name: 'a', namespace: 'n\nx', uid: 'u' } }, 'config.metadata.namespace', '\\n'],
   ['a missing uid', { metadata: { name: 'a', namespace: 'n', uid: '' } }, 'config.metadata.uid'],
-  ['a huge uid', { metadata: { name: 'a', namespace: 'n', uid: 'u'.repeat(100_000) } }, 'config.metadata.uid', '(100000 chars)'],
+  ['a huge uid', { metadata: { name: 'a', namespace: 'n', uid: 'u'.repeat(100_000) } }, 'config.metadata.uid', '(100000 characters)'],
   ['a relative log_directory', podConfig({ log_directory: 'var/log' }), 'config.log_directory'],
   ['.. in log_directory', podConfig({ log_directory: '/var/log/pods/../../etc' }), 'config.log_directory', '../../etc'],
   ['an unnormalised log_directory', podConfig({ log_directory: '/var/log//pods/./x' }), 'config.log_directory'],
@@ -108,7 +108,7 @@ const badContainers: [string, object, string, string?][] = [
   ['an unknown stop signal', containerConfig({ stop_signal: 999 }), 'config.stop_signal', '999'],
   ['an unknown pid mode', sc({ namespace_options: { pid: 4 } }), 'config.linux.security_context.namespace_options.pid'],
   ['TARGET without target_id', sc({ namespace_options: { pid: 3 } }), 'config.linux.security_context.namespace_options.target_id'],
-  ['a huge target_id', sc({ namespace_options: { pid: 3, target_id: 'a'.repeat(5000) } }), 'config.linux.security_context.namespace_options.target_id', '(5000 chars)'],
+  ['a huge target_id', sc({ namespace_options: { pid: 3, target_id: 'a'.repeat(5000) } }), 'config.linux.security_context.namespace_options.target_id', '(5000 characters)'],
   ['an unknown apparmor type', sc({ apparmor: { profile_type: 3 } }), 'config.linux.security_context.apparmor.profile_type'],
   ['an unknown supplemental_groups_policy', sc({ supplemental_groups_policy: 2 }), 'config.linux.security_context.supplemental_groups_policy'],
   ['a relative masked path', sc({ masked_paths: ['proc/kcore'] }), 'config.linux.security_context.masked_paths[0]'],
@@ -136,7 +136,7 @@ for (const [name, config, field, value] of badContainers) {
 }
 
 test('checkCreateContainer() refuses a huge pod_sandbox_id', () => {
-  refuses(() => checkCreateContainer(decode('CreateContainer', { pod_sandbox_id: 'f'.repeat(131072), config: containerConfig() })), 'pod_sandbox_id', '(131072 chars)');
+  refuses(() => checkCreateContainer(decode('CreateContainer', { pod_sandbox_id: 'f'.repeat(131072), config: containerConfig() })), 'pod_sandbox_id', '(131072 characters)');
 });
 
 test('checkUpdateResources() checks the same ranges as CreateContainer', () => {
