@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +10,9 @@ test('killCgroupProcesses() SIGKILLs every pid in cgroup.procs, again for ones f
   const dir = await mkdtemp(join(tmpdir(), 'critter-cgkill-'));
   try {
     const procs = new Set([101, 102]);
-    const write = (): Promise<void> => writeFile(join(dir, 'cgroup.procs'), [...procs].map((p) => `${p}\n`).join(''));
-    await write();
+    // Synchronous, as the kernel's file is: the next read sees every kill and fork before it.
+    const write = (): void => writeFileSync(join(dir, 'cgroup.procs'), [...procs].map((p) => `${p}\n`).join(''));
+    write();
     const killed: string[] = [];
     let forked = false;
     const n = await killCgroupProcesses(dir, {
@@ -19,7 +21,7 @@ test('killCgroupProcesses() SIGKILLs every pid in cgroup.procs, again for ones f
         procs.delete(pid);
         // 102 forked 103 just before it died.
         if (pid === 102 && !forked) { forked = true; procs.add(103); }
-        void write();
+        write();
       },
     });
     assert.deepEqual(killed, ['101 SIGKILL', '102 SIGKILL', '103 SIGKILL']);

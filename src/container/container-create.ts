@@ -1,6 +1,6 @@
 /**
  * CreateContainer's work once the name is reserved (DESIGN "Containers"): bundle dir →
- * overlay rootfs → OCI spec → config.json → the record, phase created. conmon and the
+ * overlay rootfs → image volumes → OCI spec → config.json → the record, phase created. conmon and the
  * runtime's create come with StartContainer (container-launch.ts), as containerd defers its
  * task to Start: a CREATED container is a prepared bundle. Each step registers its undo; a
  * failure unwinds them all, and what a crash leaves has no record and is swept by recovery.
@@ -27,6 +27,7 @@ import { effectiveStopSignal } from './stop-signal.ts';
 import { mkdirInRoot } from '../storage/rootfs-path.ts';
 import { quoteBounded } from '../storage/errors.ts';
 import { unpackForRestore, type RestoreInfo } from './checkpoint/restore.ts';
+import { mountImageVolumes } from './image-volumes.ts';
 
 export interface CreatePlan {
   id: string;
@@ -41,6 +42,8 @@ export interface CreatePlan {
    * container (RemovePodSandbox under way, issue 18 item 3), which unwinds the create.
    */
   admit?: () => void;
+  /** The images of the config's image volumes, in order (image-volumes.ts imageVolumeImages). */
+  volumeImages?: readonly ImageRecord[];
   /** A restore from a checkpoint archive (checkpoint/restore.ts): unpacked into the bundle before the record is written. */
   restore?: RestoreInfo;
 }
@@ -103,6 +106,8 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     stack.push(`remove read-write layer of ${id}`, (signal) => deps.rootfs.removeLayer({ log, signal }, id));
     stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
     await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
+    const volumes = await mountImageVolumes(deps, { log, signal: op.signal }, stack, bundle, config, plan.volumeImages ?? []);
+    if (volumes.records.length > 0) metadata.imageVolumes = volumes.records;
 
     const [[hostFacts, runtimeRro, defaults, devices, localhostProfile, cdi], etcPasswd, etcGroup] = await Promise.all([
       hostInputs, readRootfsFile(rootfsPath, 'etc/passwd'), readRootfsFile(rootfsPath, 'etc/group'),
@@ -113,7 +118,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
       containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
       etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
       ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
-      ...(cdi === undefined ? {} : { cdi }),
+      ...(cdi === undefined ? {} : { cdi }), imageVolumes: volumes.hostPaths,
     });
     // CRI-O's image_volumes = mkdir: declared volumes nothing mounts become plain dirs,
     // created inside the rootfs even under a symlink the image points at a host path. One

@@ -35,8 +35,19 @@ export interface ContainerMetadata {
   bundle: string;
   /** Effective stop signal name (`SIGTERM`…): the config's, else the image's, else SIGTERM. */
   stopSignal: string;
+  /** Image volumes (CRI mounts of an image, KEP-4639) mounted for it: absent when it has none. */
+  imageVolumes?: ImageVolumeRecord[];
   /** Set when created from a checkpoint archive: StartContainer restores instead of starting (issue 14). */
   restore?: RestoreInfo;
+}
+
+/** One image volume: the container uses that image and its layers while the record exists. */
+export interface ImageVolumeRecord {
+  containerPath: string;
+  /** Config digest hex of the mounted image. */
+  imageId: string;
+  /** Chain id of its top layer: the volume's overlay sits on it. */
+  topLayer: string;
 }
 
 /**

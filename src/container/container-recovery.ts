@@ -16,6 +16,7 @@ import { bundleDirOf } from './container-create.ts';
 import { teardownContainer } from './container-teardown.ts';
 import { discardRuntimeContainer, isLaunched } from './container-launch.ts';
 import type { ExitTracker } from './exit-tracker.ts';
+import { imageVolumeMountPoints } from './image-volumes.ts';
 
 const CONTAINER_ID = /^[0-9a-f]{64}$/;
 
@@ -119,6 +120,8 @@ async function cleanBroken(deps: ContainerServiceDeps, op: Op, id: string): Prom
   for (const runtime of deps.runtimes.values()) await runtime.delete(op, id, { force: true }).catch(() => undefined);
   const bundle = bundleDirOf(deps.runRoot, id);
   await deps.rootfs.unmount(op, join(bundle, 'rootfs'));
+  // Image volumes a crash left mounted, found under the bundle: there may be no record.
+  for (const target of await imageVolumeMountPoints(bundle)) await deps.rootfs.unmount(op, target);
   await deps.rootfs.removeLayer(op, id);
   await rm(bundle, { recursive: true, force: true });
   await deps.exitFiles.remove(id);

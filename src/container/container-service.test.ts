@@ -41,6 +41,10 @@ class FakeRootfs implements RootfsMounter {
     this.mounted.add(target);
     this.layers.add(id);
   }
+  async mountReadOnly(_op: Op, _lowers: readonly string[], target: string): Promise<void> {
+    await mkdir(target, { recursive: true });
+    this.mounted.add(target);
+  }
   async unmount(_op: Op, target: string): Promise<void> {
     this.mounted.delete(target);
   }

@@ -33,6 +33,7 @@ import { discardRuntimeContainer, isLaunched, launchContainer } from './containe
 import { shown } from '../lib/shown.ts';
 import { checkpointContainer } from './checkpoint/checkpoint-container.ts';
 import { isCheckpointArchive, planRestore, restoreDirOf, restoreImagePath } from './checkpoint/restore.ts';
+import { imageVolumeImages, volumeImageIds, volumeLayers } from './image-volumes.ts';
 
 /** CRI-O's container_create_timeout (240 s): how long a create may run after its caller gave up. */
 const DEFAULT_CREATE_TIMEOUT_MS = 240_000;
@@ -47,7 +48,7 @@ export class ContainerService {
   readonly #names = new NameRegistrar();
   readonly #locks = new KeyedMutex();
   /** Creates in flight by container name; they hold their image before their record exists. */
-  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; done: Promise<void> }>();
+  readonly #inflight = new Map<string, { digest: string; id: string; podId: string; image: ImageRecord; volumeImages: ImageRecord[]; done: Promise<void> }>();
   /** Pods RemovePodSandbox is removing: a create in flight in one of them must not write its record. */
   readonly #podsClosing = new Set<string>();
   /** Creates run here, under their own timeout, not their first caller's signal. */
@@ -97,14 +98,15 @@ export class ContainerService {
       throw new AlreadyExistsError(`container name "${name}" is already used by container ${holder}`);
     }
     const image = restore?.image ?? this.#deps.images.require(imageSpec);
+    const volumeImages = imageVolumeImages(restore?.config ?? config, this.#deps.images);
     const runtime = runtimeFor(this.#deps, pod.metadata.runtimeHandler);
     const id = randomBytes(32).toString('hex');
     this.#names.reserve(name, id);
     const admit = (): void => this.#admit(pod.id, name);
-    const plan = { id, name, requestDigest: digest, pod, config: restore?.config ?? config, image, runtime, admit, ...(restore ? { restore: restore.info } : {}) };
+    const plan = { id, name, requestDigest: digest, pod, config: restore?.config ?? config, image, volumeImages, runtime, admit, ...(restore ? { restore: restore.info } : {}) };
     // Under the daemon's own signal (issue 18 item 2): a caller that gives up leaves the
     // create running, and its retry joins it above or finds the finished one by name.
-    const entry = { digest, id, podId: pod.id, image, done: Promise.resolve() };
+    const entry = { digest, id, podId: pod.id, image, volumeImages, done: Promise.resolve() };
     this.#inflight.set(name, entry);
     const work = this.#detached.run(op, `create:${name}`, this.#deps.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS, async (own) => {
       try {
@@ -389,20 +391,25 @@ export class ContainerService {
     await recoverContainers(this.#deps, op, this.#exits, (name, id) => this.#names.reserve(name, id), (rec) => this.#removals.add(rec));
   }
 
-  /** Chain ids container rootfs sit on (Store.setLayerUsers). */
+  /** Chain ids container rootfs and image volumes sit on (Store.setLayerUsers). */
   layersInUse(): string[] {
-    return [...this.#deps.records.list().map((r) => r.metadata.topLayer), ...[...this.#inflight.values()].map((c) => c.image.topLayer)];
+    return [
+      ...this.#deps.records.list().flatMap((r) => [r.metadata.topLayer, ...volumeLayers(r.metadata)]),
+      ...[...this.#inflight.values()].flatMap((c) => [c.image.topLayer, ...c.volumeImages.map((v) => v.topLayer)]),
+    ];
   }
 
   /**
-   * True while a container uses the image (ImageService.setImageUsers). Removed containers
+   * True while a container uses the image, as its rootfs or an image volume (ImageService.setImageUsers). Removed containers
    * whose rootfs is still being deleted are given a go now, but never count as users, even
    * when their teardown fails: the image record goes, and the layers under a rootfs still
    * mounted stay (layersInUse) until a retried teardown and the periodic prune free them.
    */
   async imageInUse(imageId: string): Promise<boolean> {
-    await this.#removals.settle((r) => r.metadata.imageId === imageId);
-    return this.#deps.records.list().some((r) => isVisible(r) && r.metadata.imageId === imageId) || [...this.#inflight.values()].some((c) => c.image.id === imageId);
+    const uses = (md: ContainerRecord['metadata']): boolean => md.imageId === imageId || volumeImageIds(md).includes(imageId);
+    await this.#removals.settle((r) => uses(r.metadata));
+    return this.#deps.records.list().some((r) => isVisible(r) && uses(r.metadata))
+      || [...this.#inflight.values()].some((c) => c.image.id === imageId || c.volumeImages.some((v) => v.id === imageId));
   }
 }
 

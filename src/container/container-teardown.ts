@@ -1,7 +1,7 @@
 /**
  * What RemoveContainer and recovery undo, in order, each step idempotent so a remove
  * interrupted by a crash (or failed and retried by the removal queue) is simply repeated:
- * the runtime's container, the rootfs mount, the read-write layer, the bundle, the exit
+ * the runtime's container, the rootfs and image volume mounts, the read-write layer, the bundle, the exit
  * file and finally the record.
  */
 import { rm } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import type { Op } from '../lib/op.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord } from './container-record.ts';
 import { isLaunched } from './container-launch.ts';
+import { imageVolumeMountPoints } from './image-volumes.ts';
 
 /** Plain unmounts tried on EBUSY before the mount is detached lazily. */
 const BUSY_ATTEMPTS = 5;
@@ -21,6 +22,7 @@ export async function teardownContainer(deps: ContainerServiceDeps, op: Op, rec:
   // discarded by recovery, a failed one by StartContainer).
   if (runtime && isLaunched(rec)) await runtime.delete(op, rec.id, { force: true });
   await unmountRootfs(deps, op, join(rec.metadata.bundle, 'rootfs'));
+  for (const target of await imageVolumeMountPoints(rec.metadata.bundle)) await unmountRootfs(deps, op, target);
   await deps.rootfs.removeLayer(op, rec.id);
   await rm(rec.metadata.bundle, { recursive: true, force: true });
   await deps.exitFiles.remove(rec.id);
@@ -28,7 +30,7 @@ export async function teardownContainer(deps: ContainerServiceDeps, op: Op, rec:
 }
 
 /**
- * A rootfs still busy (a process that outlived the container holds a file or its cwd in it,
+ * A rootfs (or image volume) still busy (a process that outlived the container holds a file or its cwd in it,
  * an exec's nsenter is leaving) is retried a few times, then detached (MNT_DETACH): the
  * kernel frees it with its last user, and the container's removal does not hang on it.
  */

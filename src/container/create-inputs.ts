@@ -13,6 +13,7 @@ import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { HostDevice, PodContext } from './spec/inputs.ts';
 import { seccompLocalhostPath } from './spec/seccomp.ts';
+import { isImageMount } from './spec/mounts.ts';
 import { statDevice } from './host-facts.ts';
 import { readFileInRoot } from '../storage/rootfs-path.ts';
 import { PathInRootError } from '../storage/errors.ts';
@@ -66,12 +67,13 @@ async function resolveMountSource(path: string, what: string): Promise<string> {
 }
 
 /**
- * The config with mount host paths resolved (missing ones created), and the pod's namespace modes where the
+ * The config with mount host paths resolved (missing ones created; image volumes untouched), and the pod's namespace modes where the
  * container names none (a container always joins its pod's network and IPC; the kubelet
  * sends them, other clients may not).
  */
 export async function resolveConfig(config: ContainerConfig__Output, podConfig: PodSandboxConfig__Output): Promise<ContainerConfig__Output> {
-  const mounts = await Promise.all(config.mounts.map(async (m) => ({
+  // An image volume has no host path: CreateContainer mounts the image (image-volumes.ts).
+  const mounts = await Promise.all(config.mounts.map(async (m) => (isImageMount(m) ? m : {
     ...m, host_path: await resolveMountSource(m.host_path, `mount ${JSON.stringify(m.container_path)}`),
   })));
   const linux = config.linux;

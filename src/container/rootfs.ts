@@ -13,6 +13,11 @@ import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from '../s
 export interface RootfsMounter {
   /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
   mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void>;
+  /**
+   * Mounts the layers alone, read-only (an overlay without upper and work dirs) at
+   * `target`: an image volume. A no-op when it is already mounted there.
+   */
+  mountReadOnly(op: Op, lowerDirs: readonly string[], target: string): Promise<void>;
   /** Unmounts `target`; a no-op when it is not mounted. `lazy` detaches a busy mount (MNT_DETACH). */
   unmount(op: Op, target: string, opts?: { lazy?: boolean }): Promise<void>;
   /** Deletes the container's upper and work dirs. */
@@ -53,19 +58,21 @@ export class OverlayRootfs implements RootfsMounter {
     await Promise.all([
       mkdir(upper, { recursive: true, mode: 0o755 }), mkdir(work, { recursive: true, mode: 0o700 }), mkdir(target, { recursive: true, mode: 0o755 }),
     ]);
-    const options = `lowerdir=${lowerDirs.join(':')},upperdir=${upper},workdir=${work}`;
-    if (options.length < MOUNT_DATA_MAX) {
-      mountSyscall('overlay', target, 'overlay', options);
-      return;
+    await overlay(op, lowerDirs, `,upperdir=${upper},workdir=${work}`, target);
+  }
+
+  async mountReadOnly(op: Op, lowerDirs: readonly string[], target: string): Promise<void> {
+    if (await isMountPoint(target)) return;
+    await mkdir(target, { recursive: true, mode: 0o755 });
+    // Without an upper dir overlayfs wants at least two lower dirs: a one-layer image
+    // gets an empty one beneath it (beside the mount point, so it goes with it).
+    const lowers = [...lowerDirs];
+    if (lowers.length === 1) {
+      const empty = `${target}-empty`;
+      await mkdir(empty, { recursive: true, mode: 0o755 });
+      lowers.push(empty);
     }
-    // Too long for the kernel's one page of mount data: every lower dir is
-    // `<overlay dir>/l/<short>`, so relative to the overlay dir they are short, and mount(8)
-    // can be run there (a syscall cannot: the daemon's cwd is shared by every request).
-    const base = dirname(dirname(lowerDirs[0] ?? '/'));
-    const lowers = lowerDirs.map((l) => relative(base, l)).join(':');
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers},upperdir=${upper},workdir=${work}`, target], {
-      signal: op.signal, timeoutMs: MOUNT_TIMEOUT_MS, cwd: base,
-    });
+    await overlay(op, lowers, '', target);
   }
 
   async unmount(_op: Op, target: string, opts: { lazy?: boolean } = {}): Promise<void> {
@@ -92,4 +99,21 @@ export class OverlayRootfs implements RootfsMounter {
   async removeLayer(_op: Op, id: string): Promise<void> {
     await rm(join(this.#deps.layersDir, id), { recursive: true, force: true });
   }
+}
+
+/** mount -t overlay with `lowerDirs` (top first) and `rest` of the options (",upperdir=…,workdir=…" or ""). */
+async function overlay(op: Op, lowerDirs: readonly string[], rest: string, target: string): Promise<void> {
+  const options = `lowerdir=${lowerDirs.join(':')}${rest}`;
+  if (options.length < MOUNT_DATA_MAX) {
+    mountSyscall('overlay', target, 'overlay', options);
+    return;
+  }
+  // Too long for the kernel's one page of mount data: every lower dir is
+  // `<overlay dir>/l/<short>`, so relative to the overlay dir they are short, and mount(8)
+  // can be run there (a syscall cannot: the daemon's cwd is shared by every request).
+  const base = dirname(dirname(lowerDirs[0] ?? '/'));
+  const lowers = lowerDirs.map((l) => relative(base, l)).join(':');
+  await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers}${rest}`, target], {
+    signal: op.signal, timeoutMs: MOUNT_TIMEOUT_MS, cwd: base,
+  });
 }

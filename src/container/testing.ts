@@ -42,6 +42,10 @@ export class FakeRootfs implements RootfsMounter {
     this.mounted.add(target);
     this.layers.add(id);
   }
+  async mountReadOnly(_op: Op, _lowers: readonly string[], target: string): Promise<void> {
+    await mkdir(target, { recursive: true });
+    this.mounted.add(target);
+  }
   async unmount(_op: Op, target: string, opts: { lazy?: boolean } = {}): Promise<void> {
     this.unmountCalls.push({ target, lazy: opts.lazy ?? false });
     const fail = this.unmountFailures.shift();

@@ -54,7 +54,7 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
   }
 
   const { mounts, rootfsPropagation } = buildMounts(
-    criMounts(config.mounts),
+    criMounts(config.mounts, inputs.imageVolumes),
     podMounts(pod, sc?.readonly_rootfs ?? false),
     privileged,
     host,

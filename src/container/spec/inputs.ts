@@ -124,6 +124,8 @@ export interface SpecInputs {
   localhostSeccompProfile?: unknown;
   /** The CDI devices the config asks for (cdi.ts requestedCdiDevices), resolved by the caller. */
   cdi?: ResolvedCdi;
+  /** Host paths of the image volumes (CRI mounts with `image`) by container path, mounted by the caller. */
+  imageVolumes?: ReadonlyMap<string, string>;
 }
 
 /** Containerd's 14 default capabilities (pkg/oci/spec.go defaultUnixCaps). */

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FailedPreconditionError, InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
 import type { MountPropagationMode } from './inputs.ts';
-import { RRO_UNSUPPORTED, bindOptions, buildMounts, criMounts, podMounts, uncoveredImageVolumes, type BindRequest } from './mounts.ts';
+import { RRO_UNSUPPORTED, bindOptions, buildMounts, criMounts, imageSubPath, podMounts, uncoveredImageVolumes, type BindRequest } from './mounts.ts';
+import { buildSpec } from './build.ts';
+import type { Mount__Output } from '../../generated/cri/runtime/v1/Mount.ts';
 import { mount, specInputs } from './testing.ts';
 
 const PRIVATE = 0;
@@ -11,6 +13,10 @@ const BIDIRECTIONAL = 2;
 
 function host(mode: MountPropagationMode, rroSupported = true) {
   return { rroSupported, hostMountPropagation: () => mode };
+}
+
+function imageMount(over: Partial<Mount__Output> = {}): Mount__Output {
+  return mount({ host_path: '', image: { image: 'vol:1', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' }, ...over });
 }
 
 function req(over: Partial<BindRequest> = {}): BindRequest {
@@ -55,15 +61,46 @@ describe('bindOptions()', () => {
 });
 
 describe('criMounts()', () => {
-  it('criMounts() refuses relative paths, image volumes and id mappings', () => {
+  it('criMounts() refuses relative paths and id mappings', () => {
     assert.throws(() => criMounts([mount({ container_path: 'data' })]), InvalidArgumentError);
     assert.throws(() => criMounts([mount({ host_path: '' })]), InvalidArgumentError);
-    assert.throws(
-      () => criMounts([mount({ image: { image: 'vol:1', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' } })]),
-      UnimplementedError,
-    );
     assert.throws(() => criMounts([mount({ uidMappings: [{ host_id: 1, container_id: 0, length: 1 }] })]), UnimplementedError);
   });
+
+  it('criMounts() binds an image volume read-only and private from the host path it was mounted at', () => {
+    const m = imageMount({ container_path: '/vol', readonly: false, propagation: BIDIRECTIONAL, recursive_read_only: true });
+    assert.deepEqual(criMounts([m], new Map([['/vol', '/bundle/image-volumes/0']])), [
+      { hostPath: '/bundle/image-volumes/0', containerPath: '/vol', readonly: true, propagation: PRIVATE, recursiveReadOnly: false },
+    ]);
+  });
+
+  it('criMounts() refuses an image volume nobody mounted', () => {
+    assert.throws(() => criMounts([imageMount({ container_path: '/vol' })]), (err: unknown) => err instanceof FailedPreconditionError && /"\/vol".*"vol:1".*not mounted/.test(err.message));
+  });
+});
+
+describe('buildSpec() with image volumes', () => {
+  it('buildSpec() binds an image volume read-only at its container path', () => {
+    const inputs = specInputs();
+    inputs.config = { ...inputs.config, mounts: [imageMount({ container_path: '/vol' })] };
+    inputs.imageVolumes = new Map([['/vol', '/bundle/image-volumes/0/data/sub']]);
+    const vol = buildSpec(inputs).spec.mounts.find((m) => m.destination === '/vol');
+    assert.deepEqual(vol, { destination: '/vol', type: 'bind', source: '/bundle/image-volumes/0/data/sub', options: ['rbind', 'rprivate', 'ro'] });
+  });
+});
+
+describe('imageSubPath()', () => {
+  it('imageSubPath() accepts relative paths inside the image', () => {
+    assert.equal(imageSubPath(imageMount({ image_sub_path: '' })), '');
+    assert.equal(imageSubPath(imageMount({ image_sub_path: 'data/sub' })), 'data/sub');
+    assert.equal(imageSubPath(imageMount({ image_sub_path: './data/..x' })), './data/..x');
+  });
+
+  for (const sub of ['../../etc', 'data/../../etc', '..', '/etc', 'a\u0000b']) {
+    it(`imageSubPath() refuses ${JSON.stringify(sub)} naming it`, () => {
+      assert.throws(() => imageSubPath(imageMount({ image_sub_path: sub })), (err: unknown) => err instanceof InvalidArgumentError && err.message.includes(JSON.stringify(sub)));
+    });
+  }
 });
 
 describe('podMounts()', () => {

@@ -58,15 +58,42 @@ export function podMounts(pod: PodContext, readonlyRootfs: boolean): BindRequest
   return out;
 }
 
-/** Validates CRI mounts; image volumes and id-mapped mounts are not built yet. */
-export function criMounts(mounts: readonly Mount__Output[]): BindRequest[] {
+/** A CRI mount of an image (KEP-4639) rather than of a host path. */
+export function isImageMount(m: Mount__Output): boolean {
+  return m.image !== null && m.image.image !== '';
+}
+
+/**
+ * An image volume's image_sub_path, checked before anything is mounted: relative and
+ * without "..", as the kubelet's own validation of subPath (a ".." is clamped at the
+ * image's root by resolveInRoot, so it could only name something other than what was
+ * asked for). '' is the whole image.
+ */
+export function imageSubPath(m: Mount__Output): string {
+  const sub = m.image_sub_path;
+  if (sub === '') return '';
+  if (sub.startsWith('/') || sub.includes('\0') || sub.split('/').includes('..')) {
+    throw new InvalidArgumentError(`image volume ${JSON.stringify(m.container_path)}: image_sub_path ${JSON.stringify(sub)} must be a relative path inside the image, without ".."`);
+  }
+  return sub;
+}
+
+/**
+ * Validates CRI mounts; id-mapped mounts are not built yet. An image volume's host path is
+ * the one CreateContainer mounted it at (image-volumes.ts), found by container path in
+ * `imageVolumes`; it is always a read-only, private bind (KEP-4639: image volumes are
+ * read-only, and an overlay of lower dirs has no submounts to propagate).
+ */
+export function criMounts(mounts: readonly Mount__Output[], imageVolumes: ReadonlyMap<string, string> = new Map()): BindRequest[] {
   return mounts.map((m) => {
     if (!m.container_path.startsWith('/')) throw new InvalidArgumentError(`mount container_path ${JSON.stringify(m.container_path)} is not absolute`);
-    if (m.image !== null && m.image.image !== '') {
-      throw new UnimplementedError(`image volume mounts are not supported yet (image ${JSON.stringify(m.image.image)} at ${JSON.stringify(m.container_path)})`);
-    }
     if (m.uidMappings.length > 0 || m.gidMappings.length > 0) {
       throw new UnimplementedError(`id-mapped mounts are not supported yet (${JSON.stringify(m.container_path)})`);
+    }
+    if (isImageMount(m)) {
+      const hostPath = imageVolumes.get(m.container_path);
+      if (hostPath === undefined) throw new FailedPreconditionError(`image volume ${JSON.stringify(m.container_path)} (image ${JSON.stringify(m.image!.image)}) was not mounted`);
+      return { hostPath, containerPath: m.container_path, readonly: true, propagation: MountPropagation.PROPAGATION_PRIVATE, recursiveReadOnly: false };
     }
     if (!m.host_path.startsWith('/')) throw new InvalidArgumentError(`mount host_path ${JSON.stringify(m.host_path)} for ${JSON.stringify(m.container_path)} is not absolute`);
     return {
