@@ -66,7 +66,9 @@ class MemoryBenchmark implements Scenario {
       const idle = await rssKiB(pid);
       let peak = idle;
       const sampler = setInterval(() => void rssKiB(pid).then((k) => { peak = Math.max(peak, k); }), 50);
-      const outcomes = { ok: 0, big: 0, exhausted: 0, other: 0 };
+      const outcomes = { ok: 0, big: 0, bigEmpty: 0, exhausted: 0, other: 0 };
+      // What the other errors were: "code message" → count, so a failure is named, not counted.
+      const others = new Map<string, number>();
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < STORM_CALLS) {
@@ -75,11 +77,17 @@ class MemoryBenchmark implements Scenario {
           const cmd = big ? ['head', '-c', String(BIG_BYTES), '/dev/zero'] : ['echo', 'ok'];
           try {
             const r = await client.call('ExecSync', { container_id: this.#container, cmd, timeout: 30 }, DEADLINE);
-            if (big) outcomes.big += (r.stdout as Buffer).length > 0 ? 1 : 0;
-            else outcomes.ok++;
+            if (!big) outcomes.ok++;
+            else if ((r.stdout as Buffer).length > 0) outcomes.big++;
+            else outcomes.bigEmpty++;
           } catch (err) {
             if ((err as { code?: number }).code === 8) outcomes.exhausted++;
-            else outcomes.other++;
+            else {
+              outcomes.other++;
+              const e = err as { code?: number; details?: string; message?: string };
+              const key = `${big ? 'big' : 'small'} code ${e.code ?? '?'}: ${(e.details ?? e.message ?? String(err)).slice(0, 200)}`;
+              others.set(key, (others.get(key) ?? 0) + 1);
+            }
           }
         }
       };
@@ -90,8 +98,9 @@ class MemoryBenchmark implements Scenario {
       await delay(SETTLE_MS);
       const after = await rssKiB(pid);
       console.log(`ExecSync storm: ${STORM_CALLS} calls, ${STORM_CONCURRENCY} concurrent, 1 in ${BIG_EVERY} printing ${BIG_BYTES / 1024 / 1024} MiB, in ${(stormMs / 1000).toFixed(1)} s ` +
-        `(small ok ${outcomes.ok}, big answered ${outcomes.big}, RESOURCE_EXHAUSTED ${outcomes.exhausted}, other errors ${outcomes.other}); ` +
+        `(small ok ${outcomes.ok}, big answered ${outcomes.big}${outcomes.bigEmpty ? ` (${outcomes.bigEmpty} more with no output)` : ''}, RESOURCE_EXHAUSTED ${outcomes.exhausted}, other errors ${outcomes.other}); ` +
         `RSS idle ${mib(idle)} MiB, peak ${mib(peak)} MiB, ${SETTLE_MS / 1000} s later ${mib(after)} MiB (${mib(after - idle)} over idle)`);
+      for (const [key, n] of others) console.log(`  ${n} × ${key}`);
 
       const beforePods = await rssKiB(pid);
       for (let i = 0; i < PODS; i++) {

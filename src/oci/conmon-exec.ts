@@ -62,8 +62,10 @@ class CappedSink {
       this.#onExhausted();
       return;
     }
-    // A copy: the pipe's chunk may be a slice of a larger pooled allocation we must not pin.
-    this.#chunks.push(Buffer.from(part));
+    // A chunk that views a much larger allocation (a pooled or oversized read buffer) is
+    // copied so it does not pin it; one that owns its memory is kept, so a 16 MiB output is
+    // not held twice while it is read (issue 18 item 6).
+    this.#chunks.push(part.length * 2 < part.buffer.byteLength ? Buffer.from(part) : part);
     this.#length += part.length;
   }
 
@@ -73,8 +75,12 @@ class CappedSink {
     this.#chunks.length = 0;
   }
 
+  /** The output in one buffer; the chunks are dropped, so they and it are not both held. */
   buffer(): Buffer {
-    return Buffer.concat(this.#chunks, this.#length);
+    const whole = Buffer.concat(this.#chunks, this.#length);
+    this.#chunks.length = 0;
+    this.#chunks.push(whole);
+    return whole;
   }
 }
 
