@@ -15,7 +15,8 @@
  * kubelet and agnhost (`E2E_NODE_TEST`, `GINKGO`, `KUBELET`, `AGNHOST` or `KUBE_BIN_DIR`);
  * skipped loudly without them or when another node uses this host. NODE_E2E_FOCUS narrows
  * the run to matching [NodeConformance] specs, NODE_E2E_NODES sets Ginkgo's parallelism
- * (default 4), NODE_E2E_REPORT_DIR keeps the report, ginkgo output and logs there.
+ * (default 4), NODE_E2E_KUBELET_FLAGS adds kubelet flags (space-separated), NODE_E2E_REPORT_DIR
+ * keeps the report, ginkgo output and logs there.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -89,7 +90,6 @@ test('the upstream node e2e suite ([NodeConformance]) passes against critter but
   const reportDir = process.env.NODE_E2E_REPORT_DIR ?? join(work, 'report');
   await mkdir(reportDir, { recursive: true });
   const tag = work.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x');
-  const podsCgroup = `critter-e2e-${tag}`;
   const runtimeCgroup = `critter-e2e-${tag}-runtime`;
   const absent = await absentHostPaths();
   const cgroupsBefore = await topCgroups();
@@ -107,7 +107,6 @@ test('the upstream node e2e suite ([NodeConformance]) passes against critter but
     // The kubelet reports the runtime's cgroup as the "runtime" system container (--runtime-cgroups).
     await makeCgroup(runtimeCgroup);
     await joinCgroup(runtimeCgroup, pd.daemon.proc.pid!);
-    await makeCgroup(podsCgroup);
     addr = await makeNodeAddress(tag.slice(-4), await freeNodeOctet());
 
     const binDir = join(work, 'k8s-bin');
@@ -119,11 +118,13 @@ test('the upstream node e2e suite ([NodeConformance]) passes against critter but
     await symlink(bins['e2e_node.test'], join(work, 'e2e_node.test'));
     const socket = `unix://${pd.daemon.dirs.socket}`;
     const kubeletFlags = [
-      '--cgroup-driver=cgroupfs', `--cgroup-root=/${podsCgroup}`, `--runtime-cgroups=/${runtimeCgroup}`,
+      // The suite's cgroup root stays "/": the Kubelet Cgroup Manager specs look for /kubepods/….
+      '--cgroup-driver=cgroupfs', `--runtime-cgroups=/${runtimeCgroup}`,
       '--fail-swap-on=false', '--cluster-domain=cluster.local', `--node-ip=${addr.ip}`,
       // A test VM's disk may be fuller than a node's: never evict the suite's pods for it.
       '--eviction-hard=memory.available<50Mi,nodefs.available<1%,imagefs.available<1%,nodefs.inodesFree<1%',
       '--image-gc-high-threshold=100', '--image-gc-low-threshold=99',
+      ...(process.env.NODE_E2E_KUBELET_FLAGS ?? '').split(/\s+/).filter(Boolean),
     ];
     const focus = process.env.NODE_E2E_FOCUS;
     const args = [
@@ -169,7 +170,7 @@ test('the upstream node e2e suite ([NodeConformance]) passes against critter but
       if (conmons.length > 0) left.push(`processes of the test's daemon still run: ${conmons.join(', ')}`);
     }
     await removeHostPaths(absent);
-    left.push(...(await removeNewCgroups(cgroupsBefore, [...KUBELET_HOST_CGROUPS, podsCgroup, runtimeCgroup])).map((c) => `cgroup ${c}`));
+    left.push(...(await removeNewCgroups(cgroupsBefore, [...KUBELET_HOST_CGROUPS, runtimeCgroup])).map((c) => `cgroup ${c}`));
     if (!kubeRulesBefore) await removeKubeIptablesRules();
     await addr?.cleanup();
     await registry?.stop();
@@ -191,4 +192,23 @@ test('parseReasonList() gives every node e2e skip and known failure a reason of 
   assert.ok(skips.length > 0 && known.length > 0);
   assert.throws(() => parseReasonList('some spec\n', 'f'), /gives no reason/);
   assert.throws(() => parseReasonList('some spec # critter: it is broken today\n', 'f', ['host:', 'offline:']), /must start with one of/);
+});
+
+test('parseGinkgoJsonReport() and classifyFailures() tell known failures from the others', () => {
+  const spec = (texts: string[], leaf: string, state: string, msg?: string): Record<string, unknown> =>
+    ({ ContainerHierarchyTexts: texts, LeafNodeText: leaf, LeafNodeType: 'It', State: state, ...(msg ? { Failure: { Message: msg, Location: { FileName: 'x.go', LineNumber: 3 } } } : {}) });
+  const report = JSON.stringify([{ SpecReports: [
+    { LeafNodeType: 'SynchronizedBeforeSuite', State: 'passed' },
+    spec(['[sig-node] Pods'], 'should run [NodeConformance]', 'passed'),
+    spec(['[sig-node] Net'], 'needs a dummy link [NodeConformance]', 'failed', 'no dummy'),
+    spec(['[sig-node] Exec'], 'streams [NodeConformance]', 'timedout', 'took too long'),
+    spec(['[sig-node] Slow'], 'waits [Slow]', 'skipped'),
+  ] }]);
+  const run = parseGinkgoJsonReport(report);
+  assert.deepEqual(summarize(run), { ran: 3, passed: 1, failed: 2, skipped: 1 });
+  const known = parseReasonList('dummy link # host: no dummy netdev here\nshould run # host: an entry whose spec passes\n', 'k', ['host:']);
+  const c = classifyFailures(run, known);
+  assert.deepEqual(c.unexplained.map((s) => [s.text, s.failure]), [['[sig-node] Exec streams [NodeConformance]', 'took too long (x.go:3)']]);
+  assert.deepEqual(c.explained.map(([s]) => s.text), ['[sig-node] Net needs a dummy link [NodeConformance]']);
+  assert.deepEqual(c.nowPassing.map((e) => e.source), ['should run']);
 });

@@ -5,7 +5,7 @@
  * run beside another node; it runs the kubelet under systemd-run when `exec.LookPath` finds
  * that, which cannot work where systemd is not PID 1, so it gets a PATH without systemd's
  * tools; and its kubelet makes cgroups (its own `/kubelet`, `/system` holding every host
- * process, `--runtime-cgroups`), dirs and iptables chains that are taken away afterwards.
+ * process, `/kubepods`), dirs and iptables chains that are taken away afterwards.
  */
 import { access, mkdir, readdir, readFile, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -97,8 +97,11 @@ async function dissolveCgroup(root: string, path: string): Promise<void> {
   await rmdir(path).catch(() => undefined);
 }
 
-/** The kubelet's own cgroups where systemd is not running (services/kubelet.go: KubeletCgroups, SystemCgroups). */
-export const KUBELET_HOST_CGROUPS = ['kubelet', 'system'] as const;
+/**
+ * The kubelet's cgroups under the suite's cgroup root "/": its own and the host processes'
+ * where systemd is not running (services/kubelet.go: KubeletCgroups, SystemCgroups), and the pods'.
+ */
+export const KUBELET_HOST_CGROUPS = ['kubelet', 'system', 'kubepods'] as const;
 
 /**
  * Removes those of the top-level cgroups `names` that were not in `before` (only these: other

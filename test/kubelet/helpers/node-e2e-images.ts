@@ -8,9 +8,14 @@
  * (upstream-images.ts). agnhost is the real agnhost binary, which a developer builds from the
  * same Kubernetes tree (`AGNHOST` or `KUBE_BIN_DIR`), on the busybox base with what the
  * upstream image's Dockerfile adds and the specs call: bash, curl (from this host, with the
- * libraries they load), its users and groups, /uploads and the `agnhost-2` link.
+ * libraries they load), its users and groups, /uploads, the `agnhost-2` link, and a
+ * localhost certificate and key at /localhost.crt and /localhost.key (the image's porter
+ * pair; `netexec --tls-cert-file` serves HTTPS with them), made here by openssl.
  */
-import { realpath } from 'node:fs/promises';
+import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '../../../src/lib/exec.ts';
 import { dir, file, symlink, type BuiltImage, type LayerEntry } from '../../fixtures/image-builder.ts';
 import { pushImage, type PushedImage } from '../../fixtures/image-push.ts';
 import type { RegistryEndpoint } from '../../fixtures/registry.ts';
@@ -30,14 +35,28 @@ export const NODE_E2E_IMAGE_TAGS = {
   pause: ['pause:3.10'],
 } as const;
 
-/** The agnhost image: its binary, bash and curl from this host, and the Dockerfile's users. */
+/** A self-signed certificate for localhost and its key, PEM. */
+async function localhostCertificate(): Promise<{ crt: string; key: string }> {
+  const d = await mkdtemp(join(tmpdir(), 'critter-agnhost-tls-'));
+  try {
+    await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(d, 'key'), '-out', join(d, 'crt')], { timeoutMs: 60_000 });
+    return { crt: await readFile(join(d, 'crt'), 'utf8'), key: await readFile(join(d, 'key'), 'utf8') };
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
+/** The agnhost image: its binary, bash and curl from this host, and the Dockerfile's users and files. */
 async function agnhostImage(agnhost: string, s: Awaited<ReturnType<typeof upstreamStandIns>>): Promise<BuiltImage> {
   const tools = await hostBinaryLayer([
     { source: agnhost, dest: '/agnhost' },
     { source: await realpath('/bin/bash'), dest: '/bin/bash' },
     { source: await realpath('/usr/bin/curl'), dest: '/usr/bin/curl' },
   ]);
+  const tls = await localhostCertificate();
   const users: LayerEntry[] = [
+    file('localhost.crt', tls.crt), file('localhost.key', tls.key),
     file('etc/passwd', `${PASSWD}user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n`),
     file('etc/group', `${GROUP}user-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n`),
     file('etc/shadow', `${SHADOW}user-defined-in-image:!:19000:0:99999:7:::\n`, { mode: 0o640 }),
