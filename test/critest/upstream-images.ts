@@ -32,7 +32,7 @@ const BUSYBOX_TAGS = [
 ];
 
 /** busybox-style users and groups, as in the upstream busybox image. */
-const PASSWD = `root:x:0:0:root:/root:/bin/sh
+export const PASSWD = `root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
 bin:x:2:2:bin:/bin:/bin/false
 sys:x:3:3:sys:/dev:/bin/false
@@ -42,7 +42,7 @@ www-data:x:33:33:www-data:/var/www:/bin/false
 operator:x:37:37:Operator:/var:/bin/false
 nobody:x:65534:65534:nobody:/home:/bin/false
 `;
-const GROUP = `root:x:0:
+export const GROUP = `root:x:0:
 daemon:x:1:
 bin:x:2:
 sys:x:3:
@@ -69,7 +69,7 @@ netdev:x:82:
 users:x:100:
 nogroup:x:65534:
 `;
-const SHADOW = PASSWD.trim().split('\n').map((l) => `${l.split(':')[0]}:*:10933:0:99999:7:::`).join('\n') + '\n';
+export const SHADOW = PASSWD.trim().split('\n').map((l) => `${l.split(':')[0]}:*:10933:0:99999:7:::`).join('\n') + '\n';
 
 const NGINX_INDEX = `<!DOCTYPE html>
 <html><head><title>Welcome to nginx!</title></head>
@@ -136,7 +136,25 @@ async function critestBusybox(cache: BlobCache, opts: UpstreamImagesOptions): Pr
   }
 }
 
-export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opts: UpstreamImagesOptions = {}): Promise<UpstreamCritestImages> {
+/** Builders for the stand-ins on the shared busybox base; the node e2e images reuse them under other tags. */
+export interface UpstreamStandIns {
+  cache: BlobCache;
+  /** The busybox base layer with busybox-style users and groups. */
+  base: LayerSpec;
+  build(layers: LayerSpec[], config: BuildImageOptions['config']): Promise<BuiltImage>;
+  /** The base plus one layer of `entries` (none: the plain busybox image). */
+  onBase(entries: LayerEntry[], config?: BuildImageOptions['config']): Promise<BuiltImage>;
+  /** The static pause binary as /pause, running as 65535. */
+  pause(labels?: Record<string, string>): Promise<BuiltImage>;
+  /** The nginx stand-in listening on `listen` (a port or address:port). */
+  nginx(listen: string, port: string): Promise<BuiltImage>;
+  /** The httpd stand-in (busybox httpd printing Apache's start-up lines). */
+  httpd(): Promise<BuiltImage>;
+  /** The setuid nnp binary as /usr/local/bin/nnp, run as 1000. */
+  nonewprivs(): Promise<BuiltImage>;
+}
+
+export async function upstreamStandIns(opts: UpstreamImagesOptions = {}): Promise<UpstreamStandIns> {
   const cache = opts.cache ?? new BlobCache();
   const [busyboxBin, pauseBin, nginxBin, nnpBin] = await Promise.all([
     critestBusybox(cache, opts), staticBinary('pause', cache), staticBinary('fake-nginx', cache), staticBinary('nnp', cache),
@@ -155,32 +173,39 @@ export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opt
     file('etc/nginx/conf.d/default.conf', `server {\n    listen       ${listen};\n    server_name  localhost;\n    root /usr/share/nginx/html;\n}\n`),
     file('usr/share/nginx/html/index.html', NGINX_INDEX),
   ];
-  const nginxConfig = (port: string): BuildImageOptions['config'] =>
-    ({ Cmd: ['nginx', '-g', 'daemon off;'], ExposedPorts: { [`${port}/tcp`]: {} }, StopSignal: 'SIGTERM' });
   const pauseLayers: LayerSpec[] = [{ entries: [hostFile('pause', pauseBin, 0o755)] }];
-  const marker = (name: string): Promise<BuiltImage> => onBase([file(name, '')]);
-
-  const busybox = await onBase([]);
-  const images: [BuiltImage, string[]][] = await Promise.all([
-    Promise.resolve<[BuiltImage, string[]]>([busybox, BUSYBOX_TAGS]),
-    build(pauseLayers, { Entrypoint: ['/pause'], User: '65535:65535' }).then((i) => [i, ['pause:3.9', 'pause:3.6']] as [BuiltImage, string[]]),
-    // A distinct image ID for a runtime's own sandbox image: the spec "removing image from
-    // one registry should remove all tags from other registries" expects pause:3.9 to have
-    // exactly the tags the suite gave it.
-    build(pauseLayers, { Entrypoint: ['/pause'], User: '65535:65535', Labels: { 'org.opencontainers.image.version': '3.10', 'org.critter.role': 'sandbox' } })
-      .then((i) => [i, ['pause:3.10']] as [BuiltImage, string[]]),
-    onBase(nginxLayer('80'), nginxConfig('80')).then((i) => [i, [`${E2E}/nginx:1.14-2`]] as [BuiltImage, string[]]),
-    onBase(nginxLayer('127.0.0.1:12003'), nginxConfig('12003')).then((i) => [i, [`${STAGING}/hostnet-nginx-amd64:latest`]] as [BuiltImage, string[]]),
-    onBase([
+  return {
+    cache, base, build, onBase,
+    pause: (labels) => build(pauseLayers, { Entrypoint: ['/pause'], User: '65535:65535', ...(labels ? { Labels: labels } : {}) }),
+    nginx: (listen, port) => onBase(nginxLayer(listen), { Cmd: ['nginx', '-g', 'daemon off;'], ExposedPorts: { [`${port}/tcp`]: {} }, StopSignal: 'SIGTERM' }),
+    httpd: () => onBase([
       dir('usr/local'), dir('usr/local/apache2'), dir('usr/local/apache2/htdocs'), dir('usr/local/apache2/bin'), dir('usr/local/bin'),
       file('usr/local/apache2/htdocs/index.html', '<html><body><h1>It works!</h1></body></html>\n'),
       file('usr/local/bin/httpd-foreground', HTTPD_FOREGROUND, { mode: 0o755 }),
     ], {
       Env: ['PATH=/usr/local/apache2/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HTTPD_PREFIX=/usr/local/apache2'],
       WorkingDir: '/usr/local/apache2', Cmd: ['httpd-foreground'], ExposedPorts: { '80/tcp': {} },
-    }).then((i) => [i, [`${E2E}/httpd:2.4.39-4`]] as [BuiltImage, string[]]),
-    onBase([dir('usr/local'), dir('usr/local/bin'), hostFile('usr/local/bin/nnp', nnpBin, 0o4755)], { Cmd: ['/usr/local/bin/nnp'], User: '1000' })
-      .then((i) => [i, [`${E2E}/nonewprivs:1.3`]] as [BuiltImage, string[]]),
+    }),
+    nonewprivs: () => onBase([dir('usr/local'), dir('usr/local/bin'), hostFile('usr/local/bin/nnp', nnpBin, 0o4755)], { Cmd: ['/usr/local/bin/nnp'], User: '1000' }),
+  };
+}
+
+export async function buildUpstreamCritestImages(registry: RegistryEndpoint, opts: UpstreamImagesOptions = {}): Promise<UpstreamCritestImages> {
+  const { onBase, pause, nginx, httpd, nonewprivs } = await upstreamStandIns(opts);
+  const marker = (name: string): Promise<BuiltImage> => onBase([file(name, '')]);
+
+  const busybox = await onBase([]);
+  const images: [BuiltImage, string[]][] = await Promise.all([
+    Promise.resolve<[BuiltImage, string[]]>([busybox, BUSYBOX_TAGS]),
+    pause().then((i) => [i, ['pause:3.9', 'pause:3.6']] as [BuiltImage, string[]]),
+    // A distinct image ID for a runtime's own sandbox image: the spec "removing image from
+    // one registry should remove all tags from other registries" expects pause:3.9 to have
+    // exactly the tags the suite gave it.
+    pause({ 'org.opencontainers.image.version': '3.10', 'org.critter.role': 'sandbox' }).then((i) => [i, ['pause:3.10']] as [BuiltImage, string[]]),
+    nginx('80', '80').then((i) => [i, [`${E2E}/nginx:1.14-2`]] as [BuiltImage, string[]]),
+    nginx('127.0.0.1:12003', '12003').then((i) => [i, [`${STAGING}/hostnet-nginx-amd64:latest`]] as [BuiltImage, string[]]),
+    httpd().then((i) => [i, [`${E2E}/httpd:2.4.39-4`]] as [BuiltImage, string[]]),
+    nonewprivs().then((i) => [i, [`${E2E}/nonewprivs:1.3`]] as [BuiltImage, string[]]),
     ...([['user-uid', '1002'], ['user-username', 'www-data'], ['user-uid-group', '1003:1004'], ['user-username-group', 'www-data:1004']] as const)
       .map(([n, user]) => onBase([], { Cmd: ['sh'], User: user }).then((i) => [i, [`${STAGING}/test-image-${n}:latest`]] as [BuiltImage, string[]])),
     // Same users and groups as upstream's image-predefined-group Dockerfile (adduser + addgroup).

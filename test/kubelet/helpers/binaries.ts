@@ -10,7 +10,7 @@ import { access, constants } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 export type KubeBinary = 'kubelet' | 'kubeadm' | 'kubectl' | 'kube-apiserver' | 'kube-controller-manager'
-  | 'kube-scheduler' | 'kube-proxy' | 'etcd' | 'crictl' | 'ginkgo' | 'e2e_node.test';
+  | 'kube-scheduler' | 'kube-proxy' | 'etcd' | 'crictl' | 'ginkgo' | 'e2e_node.test' | 'agnhost';
 
 /** `kube-apiserver` → `KUBE_APISERVER`, `e2e_node.test` → `E2E_NODE_TEST`. */
 export function envNameOf(name: KubeBinary): string {
