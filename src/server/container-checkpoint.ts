@@ -6,16 +6,13 @@ import type { UnaryHandler } from './adapt.ts';
 import type { ContainerService } from '../container/container-service.ts';
 import type { CheckpointContainerRequest__Output } from '../generated/cri/runtime/v1/CheckpointContainerRequest.ts';
 import type { CheckpointContainerResponse } from '../generated/cri/runtime/v1/CheckpointContainerResponse.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
 import { DEFAULT_CHECKPOINT_TIMEOUT_MS } from '../container/checkpoint/checkpoint-container.ts';
-import { checkId } from './validate/requests.ts';
+import { checkCheckpointContainer } from './validate/requests.ts';
 
 export function checkpointContainerHandler(containers: ContainerService): UnaryHandler<CheckpointContainerRequest__Output, CheckpointContainerResponse> {
   return async (req, op) => {
-    checkId('container_id', req.container_id);
+    checkCheckpointContainer(req);
     const timeout = Number(req.timeout);
-    if (!Number.isSafeInteger(timeout) || timeout < 0) throw new InvalidArgumentError(`timeout ${req.timeout} must be a non-negative number of seconds`);
-    if (req.location === '') throw new InvalidArgumentError('location is required: the path of the checkpoint archive to write');
     await containers.checkpoint(op, req.container_id, req.location, timeout === 0 ? DEFAULT_CHECKPOINT_TIMEOUT_MS : timeout * 1000);
     return {};
   };

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v1/RunPodSandboxRequest.ts';
 import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
+import type { CheckpointContainerRequest__Output } from '../../generated/cri/runtime/v1/CheckpointContainerRequest.ts';
 import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
-import { checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdatePodResources, checkUpdateResources } from './requests.ts';
+import { checkCheckpointContainer, checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdatePodResources, checkUpdateResources } from './requests.ts';
 import { containerConfig, podConfig, requestDecoder } from './testing.ts';
 
 const decode = requestDecoder();
@@ -178,4 +179,12 @@ test('checkUpdatePodResources() checks the resources as limits but the overhead 
   refuses(() => checkUpdatePodResources(upd({ resources: { memory_limit_in_bytes: '1024' } })), 'resources.memory_limit_in_bytes', '"1024"');
   refuses(() => checkUpdatePodResources(upd({ overhead: { memory_limit_in_bytes: '-1' } })), 'overhead.memory_limit_in_bytes', '"-1"');
   refuses(() => checkUpdatePodResources(upd({ pod_sandbox_id: '../x' })), 'pod_sandbox_id');
+});
+
+test('checkCheckpointContainer() needs an id, a location and a non-negative timeout', () => {
+  const req = (over: object): CheckpointContainerRequest__Output => decode('CheckpointContainer', { container_id: 'ab', location: '/var/lib/kubelet/checkpoints/c.tar', timeout: '0', ...over });
+  checkCheckpointContainer(req({}));
+  refuses(() => checkCheckpointContainer(req({ location: '' })), 'location', 'is required');
+  refuses(() => checkCheckpointContainer(req({ timeout: '-1' })), 'timeout', '"-1"');
+  refuses(() => checkCheckpointContainer(req({ container_id: '../x' })), 'container_id');
 });

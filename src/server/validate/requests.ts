@@ -6,6 +6,7 @@ import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v
 import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
 import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
+import type { CheckpointContainerRequest__Output } from '../../generated/cri/runtime/v1/CheckpointContainerRequest.ts';
 import type { PullImageRequest__Output } from '../../generated/cri/runtime/v1/PullImageRequest.ts';
 import type { PodSandboxStateValue__Output } from '../../generated/cri/runtime/v1/PodSandboxStateValue.ts';
 import type { ContainerStateValue__Output } from '../../generated/cri/runtime/v1/ContainerStateValue.ts';
@@ -30,6 +31,13 @@ export function checkCreateContainer(req: CreateContainerRequest__Output): void 
   checkId('pod_sandbox_id', req.pod_sandbox_id);
   checkContainerConfig('config', req.config);
   if (req.sandbox_config) checkPodSandboxConfig('sandbox_config', req.sandbox_config);
+}
+
+export function checkCheckpointContainer(req: CheckpointContainerRequest__Output): void {
+  checkId('container_id', req.container_id);
+  const timeout = Number(req.timeout);
+  if (!Number.isSafeInteger(timeout) || timeout < 0) throw invalid('timeout', req.timeout, 'must be a non-negative number of seconds');
+  if (req.location === '') throw invalid('location', req.location, 'is required: the path of the checkpoint archive to write');
 }
 
 export function checkUpdatePodResources(req: UpdatePodSandboxResourcesRequest__Output): void {
