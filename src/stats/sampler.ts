@@ -46,7 +46,8 @@ export class StatsSampler {
   readonly #cgroups = new Map<string, CachedSample>();
   readonly #disks = new Map<string, DiskUsageSample>();
   readonly #networks = new Map<string, NetworkSample>();
-  readonly #walking = new Set<string>();
+  /** Walks in flight, shared: a stats call during the sampler's walk waits for it rather than answering without a layer. */
+  readonly #walking = new Map<string, Promise<DiskUsageSample>>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   readonly #abort = new AbortController();
@@ -106,17 +107,17 @@ export class StatsSampler {
   }
 
   /** Walks a writable layer now and caches the result (first stats call for a container). */
-  async walkLayer(target: ContainerTarget): Promise<DiskUsageSample | undefined> {
-    if (this.#walking.has(target.id)) return this.#disks.get(target.id);
-    this.#walking.add(target.id);
-    try {
+  walkLayer(target: ContainerTarget): Promise<DiskUsageSample> {
+    const inFlight = this.#walking.get(target.id);
+    if (inFlight) return inFlight;
+    const walk = (async () => {
       const u = await diskUsage([target.writableLayerDir]);
       const sample = { atNs: this.#deps.nowNs(), bytes: u.bytes, inodes: u.inodes };
       this.#disks.set(target.id, sample);
       return sample;
-    } finally {
-      this.#walking.delete(target.id);
-    }
+    })().finally(() => this.#walking.delete(target.id));
+    this.#walking.set(target.id, walk);
+    return walk;
   }
 
   async #round(): Promise<void> {
