@@ -163,6 +163,7 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
   assert.equal(value(lim, 'container_spec_cpu_period'), 100000);
   assert.equal(value(lim, 'container_spec_cpu_quota'), 50000);
   assert.ok(value(lim, 'container_memory_usage_bytes') > 0);
+  assert.ok(value(lim, 'container_memory_rss') > 0, `rss ${value(lim, 'container_memory_rss')}, cache ${value(lim, 'container_memory_cache')}`);
   assert.equal(value(lim, 'container_processes'), 1);
   assert.equal(value(lim, 'container_threads'), 1);
   assert.ok(value(lim, 'container_file_descriptors') >= 1);
