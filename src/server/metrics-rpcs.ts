@@ -27,12 +27,16 @@ function metric(p: MetricPoint): Metric {
 
 export function podMetricsMessage({ record, usage, containers }: PodStatsEntry): PodSandboxMetrics {
   const md = record.metadata.config.metadata;
+  const pod = { namespace: md?.namespace ?? '', pod: md?.name ?? '' };
   return {
     pod_sandbox_id: record.id,
-    metrics: podMetrics({ id: record.id, name: md?.name ?? '', image: '' }, usage).map(metric),
+    metrics: podMetrics({ ...pod, container: 'POD', id: record.id, name: record.id, image: '' }, usage).map(metric),
     container_metrics: containers.map((c, i) => ({
       container_id: c.id,
-      metrics: containerMetrics({ id: c.id, name: c.metadata.config.metadata?.name ?? '', image: c.metadata.imageRequested }, usage.containers[i]!).map(metric),
+      metrics: containerMetrics(
+        { ...pod, container: c.metadata.config.metadata?.name ?? '', id: c.id, name: c.id, image: c.metadata.imageRequested },
+        usage.containers[i]!, BigInt(c.metadata.createdAt),
+      ).map(metric),
     })),
   };
 }

@@ -14,7 +14,10 @@ const MOUNTINFO = [
 test('parseCgroupMounts() and cgroupDirsFor() find each v1 controller of a hybrid host', () => {
   const m = parseCgroupMounts(MOUNTINFO);
   assert.equal(m.v2Root, '/sys/fs/cgroup/unified');
-  assert.deepEqual(cgroupDirsFor(m, '/kubepods/crt-1'), { version: 1, memory: '/sys/fs/cgroup/memory/kubepods/crt-1', cpuacct: '/sys/fs/cgroup/cpu,cpuacct/kubepods/crt-1', pids: '/sys/fs/cgroup/pids/kubepods/crt-1' });
+  assert.deepEqual(cgroupDirsFor(m, '/kubepods/crt-1'), {
+    version: 1, memory: '/sys/fs/cgroup/memory/kubepods/crt-1', cpuacct: '/sys/fs/cgroup/cpu,cpuacct/kubepods/crt-1', cpu: '/sys/fs/cgroup/cpu,cpuacct/kubepods/crt-1',
+    pids: '/sys/fs/cgroup/pids/kubepods/crt-1', blkio: '/sys/fs/cgroup/memory/kubepods/crt-1',
+  }, 'cpu shares the cpu,cpuacct mount; an unmounted controller (blkio here) falls back to the memory dir, whose files it lacks');
   assert.equal(cgroupPathOfMemoryDir(m, '/sys/fs/cgroup/memory/kubepods/crt-1'), '/kubepods/crt-1');
   const v2 = parseCgroupMounts('30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw');
   assert.deepEqual(cgroupDirsFor(v2, '/crt-1'), { version: 2, dir: '/sys/fs/cgroup/crt-1' });
@@ -54,7 +57,7 @@ test('nanoCoresBetween() is the CPU rate in billionths of a core, undefined for 
   assert.equal(nanoCoresBetween({ cpuNs: 10n, atNs: 0n }, { cpuNs: 5n, atNs: 5n }), undefined);
 });
 
-test('parseNetDev() reads rx/tx bytes and errors, leaving out lo', () => {
-  const text = 'Inter-|   Receive\n face |bytes\n    lo: 10 1 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n  eth0: 1234 5 1 0 0 0 0 0 4321 6 2 0 0 0 0 0\n';
-  assert.deepEqual(parseNetDev(text), [{ name: 'eth0', rxBytes: 1234, rxErrors: 1, txBytes: 4321, txErrors: 2 }]);
+test('parseNetDev() reads rx/tx bytes, packets, errors and drops, leaving out lo', () => {
+  const text = 'Inter-|   Receive\n face |bytes\n    lo: 10 1 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n  eth0: 1234 5 1 3 0 0 0 0 4321 6 2 4 0 0 0 0\n';
+  assert.deepEqual(parseNetDev(text), [{ name: 'eth0', rxBytes: 1234, rxPackets: 5, rxErrors: 1, rxDropped: 3, txBytes: 4321, txPackets: 6, txErrors: 2, txDropped: 4 }]);
 });

@@ -6,10 +6,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { detailFromV1, detailFromV2, deviceNames, V1_DETAIL_FILES, V2_DETAIL_FILES, type CgroupDetail } from './cgroup-detail.ts';
+import { parsePids, readTaskStats, type TaskStats } from './proc-tasks.ts';
+import { parseFlatKeyed } from './flat-keyed.ts';
+
+export { parseFlatKeyed };
 
 /** Where one cgroup's files are: v1 has a dir per controller, v2 one dir. */
 export type CgroupDirs =
-  | { version: 1; cpuacct: string; memory: string; pids: string }
+  | { version: 1; cpuacct: string; cpu: string; memory: string; pids: string; blkio: string }
   | { version: 2; dir: string };
 
 /** Controller mount points of the host, from /proc/self/mountinfo. */
@@ -33,6 +38,10 @@ export interface CgroupSample {
   swapUsageBytes: number | undefined;
   swapLimitBytes: number | undefined;
   processes: number | undefined;
+  /** What else cAdvisor exports about the cgroup (cgroup-detail.ts). */
+  detail: CgroupDetail | undefined;
+  /** fds, sockets, threads of its processes; undefined when not read. */
+  tasks: TaskStats | undefined;
 }
 
 /** Anything at or above this is "no limit" (v1 reports PAGE_COUNTER_MAX × page size). */
@@ -50,7 +59,7 @@ export function parseCgroupMounts(mountinfo: string): CgroupMounts {
     if (mountPoint === undefined) continue;
     if (fstype === 'cgroup2') v2Root ??= mountPoint;
     if (fstype !== 'cgroup') continue;
-    for (const opt of superOpts.split(',')) if (['cpuacct', 'memory', 'pids'].includes(opt)) v1.set(opt, mountPoint);
+    for (const opt of superOpts.split(',')) if (['cpu', 'cpuacct', 'memory', 'pids', 'blkio'].includes(opt)) v1.set(opt, mountPoint);
   }
   return { v1, v2Root };
 }
@@ -63,7 +72,8 @@ export function parseCgroupMounts(mountinfo: string): CgroupMounts {
 export function cgroupDirsFor(mounts: CgroupMounts, path: string): CgroupDirs | undefined {
   const memory = mounts.v1.get('memory');
   if (memory !== undefined) {
-    return { version: 1, memory: join(memory, path), cpuacct: join(mounts.v1.get('cpuacct') ?? memory, path), pids: join(mounts.v1.get('pids') ?? memory, path) };
+    const dir = (c: string): string => join(mounts.v1.get(c) ?? memory, path);
+    return { version: 1, memory: join(memory, path), cpuacct: dir('cpuacct'), cpu: dir('cpu'), pids: dir('pids'), blkio: dir('blkio') };
   }
   return mounts.v2Root === undefined ? undefined : { version: 2, dir: join(mounts.v2Root, path) };
 }
@@ -74,16 +84,6 @@ export function cgroupPathOfMemoryDir(mounts: CgroupMounts, memoryDir: string): 
     if (root !== undefined && (memoryDir === root || memoryDir.startsWith(`${root}/`))) return memoryDir.slice(root.length) || '/';
   }
   return undefined;
-}
-
-/** `key value` lines (memory.stat, cpu.stat) as a map. */
-export function parseFlatKeyed(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const [k, v] = line.split(' ');
-    if (k && v !== undefined) out.set(k, Number(v));
-  }
-  return out;
 }
 
 function numberOrUndefined(text: string | undefined): number | undefined {
@@ -122,6 +122,8 @@ export function sampleFromV1(files: Record<string, string | undefined>): CgroupS
     swapUsageBytes: memsw === undefined || usage === undefined ? undefined : Math.max(0, memsw - usage),
     swapLimitBytes: memswLimit === undefined || memLimit === undefined ? undefined : Math.max(0, memswLimit - memLimit),
     processes: numberOrUndefined(files['pids.current']),
+    detail: detailFromV1(files),
+    tasks: undefined,
   };
 }
 
@@ -142,14 +144,20 @@ export function sampleFromV2(files: Record<string, string | undefined>): CgroupS
     swapUsageBytes: numberOrUndefined(files['memory.swap.current']),
     swapLimitBytes: limitOrUndefined(files['memory.swap.max']),
     processes: numberOrUndefined(files['pids.current']),
+    detail: detailFromV2(files),
+    tasks: undefined,
   };
 }
 
-const V1_FILES: readonly (readonly [string, 'cpuacct' | 'memory' | 'pids'])[] = [
+type V1Controller = 'cpuacct' | 'cpu' | 'memory' | 'pids' | 'blkio';
+const V1_FILES: readonly (readonly [string, V1Controller])[] = [
   ['cpuacct.usage', 'cpuacct'], ['memory.usage_in_bytes', 'memory'], ['memory.limit_in_bytes', 'memory'], ['memory.stat', 'memory'],
-  ['memory.memsw.usage_in_bytes', 'memory'], ['memory.memsw.limit_in_bytes', 'memory'], ['pids.current', 'pids'],
+  ['memory.memsw.usage_in_bytes', 'memory'], ['pids.current', 'pids'],
+  ...Object.entries(V1_DETAIL_FILES).flatMap(([c, names]) => names.map((n) => [n, c as V1Controller] as const)),
 ];
-const V2_FILES = ['cpu.stat', 'memory.current', 'memory.max', 'memory.stat', 'memory.swap.current', 'memory.swap.max', 'pids.current'];
+const V2_FILES = [
+  ...new Set(['cpu.stat', 'memory.current', 'memory.max', 'memory.stat', 'memory.swap.current', 'memory.swap.max', 'pids.current', ...V2_DETAIL_FILES]),
+];
 
 /** Reads a cgroup; undefined when it does not exist (any more). */
 export async function readCgroup(dirs: CgroupDirs): Promise<CgroupSample | undefined> {
@@ -158,5 +166,8 @@ export async function readCgroup(dirs: CgroupDirs): Promise<CgroupSample | undef
   const texts = await Promise.all(paths.map(readText));
   if (texts.every((t) => t === undefined)) return undefined;
   const files = Object.fromEntries(names.map((n, i) => [n, texts[i]]));
-  return dirs.version === 1 ? sampleFromV1(files) : sampleFromV2(files);
+  const sample = dirs.version === 1 ? sampleFromV1(files) : sampleFromV2(files);
+  const procs = await readText(join(dirs.version === 1 ? dirs.pids : dirs.dir, 'cgroup.procs'));
+  const detail = sample.detail && { ...sample.detail, devices: await deviceNames(sample.detail.devices) };
+  return { ...sample, detail, tasks: procs === undefined ? undefined : await readTaskStats(parsePids(procs)) };
 }

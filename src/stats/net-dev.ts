@@ -11,12 +11,16 @@ import { run } from '../lib/exec.ts';
 export interface InterfaceCounters {
   name: string;
   rxBytes: number;
+  rxPackets: number;
   rxErrors: number;
+  rxDropped: number;
   txBytes: number;
+  txPackets: number;
   txErrors: number;
+  txDropped: number;
 }
 
-/** Parses /proc/net/dev; `lo` is left out (kubelet's summary ignores it too). */
+/** Parses /proc/net/dev (bytes, packets, errors, drops each way); `lo` is left out (kubelet's summary ignores it too). */
 export function parseNetDev(text: string): InterfaceCounters[] {
   const out: InterfaceCounters[] = [];
   for (const line of text.split('\n').slice(2)) {
@@ -25,7 +29,8 @@ export function parseNetDev(text: string): InterfaceCounters[] {
     const name = line.slice(0, colon).trim();
     const f = line.slice(colon + 1).trim().split(/\s+/).map(Number);
     if (name === 'lo' || f.length < 16) continue;
-    out.push({ name, rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+    // Receive: bytes packets errs drop …; transmit (from field 8): bytes packets errs drop ….
+    out.push({ name, rxBytes: f[0]!, rxPackets: f[1]!, rxErrors: f[2]!, rxDropped: f[3]!, txBytes: f[8]!, txPackets: f[9]!, txErrors: f[10]!, txDropped: f[11]! });
   }
   return out;
 }

@@ -37,6 +37,8 @@ export function sumSamples(samples: readonly CgroupSample[]): CgroupSample {
     cpuUsageNs: cpu, memoryUsageBytes: add((s) => s.memoryUsageBytes), workingSetBytes: add((s) => s.workingSetBytes),
     rssBytes: add((s) => s.rssBytes), pageFaults: add((s) => s.pageFaults), majorPageFaults: add((s) => s.majorPageFaults),
     memoryLimitBytes: undefined, swapUsageBytes: add((s) => s.swapUsageBytes), swapLimitBytes: undefined, processes: add((s) => s.processes),
+    // A sum of containers has no settings or device list of its own.
+    detail: undefined, tasks: undefined,
   };
 }
 

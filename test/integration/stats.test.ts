@@ -137,17 +137,52 @@ test('ListContainerStats() and ListPodSandboxStats() filter by id prefix, pod id
   await assert.rejects(call('ContainerStats', { container_id: 'nonexistent' }), (e: { code: number }) => e.code === 5);
 });
 
-test('ListMetricDescriptors() and ListPodSandboxMetrics() report cAdvisor-named metrics from the same samples', async () => {
-  const names = ((await call('ListMetricDescriptors', {})).descriptors as Any[]).map((d) => d.name);
-  for (const n of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_network_receive_bytes_total', 'container_fs_usage_bytes']) assert.ok(names.includes(n), n);
-  const pm = ((await call('ListPodSandboxMetrics', {})).pod_metrics as Any[]).find((p) => p.pod_sandbox_id === pod.id)!;
-  assert.ok(pm.metrics.some((m: Any) => m.name === 'container_network_receive_bytes_total' && m.label_values.includes('eth0')));
-  const burnerMetrics = pm.container_metrics.find((c: Any) => c.container_id === burner).metrics as Any[];
-  const ws = burnerMetrics.find((m) => m.name === 'container_memory_working_set_bytes')!;
-  assert.ok(num(ws.value) > 0);
-  assert.deepEqual(ws.label_values.slice(0, 2), [burner, 'burner']);
+test('ListPodSandboxMetrics() labels every series with namespace, pod and container, as the kubelet serves them at /metrics/cadvisor', async () => {
+  const descriptors = (await call('ListMetricDescriptors', {})).descriptors as Any[];
+  const keys = new Map(descriptors.map((d) => [d.name as string, d.label_keys as string[]]));
+  for (const d of descriptors) assert.deepEqual(d.label_keys.slice(0, 6), ['container', 'id', 'image', 'name', 'namespace', 'pod'], d.name);
+  // A container with its own settings, so the spec_* series are checked against real values.
+  const limited = await startContainer('limited', ['sleep', '3600'], { linux: { resources: { memory_limit_in_bytes: String(64 * 2 ** 20), cpu_shares: '512', cpu_period: '100000', cpu_quota: '50000' } } });
+  const metricsOf = async (): Promise<Any> => ((await call('ListPodSandboxMetrics', {})).pod_metrics as Any[]).find((p) => p.pod_sandbox_id === pod.id)!;
+  const series = (pm: Any, id: string): Any[] => pm.container_metrics.find((c: Any) => c.container_id === id)?.metrics ?? [];
+  const pm = await waitFor('the new container\'s first sample', async () => {
+    const m = await metricsOf();
+    return series(m, limited).some((x: Any) => x.name === 'container_memory_usage_bytes') ? m : undefined;
+  });
+  for (const m of [...pm.metrics, ...pm.container_metrics.flatMap((c: Any) => c.metrics)] as Any[]) {
+    assert.equal(m.label_values.length, keys.get(m.name)?.length, `${m.name} has one value per label key`);
+  }
+  const value = (ms: Any[], name: string, ...extra: string[]): number => {
+    const m = ms.find((x) => x.name === name && extra.every((e, i) => x.label_values[6 + i] === e));
+    return m ? num(m.value) : NaN;
+  };
+  const lim = series(pm, limited);
+  assert.deepEqual(lim.find((m) => m.name === 'container_memory_usage_bytes')!.label_values, ['limited', limited, imgs.busybox.reference, limited, 'critter-test', 'stats']);
+  assert.equal(value(lim, 'container_spec_memory_limit_bytes'), 64 * 2 ** 20);
+  assert.equal(value(lim, 'container_spec_cpu_shares'), 512);
+  assert.equal(value(lim, 'container_spec_cpu_period'), 100000);
+  assert.equal(value(lim, 'container_spec_cpu_quota'), 50000);
+  assert.ok(value(lim, 'container_memory_usage_bytes') > 0);
+  assert.ok(value(lim, 'container_memory_rss') > 0, `rss ${value(lim, 'container_memory_rss')}, cache ${value(lim, 'container_memory_cache')}`);
+  assert.equal(value(lim, 'container_processes'), 1);
+  assert.equal(value(lim, 'container_threads'), 1);
+  assert.ok(value(lim, 'container_file_descriptors') >= 1);
+  assert.ok(value(lim, 'container_ulimits_soft', 'max_open_files') > 0);
+  const start = value(lim, 'container_start_time_seconds');
+  assert.ok(start <= Date.now() / 1000 && start > Date.now() / 1000 - 120, `start time ${start}`);
+  assert.ok(value(lim, 'container_last_seen') >= start);
+  assert.equal(value(lim, 'container_oom_events_total'), 0);
+  const burn = series(pm, burner);
+  assert.ok(value(burn, 'container_cpu_usage_seconds_total', 'total') >= 1, 'the burner has used a whole CPU second by now');
+  assert.ok(value(burn, 'container_cpu_user_seconds_total') + value(burn, 'container_cpu_system_seconds_total') >= 1);
+  assert.ok(value(burn, 'container_memory_failures_total', 'pgfault', 'hierarchy') > 0);
+  const eth0 = pm.metrics.filter((m: Any) => m.label_values[6] === 'eth0');
+  assert.deepEqual(eth0[0].label_values.slice(0, 6), ['POD', pod.id, '', pod.id, 'critter-test', 'stats']);
+  assert.ok(value(eth0, 'container_network_receive_packets_total', 'eth0') > 0, 'the traffic test reached the pod');
+  assert.ok(value(eth0, 'container_network_receive_bytes_total', 'eth0') > 0);
   const streamed = (await pd.daemon.client.stream('StreamPodSandboxMetrics', {})).flatMap((m) => m.pod_sandbox_metrics as Any[]);
   assert.ok(streamed.some((p) => p.pod_sandbox_id === pod.id));
+  await call('RemoveContainer', { container_id: limited });
 });
 
 test('ListContainerStats() for many containers stays cheap (measured)', async () => {

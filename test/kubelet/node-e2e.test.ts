@@ -9,7 +9,7 @@
  *
  * Specs in node-e2e-skips.txt are not run (what upstream's node conformance jobs skip).
  * Every spec that fails must match node-e2e-known-failures.txt, whose entries say why it
- * cannot pass here (`host:` or `offline:`); any other failure is critter's and fails the test.
+ * cannot pass here (`host:`, `offline:` or `kubelet:`); any other failure is critter's and fails the test.
  *
  * Needs e2e_node.test and ginkgo built from the Kubernetes tree (its vendored ginkgo),
  * kubelet and agnhost (`E2E_NODE_TEST`, `GINKGO`, `KUBELET`, `AGNHOST` or `KUBE_BIN_DIR`);
@@ -43,6 +43,8 @@ import { pushNodeE2eImages } from './helpers/node-e2e-images.ts';
 const SUITE_TIMEOUT_MS = 150 * 60_000;
 const GINKGO_TIMEOUT = '140m';
 const KUBELET_STOP_GRACE_MS = 15_000;
+/** Why a spec may fail here: the host, being offline, or the kubelet dropping what critter sends. */
+const KNOWN_FAILURE_KINDS = ['host:', 'offline:', 'kubelet:'];
 
 const found = await findKubeBinaries(['e2e_node.test', 'ginkgo', 'kubelet', 'agnhost'], 'node e2e suite (test/kubelet/node-e2e)');
 const hostProblem = found.skip === false ? await nodeE2eHostProblem() : undefined;
@@ -85,7 +87,7 @@ test('the upstream node e2e suite ([NodeConformance]) passes against critter but
   if (found.skip !== false) return;
   const bins = found.paths;
   const skips = parseReasonList(await readFile(join(dir, 'node-e2e-skips.txt'), 'utf8'), 'node-e2e-skips.txt');
-  const known = parseReasonList(await readFile(join(dir, 'node-e2e-known-failures.txt'), 'utf8'), 'node-e2e-known-failures.txt', ['host:', 'offline:']);
+  const known = parseReasonList(await readFile(join(dir, 'node-e2e-known-failures.txt'), 'utf8'), 'node-e2e-known-failures.txt', KNOWN_FAILURE_KINDS);
   const work = await mkdtemp(join(tmpdir(), 'critter-node-e2e-'));
   const reportDir = process.env.NODE_E2E_REPORT_DIR ?? join(work, 'report');
   await mkdir(reportDir, { recursive: true });
@@ -187,7 +189,7 @@ test('the node e2e run leaves the host as it was', { skip }, () => {
 });
 
 test('parseReasonList() gives every node e2e skip and known failure a reason of its kind', async () => {
-  const known = parseReasonList(await readFile(join(dir, 'node-e2e-known-failures.txt'), 'utf8'), 'known', ['host:', 'offline:']);
+  const known = parseReasonList(await readFile(join(dir, 'node-e2e-known-failures.txt'), 'utf8'), 'known', KNOWN_FAILURE_KINDS);
   const skips = parseReasonList(await readFile(join(dir, 'node-e2e-skips.txt'), 'utf8'), 'skips');
   assert.ok(skips.length > 0 && known.length > 0);
   assert.throws(() => parseReasonList('some spec\n', 'f'), /gives no reason/);

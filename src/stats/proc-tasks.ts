@@ -1,0 +1,48 @@
+/**
+ * What cAdvisor's process metrics count for a cgroup, from /proc of the processes in its
+ * cgroup.procs: open file descriptors, sockets among them, threads, and the soft open-files
+ * limit of the first (root) process (`container_ulimits_soft{ulimit="max_open_files"}`).
+ * A process that exits while being read is skipped.
+ */
+import { readdir, readFile, readlink } from 'node:fs/promises';
+
+export interface TaskStats {
+  fileDescriptors: number;
+  sockets: number;
+  threads: number;
+  /** Soft RLIMIT_NOFILE of the root process; -1 when unlimited (cAdvisor's convention). */
+  maxOpenFiles: number | undefined;
+}
+
+/** The soft "Max open files" of a /proc/<pid>/limits text. */
+export function softOpenFilesLimit(limits: string): number | undefined {
+  const line = limits.split('\n').find((l) => l.startsWith('Max open files'));
+  const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+  if (soft === undefined) return undefined;
+  return soft === 'unlimited' ? -1 : Number.isFinite(Number(soft)) ? Number(soft) : undefined;
+}
+
+export function parsePids(procs: string): number[] {
+  return procs.split('\n').map((l) => Number(l.trim())).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+async function processFds(proc: string, pid: number): Promise<{ fds: number; sockets: number }> {
+  const fds = await readdir(`${proc}/${pid}/fd`).catch(() => [] as string[]);
+  const links = await Promise.all(fds.map((fd) => readlink(`${proc}/${pid}/fd/${fd}`).catch(() => '')));
+  return { fds: fds.length, sockets: links.filter((l) => l.startsWith('socket:')).length };
+}
+
+/** Reads the task stats of `pids`; `proc` is the procfs mount (tests point it elsewhere). */
+export async function readTaskStats(pids: readonly number[], proc = '/proc'): Promise<TaskStats> {
+  const per = await Promise.all(pids.map(async (pid) => {
+    const [{ fds, sockets }, tasks] = await Promise.all([processFds(proc, pid), readdir(`${proc}/${pid}/task`).catch(() => [] as string[])]);
+    return { fds, sockets, threads: tasks.length };
+  }));
+  const limits = pids[0] === undefined ? undefined : await readFile(`${proc}/${pids[0]}/limits`, 'utf8').catch(() => undefined);
+  return {
+    fileDescriptors: per.reduce((n, p) => n + p.fds, 0),
+    sockets: per.reduce((n, p) => n + p.sockets, 0),
+    threads: per.reduce((n, p) => n + p.threads, 0),
+    maxOpenFiles: limits === undefined ? undefined : softOpenFilesLimit(limits),
+  };
+}
