@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
 import { NamespaceMode } from '../generated/cri/runtime/v1/NamespaceMode.ts';
 import { Protocol } from '../generated/cri/runtime/v1/Protocol.ts';
-import { InvalidArgumentError } from '../lib/errors.ts';
+import { InvalidArgumentError, UnimplementedError } from '../lib/errors.ts';
 import type { BandwidthSpec, PortMappingSpec } from '../network/cni-types.ts';
 import type { PinnedNamespaceKind } from '../network/netns.ts';
 import { validatePodSysctls } from '../network/sysctls.ts';
@@ -48,6 +48,11 @@ export function configDigest(config: PodSandboxConfig__Output): string {
 
 export function namespacePlan(config: PodSandboxConfig__Output): PodNamespacePlan {
   const opts = config.linux?.security_context?.namespace_options;
+  // A pod user namespace is not built yet (issue 13 item 1): refused, never run in the
+  // host's user namespace as if it had been granted. Mappings are validated before this.
+  if (opts?.userns_options && opts.userns_options.mode === NamespaceMode.POD) {
+    throw new UnimplementedError('user namespaces (namespace_options.userns_options mode POD) are not supported yet');
+  }
   const hostNetwork = opts?.network === NamespaceMode.NODE;
   const hostIpc = opts?.ipc === NamespaceMode.NODE;
   // cri-api.md item 9: an unset NamespaceOption means POD for pid too.

@@ -13,6 +13,7 @@ import { checkEnum, ENUMS } from './enums.ts';
 import { checkAbsolutePath } from './paths.ts';
 import { int64 } from './resources.ts';
 import { checkId, checkLine, MAX_NAME, MAX_PATH } from './text.ts';
+import { checkUserNamespace } from './userns.ts';
 
 const { NamespaceMode: M, ProfileType, SupplementalGroupsPolicy } = ENUMS;
 /** The uid/gid range of Linux, without (uid_t)-1, which means "unchanged" to setresuid(2). */
@@ -30,7 +31,7 @@ export function checkNamespaceOptions(path: string, o: NamespaceOption__Output |
   checkEnum(at(path, 'pid'), o.pid, M, level === 'pod' ? [M.POD, M.CONTAINER, M.NODE] : [M.POD, M.CONTAINER, M.NODE, M.TARGET]);
   if (o.pid === M.TARGET) checkId(at(path, 'target_id'), o.target_id);
   else if (o.target_id !== '') throw invalid(at(path, 'target_id'), o.target_id, 'may only be set when pid is TARGET');
-  if (o.userns_options) checkEnum(at(at(path, 'userns_options'), 'mode'), o.userns_options.mode, M, podOrNode);
+  checkUserNamespace(at(path, 'userns_options'), o.userns_options);
 }
 
 /** seccomp's localhost_ref is a host file we read, apparmor's a profile name. */
