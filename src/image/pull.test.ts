@@ -30,10 +30,13 @@ test('pullResolved() stores a child layer whose blob arrives before its parent\'
       manifestDigest: `sha256:${'1'.repeat(64)}`, manifest: Buffer.from('{}'), mediaType: 'application/vnd.oci.image.manifest.v1+json',
       config, configDigest: `sha256:${createHash('sha256').update(config).digest('hex')}`, layers,
     } as unknown as ResolvedImage;
+    let childOpened!: () => void;
+    const childWasOpened = new Promise<void>((r) => { childOpened = r; });
     const registry = {
       async openBlob(_op: Op, _src: unknown, d: { digest: string }): Promise<Readable> {
-        // The base layer's blob takes a while to start; the child's is there at once.
-        if (d.digest === base.digest) await new Promise((r) => setTimeout(r, 300));
+        // The base layer's blob starts only once the child's has arrived.
+        if (d.digest === base.digest) await childWasOpened;
+        else childOpened();
         return Readable.from([d.digest === base.digest ? base.blob : child.blob]);
       },
     };

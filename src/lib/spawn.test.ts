@@ -49,7 +49,8 @@ test('a missing program is an ENOENT error event, with closed pipes and no exit'
   const err = await new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   assert.equal(err.code, 'ENOENT');
   assert.match(err.message, /spawn \/nonexistent\/program ENOENT/);
-  await new Promise((r) => setTimeout(r, 50));
+  // No pid, so nothing is ever reaped for it: one loop turn lets the closed pipes' events run.
+  await new Promise((r) => setImmediate(r));
   assert.equal(exited, false);
   assert.equal(child.pid, undefined);
 });

@@ -40,18 +40,22 @@ test('ExitWatcher behaviour: reports files present at start, live renames once, 
     await writeFile(join(dir, 'live.AbC123'), '137');
     await rename(join(dir, 'live.AbC123'), join(dir, 'live'));
     await waitFor(exits, 2);
-    await new Promise((r) => setTimeout(r, 50));
+    // A second report of 'live' (from the temp name or the rename) would come before this marker's.
+    await writeFile(join(dir, 'marker.XyZ789'), '1');
+    await rename(join(dir, 'marker.XyZ789'), join(dir, 'marker'));
+    await waitFor(exits, 3);
     await watcher.idle();
-    assert.deepEqual(exits.map((e) => [e.id, e.exitCode]), [['before', 3], ['live', 137]]);
+    assert.deepEqual(exits.map((e) => [e.id, e.exitCode]), [['before', 3], ['live', 137], ['marker', 1]]);
     assert.ok(Math.abs(exits[1]!.exitedAt.getTime() - Date.now()) < 5000);
     assert.equal(exits[1]!.exitedAtNs / 1_000_000n, BigInt(exits[1]!.exitedAt.getTime()));
 
     await watcher.remove('live');
+    await watcher.remove('marker');
     assert.deepEqual(await readdir(dir), ['before']);
     // a new exit under a removed id is reported again
     await writeFile(join(dir, 'live'), '0');
-    await waitFor(exits, 3);
-    assert.equal(exits[2]!.exitCode, 0);
+    await waitFor(exits, 4);
+    assert.equal(exits[3]!.exitCode, 0);
   } finally {
     watcher.close();
     await rm(dir, { recursive: true, force: true });

@@ -20,14 +20,17 @@ async function layer(entries: FixtureEntry[]): Promise<Layer> {
   return describeLayer(await buildTar(entries), true);
 }
 
-/** A body that yields `blob` slowly, so concurrent callers overlap. */
-function slowBody(blob: Buffer): Readable {
-  return Readable.from((async function* () {
-    for (let i = 0; i < blob.length; i += 512) {
-      await new Promise((r) => setTimeout(r, 1));
-      yield blob.subarray(i, i + 512);
-    }
+/** A body that yields half of `blob`, then the rest only once open() is called, so callers overlap. */
+function gatedBody(blob: Buffer): { body: Readable; open(): void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => { open = r; });
+  const half = Math.floor(blob.length / 2);
+  const body = Readable.from((async function* () {
+    yield blob.subarray(0, half);
+    await opened;
+    yield blob.subarray(half);
   })());
+  return { body, open };
 }
 
 describe('Store', { skip: needsRoot }, () => {
@@ -100,7 +103,10 @@ describe('Store', { skip: needsRoot }, () => {
   it('Store.ingestLayer() runs identical concurrent ingests once and skips a present layer', async () => {
     const l0 = await layer([{ name: 'a', content: 'A'.repeat(20_000) }]);
     const second = Readable.from([l0.blob]);
-    const [a, b] = await Promise.all([ingest(l0, null, slowBody(l0.blob)), ingest(l0, null, second)]);
+    const first = gatedBody(l0.blob);
+    const both = Promise.all([ingest(l0, null, first.body), ingest(l0, null, second)]);
+    first.open(); // the second ingest was asked for while the first's body was half read
+    const [a, b] = await both;
     assert.equal(a, b);
     assert.ok(second.destroyed, 'the second caller\'s body was not read');
     const third = Readable.from([Buffer.from('not even gzip')]);
@@ -111,7 +117,10 @@ describe('Store', { skip: needsRoot }, () => {
   it('Store.ingestLayer() extracts a child alongside its parent and registers it after', async () => {
     const l0 = await layer([{ name: 'a', content: 'A'.repeat(20_000) }]);
     const l1 = await layer([{ name: 'b', content: 'B' }]);
-    const [r0, r1] = await Promise.all([ingest(l0, null, slowBody(l0.blob)), ingest(l1, l0.diffId)]);
+    const parentBody = gatedBody(l0.blob);
+    const both = Promise.all([ingest(l0, null, parentBody.body), ingest(l1, l0.diffId)]);
+    parentBody.open(); // the child's ingest began while the parent's body was half read
+    const [r0, r1] = await both;
     assert.equal(r1.parent, r0.id);
   });
 
