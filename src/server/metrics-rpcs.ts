@@ -31,13 +31,16 @@ export function podMetricsMessage({ record, usage, containers }: PodStatsEntry):
   return {
     pod_sandbox_id: record.id,
     metrics: podMetrics({ ...pod, container: 'POD', id: record.id, name: record.id, image: '' }, usage).map(metric),
-    container_metrics: containers.map((c, i) => ({
+    // Only running containers have series, as with cAdvisor (whose series go with the cgroup):
+    // an exited one's last sample would stand beside its restarted successor's under the
+    // same container label, e.g. the RSS of a process caught as it started.
+    container_metrics: containers.flatMap((c, i) => c.status.phase !== 'running' ? [] : [{
       container_id: c.id,
       metrics: containerMetrics(
         { ...pod, container: c.metadata.config.metadata?.name ?? '', id: c.id, name: c.id, image: c.metadata.imageRequested },
         usage.containers[i]!, BigInt(c.metadata.createdAt),
       ).map(metric),
-    })),
+    }]),
   };
 }
 

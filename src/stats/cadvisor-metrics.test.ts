@@ -16,8 +16,8 @@ function usage(): ContainerUsage {
     'pids.current': '1\n', 'pids.max': 'max\n', 'blkio.throttle.io_service_bytes_recursive': '8:0 Read 4096\n8:0 Write 0\n', 'blkio.throttle.io_serviced_recursive': '8:0 Read 1\n8:0 Write 0\n',
   });
   return {
-    id: 'c1', podId: 'p1', atNs: AT, nanoCores: 1000, fsMountpoint: '/var/lib/critter',
-    cgroup: { ...cgroup, detail: cgroup.detail && { ...cgroup.detail, devices: cgroup.detail.devices.map((d) => ({ ...d, device: '/dev/sda' })) }, tasks: { fileDescriptors: 3, sockets: 1, threads: 1, maxOpenFiles: 1048576 } },
+    id: 'c1', podId: 'p1', atNs: AT, nanoCores: 1000, loadMilli: 12, fsMountpoint: '/var/lib/critter',
+    cgroup: { ...cgroup, detail: cgroup.detail && { ...cgroup.detail, devices: cgroup.detail.devices.map((d) => ({ ...d, device: '/dev/sda' })) }, tasks: { fileDescriptors: 3, sockets: 1, threads: 1, maxOpenFiles: 1048576, states: { running: 0, sleeping: 1, uninterruptible: 0, stopped: 0 } } },
     disk: { atNs: AT, bytes: 8192, inodes: 3 },
   };
 }
@@ -28,7 +28,6 @@ test('METRIC_DESCRIPTORS carry the kubelet\'s cAdvisor label set and cAdvisor\'s
   for (const d of METRIC_DESCRIPTORS) assert.deepEqual(d.labelKeys.slice(0, BASE_LABELS.length), ['container', 'id', 'image', 'name', 'namespace', 'pod'], d.name);
   assert.deepEqual(METRIC_DESCRIPTORS.find((d) => d.name === 'container_blkio_device_usage_total')?.labelKeys.slice(6), ['device', 'major', 'minor', 'operation']);
   assert.equal(METRIC_DESCRIPTORS.find((d) => d.name === 'container_cpu_usage_seconds_total')?.kind, 'counter');
-  assert.ok(!names.includes('container_tasks_state'), 'not measured, so not exported');
 });
 
 test('containerMetrics() labels every point with namespace, pod and container and matches its descriptor\'s arity', () => {
@@ -57,6 +56,10 @@ test('containerMetrics() labels every point with namespace, pod and container an
   assert.equal(value('container_threads_max'), 0);
   assert.equal(value('container_sockets'), 1);
   assert.equal(value('container_ulimits_soft', 'max_open_files'), 1048576);
+  assert.equal(value('container_tasks_state', 'sleeping'), 1);
+  assert.equal(value('container_tasks_state', 'running'), 0);
+  assert.equal(value('container_tasks_state', 'iowait'), undefined, 'not measured, so not exported');
+  assert.equal(value('container_cpu_load_average_10s'), 12);
   assert.equal(value('container_start_time_seconds'), 1_799_999_995);
   assert.equal(value('container_last_seen'), 1_800_000_000);
   assert.equal(value('container_fs_usage_bytes', '/var/lib/critter'), 8192);

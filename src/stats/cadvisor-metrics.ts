@@ -8,9 +8,11 @@
  * container's metrics carry its name in `container`; the pod's network metrics carry
  * `POD`, as cAdvisor's do for the infra container.
  *
- * Left out, because no cgroup file measures them and a made-up 0 would lie:
- * container_cpu_load_average_10s and container_tasks_state (cAdvisor's netlink load reader,
- * which the kubelet never enables, so it exports zeros), and the per-device disk-stat
+ * container_tasks_state counts the threads of the cgroup's processes by state from /proc, and
+ * container_cpu_load_average_10s is the sampler's damped average of running threads
+ * (cpu-load.ts); the kubelet's own cAdvisor exports zeros for both (its netlink load reader
+ * is never enabled). Left out, because no cgroup file measures them and a made-up 0 would
+ * lie: cgroupstats' iowait task count, and the per-device disk-stat
  * counters (container_fs_io_*, *_merged_total, *_seconds_total, sector counts), which
  * cAdvisor takes from the host's /proc/diskstats only for whole-disk "containers".
  * CRI carries values as uint64: seconds are whole seconds.
@@ -46,6 +48,8 @@ const DESCRIPTORS: readonly (readonly [string, MetricKind, string, string[]?])[]
   ['container_cpu_user_seconds_total', C, 'Cumulative user cpu time consumed in seconds.'],
   ['container_cpu_system_seconds_total', C, 'Cumulative system cpu time consumed in seconds.'],
   ['container_cpu_usage_seconds_total', C, 'Cumulative cpu time consumed in seconds.', ['cpu']],
+  ['container_cpu_load_average_10s', G, 'Value of container cpu load average over the last 10 seconds.'],
+  ['container_tasks_state', G, 'Number of tasks in given state', ['state']],
   ['container_spec_cpu_period', G, 'CPU period of the container.'],
   ['container_spec_cpu_quota', G, 'CPU quota of the container.'],
   ['container_spec_cpu_shares', G, 'CPU share of the container.'],
@@ -157,6 +161,10 @@ function cgroupPoints(add: ReturnType<typeof emitter>['add'], at: bigint, c: Cgr
   add('container_sockets', at, [], t?.sockets);
   add('container_threads', at, [], t?.threads);
   add('container_ulimits_soft', at, ['max_open_files'], t?.maxOpenFiles);
+  add('container_tasks_state', at, ['sleeping'], t?.states.sleeping);
+  add('container_tasks_state', at, ['running'], t?.states.running);
+  add('container_tasks_state', at, ['stopped'], t?.states.stopped);
+  add('container_tasks_state', at, ['uninterruptible'], t?.states.uninterruptible);
 }
 
 /** A container's metrics; `createdAtNs` is its creation time (container_start_time_seconds). */
@@ -166,6 +174,7 @@ export function containerMetrics(subject: MetricSubject, u: ContainerUsage, crea
   if (u.cgroup) {
     add('container_last_seen', at, [], at / NS_PER_S);
     cgroupPoints(add, at, u.cgroup);
+    add('container_cpu_load_average_10s', at, [], u.loadMilli);
   }
   add('container_start_time_seconds', at || createdAtNs, [], createdAtNs / NS_PER_S);
   add('container_fs_usage_bytes', u.disk?.atNs ?? at, [u.fsMountpoint], u.disk?.bytes);

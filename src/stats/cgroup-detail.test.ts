@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detailFromV1, detailFromV2, devName, deviceNames, sharesOfWeight, v1DevicesIo } from './cgroup-detail.ts';
-import { parsePids, readTaskStats, softOpenFilesLimit } from './proc-tasks.ts';
+import { countStates, parsePids, readTaskStats, softOpenFilesLimit, taskStateLetter } from './proc-tasks.ts';
 
 test('detailFromV1() reads the settings and counters cAdvisor exports, "unlimited" as 0', () => {
   const d = detailFromV1({
@@ -65,6 +65,12 @@ test('v1DevicesIo() keeps a device that only one file lists; devName() and devic
   }
 });
 
+test('taskStateLetter() reads the state after the last parenthesis; countStates() counts R, S, D, T and t', () => {
+  assert.equal(taskStateLetter('42 (sh) x (y)) D 1 42'), 'D');
+  assert.equal(taskStateLetter('garbage'), undefined);
+  assert.deepEqual(countStates(['R', 'S', 'S', 'D', 'T', 't', 'Z', 'I', undefined]), { running: 1, sleeping: 2, uninterruptible: 1, stopped: 2 });
+});
+
 test('readTaskStats() counts fds, sockets and threads of every process and the root process\'s open-files limit', async () => {
   assert.deepEqual(parsePids('12\n7\n\n'), [12, 7]);
   assert.equal(softOpenFilesLimit('Limit  Soft Limit  Hard Limit  Units\nMax open files            1048576              1048576              files\n'), 1048576);
@@ -74,10 +80,15 @@ test('readTaskStats() counts fds, sockets and threads of every process and the r
     for (const [pid, fds, threads] of [[12, ['/dev/null', 'socket:[99]', 'pipe:[3]'], 2], [7, ['socket:[5]'], 1]] as const) {
       await mkdir(join(proc, String(pid), 'fd'), { recursive: true });
       for (const [i, target] of fds.entries()) await symlink(target, join(proc, String(pid), 'fd', String(i)));
-      for (let t = 0; t < threads; t++) await mkdir(join(proc, String(pid), 'task', String(pid + t)), { recursive: true });
+      for (let t = 0; t < threads; t++) {
+        await mkdir(join(proc, String(pid), 'task', String(pid + t)), { recursive: true });
+        await writeFile(join(proc, String(pid), 'task', String(pid + t), 'stat'), `${pid + t} (a) b) ${t === 0 ? 'S' : 'R'} 1 1 1 0 -1\n`);
+      }
     }
     await writeFile(join(proc, '12', 'limits'), 'Max open files            1024                 4096                 files\n');
-    assert.deepEqual(await readTaskStats([12, 7, 999], proc), { fileDescriptors: 4, sockets: 2, threads: 3, maxOpenFiles: 1024 });
+    assert.deepEqual(await readTaskStats([12, 7, 999], proc), {
+      fileDescriptors: 4, sockets: 2, threads: 3, maxOpenFiles: 1024, states: { running: 1, sleeping: 2, uninterruptible: 0, stopped: 0 },
+    });
   } finally {
     await rm(proc, { recursive: true, force: true });
   }

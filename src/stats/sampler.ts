@@ -12,6 +12,7 @@ import { diskUsage } from '../storage/disk-usage.ts';
 import { describeError } from '../lib/errors.ts';
 import { cgroupDirsFor, cgroupPathOfMemoryDir, readCgroup, type CgroupMounts, type CgroupSample } from './cgroup.ts';
 import { CpuRates } from './cpu-rate.ts';
+import { LoadAverages } from './cpu-load.ts';
 import { readNetnsCounters } from './net-dev.ts';
 import type { ContainerTarget, DiskUsageSample, NetworkSample, PodTarget, StatsTargets } from './targets.ts';
 
@@ -45,6 +46,7 @@ export function sumSamples(samples: readonly CgroupSample[]): CgroupSample {
 export class StatsSampler {
   readonly #deps: StatsSamplerDeps;
   readonly rates = new CpuRates();
+  readonly loads = new LoadAverages();
   readonly #cgroups = new Map<string, CachedSample>();
   readonly #disks = new Map<string, DiskUsageSample>();
   readonly #networks = new Map<string, NetworkSample>();
@@ -128,6 +130,7 @@ export class StatsSampler {
     const live = new Set([...containers.map((c) => `c:${c.id}`), ...pods.map((p) => `p:${p.id}`)]);
     for (const key of this.#cgroups.keys()) if (!live.has(key)) this.#cgroups.delete(key);
     this.rates.retain(live);
+    this.loads.retain(live);
     for (const id of this.#disks.keys()) if (!live.has(`c:${id}`)) this.#disks.delete(id);
     for (const id of this.#networks.keys()) if (!live.has(`p:${id}`)) this.#networks.delete(id);
     await Promise.all(containers.filter((c) => c.running).map((c) => this.#sampleContainer(c)));
@@ -149,6 +152,7 @@ export class StatsSampler {
     if (!s) return;
     this.#cgroups.set(`c:${target.id}`, s);
     if (s.cgroup.cpuUsageNs !== undefined) this.rates.push(`c:${target.id}`, { cpuNs: s.cgroup.cpuUsageNs, atNs: s.atNs });
+    if (s.cgroup.tasks) this.loads.push(`c:${target.id}`, s.cgroup.tasks.states.running, s.atNs);
   }
 
   async #samplePod(pod: PodTarget, containers: readonly ContainerTarget[]): Promise<void> {

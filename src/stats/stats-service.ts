@@ -48,7 +48,7 @@ export class StatsService {
     }
     const disk = sampler.disk(target.id) ?? (await sampler.walkLayer(target).catch(() => undefined));
     return {
-      id: target.id, podId: target.podId, atNs: cached?.atNs ?? disk?.atNs ?? 0n, cgroup: cached?.cgroup, nanoCores, disk,
+      id: target.id, podId: target.podId, atNs: cached?.atNs ?? disk?.atNs ?? 0n, cgroup: cached?.cgroup, nanoCores, loadMilli: sampler.loads.milliLoad(key), disk,
       fsMountpoint: this.#deps.fsMountpoint,
     };
   }

@@ -52,6 +52,8 @@ export interface ContainerUsage {
   cgroup: CgroupSample | undefined;
   /** CPU rate over the last sampling window, in billionths of a core. */
   nanoCores: number | undefined;
+  /** container_cpu_load_average_10s in milliLoad (cpu-load.ts); undefined before a sample. */
+  loadMilli: number | undefined;
   disk: DiskUsageSample | undefined;
   /** Mount point the writable layer lives on (FilesystemUsage.fs_id). */
   fsMountpoint: string;

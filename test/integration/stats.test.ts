@@ -166,6 +166,9 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
   assert.ok(value(lim, 'container_memory_rss') > 0, `rss ${value(lim, 'container_memory_rss')}, cache ${value(lim, 'container_memory_cache')}`);
   assert.equal(value(lim, 'container_processes'), 1);
   assert.equal(value(lim, 'container_threads'), 1);
+  assert.equal(value(lim, 'container_tasks_state', 'sleeping'), 1, 'sleep waits in S state');
+  assert.equal(value(lim, 'container_tasks_state', 'running'), 0);
+  assert.ok(value(lim, 'container_cpu_load_average_10s') >= 0);
   assert.ok(value(lim, 'container_file_descriptors') >= 1);
   assert.ok(value(lim, 'container_ulimits_soft', 'max_open_files') > 0);
   const start = value(lim, 'container_start_time_seconds');
@@ -176,6 +179,7 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
   assert.ok(value(burn, 'container_cpu_usage_seconds_total', 'total') >= 1, 'the burner has used a whole CPU second by now');
   assert.ok(value(burn, 'container_cpu_user_seconds_total') + value(burn, 'container_cpu_system_seconds_total') >= 1);
   assert.ok(value(burn, 'container_memory_failures_total', 'pgfault', 'hierarchy') > 0);
+  assert.ok(value(burn, 'container_cpu_load_average_10s') > 500, `a busy loop keeps about one thread running: ${value(burn, 'container_cpu_load_average_10s')}`);
   const eth0 = pm.metrics.filter((m: Any) => m.label_values[6] === 'eth0');
   assert.deepEqual(eth0[0].label_values.slice(0, 6), ['POD', pod.id, '', pod.id, 'critter-test', 'stats']);
   assert.ok(value(eth0, 'container_network_receive_packets_total', 'eth0') > 0, 'the traffic test reached the pod');
