@@ -88,10 +88,15 @@ export function devName(uevent: string): string | undefined {
   return /^DEVNAME=(.+)$/m.exec(uevent)?.[1];
 }
 
+/** `<sys>/dev/block/<major>:<minor>` → DEVNAME: a block device keeps its name, so sysfs is read once per device, not per sample. */
+const devNames = new Map<string, string>();
+
 /** Names each device `/dev/<DEVNAME>` from sysfs (`sys` is the sysfs mount; tests point it elsewhere). */
 export async function deviceNames(devices: readonly DeviceIo[], sys = '/sys'): Promise<DeviceIo[]> {
   return Promise.all(devices.map(async (d) => {
-    const name = devName(await readFile(`${sys}/dev/block/${d.major}:${d.minor}/uevent`, 'utf8').catch(() => ''));
+    const key = `${sys}/dev/block/${d.major}:${d.minor}`;
+    const name = devNames.get(key) ?? devName(await readFile(`${key}/uevent`, 'utf8').catch(() => ''));
+    if (name !== undefined) devNames.set(key, name);
     return name === undefined ? d : { ...d, device: `/dev/${name}` };
   }));
 }

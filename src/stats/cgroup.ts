@@ -150,23 +150,31 @@ export function sampleFromV2(files: Record<string, string | undefined>): CgroupS
 }
 
 type V1Controller = 'cpuacct' | 'cpu' | 'memory' | 'pids' | 'blkio';
-const V1_FILES: readonly (readonly [string, V1Controller])[] = [
+const V1_USAGE_FILES: readonly (readonly [string, V1Controller])[] = [
   ['cpuacct.usage', 'cpuacct'], ['memory.usage_in_bytes', 'memory'], ['memory.limit_in_bytes', 'memory'], ['memory.stat', 'memory'],
-  ['memory.memsw.usage_in_bytes', 'memory'], ['pids.current', 'pids'],
-  ...Object.entries(V1_DETAIL_FILES).flatMap(([c, names]) => names.map((n) => [n, c as V1Controller] as const)),
+  ['memory.memsw.usage_in_bytes', 'memory'], ['memory.memsw.limit_in_bytes', 'memory'], ['pids.current', 'pids'],
 ];
-const V2_FILES = [
-  ...new Set(['cpu.stat', 'memory.current', 'memory.max', 'memory.stat', 'memory.swap.current', 'memory.swap.max', 'pids.current', ...V2_DETAIL_FILES]),
+const V1_FILES: readonly (readonly [string, V1Controller])[] = [
+  ...new Map([...V1_USAGE_FILES, ...Object.entries(V1_DETAIL_FILES).flatMap(([c, names]) => names.map((n) => [n, c as V1Controller] as const))]),
 ];
+const V2_USAGE_FILES = ['cpu.stat', 'memory.current', 'memory.max', 'memory.stat', 'memory.swap.current', 'memory.swap.max', 'pids.current'];
+const V2_FILES = [...new Set([...V2_USAGE_FILES, ...V2_DETAIL_FILES])];
 
-/** Reads a cgroup; undefined when it does not exist (any more). */
-export async function readCgroup(dirs: CgroupDirs): Promise<CgroupSample | undefined> {
-  const names = dirs.version === 1 ? V1_FILES.map(([n]) => n) : V2_FILES;
-  const paths = dirs.version === 1 ? V1_FILES.map(([n, c]) => join(dirs[c], n)) : V2_FILES.map((n) => join(dirs.dir, n));
+/**
+ * Reads a cgroup; undefined when it does not exist (any more). `usage` reads only what the
+ * stats RPCs report (a pod's cgroup: nothing reads its detail or tasks), `full` also the
+ * settings, block I/O and the processes' tasks that only container metrics export.
+ */
+export async function readCgroup(dirs: CgroupDirs, scope: 'usage' | 'full' = 'full'): Promise<CgroupSample | undefined> {
+  const full = scope === 'full';
+  const v1Files = full ? V1_FILES : V1_USAGE_FILES;
+  const names = dirs.version === 1 ? v1Files.map(([n]) => n) : full ? V2_FILES : V2_USAGE_FILES;
+  const paths = dirs.version === 1 ? v1Files.map(([n, c]) => join(dirs[c], n)) : names.map((n) => join(dirs.dir, n));
   const texts = await Promise.all(paths.map(readText));
   if (texts.every((t) => t === undefined)) return undefined;
   const files = Object.fromEntries(names.map((n, i) => [n, texts[i]]));
   const sample = dirs.version === 1 ? sampleFromV1(files) : sampleFromV2(files);
+  if (!full) return { ...sample, detail: undefined };
   const procs = await readText(join(dirs.version === 1 ? dirs.pids : dirs.dir, 'cgroup.procs'));
   const detail = sample.detail && { ...sample.detail, devices: await deviceNames(sample.detail.devices) };
   return { ...sample, detail, tasks: procs === undefined ? undefined : await readTaskStats(parsePids(procs)) };

@@ -158,7 +158,7 @@ export class StatsSampler {
   async #samplePod(pod: PodTarget, containers: readonly ContainerTarget[]): Promise<void> {
     const key = `p:${pod.id}`;
     const dirs = pod.cgroupfsParent === '' ? undefined : cgroupDirsFor(this.#deps.mounts, pod.cgroupfsParent);
-    let cgroup = dirs && (await readCgroup(dirs));
+    let cgroup = dirs && (await readCgroup(dirs, 'usage'));
     if (!cgroup) {
       const own = containers.map((c) => this.#cgroups.get(`c:${c.id}`)?.cgroup).filter((s): s is CgroupSample => s !== undefined);
       cgroup = own.length > 0 ? sumSamples(own) : undefined;
