@@ -20,6 +20,7 @@ import { containerEventPayload } from '../server/container-events.ts';
 import { parseCgroupMounts } from '../stats/cgroup.ts';
 import { StatsSampler } from '../stats/sampler.ts';
 import { StatsService } from '../stats/stats-service.ts';
+import { blockDeviceOf } from '../stats/block-device.ts';
 import { RecordStats, containerTarget, recordTargets } from '../stats/record-stats.ts';
 
 /**
@@ -63,7 +64,8 @@ export async function composeStats(input: ComposeStatsInput): Promise<ComposedSt
     targets: recordTargets(lookups), mounts, periodMs: config.stats.sample_period_seconds * 1000, log: log.child({ component: 'stats' }), nowNs,
   });
   // The writable layers sit on the image store's filesystem; report the same path ImageFsInfo does.
-  const service = new StatsService({ sampler, fsMountpoint: join(config.root, 'overlay') });
+  const fsMountpoint = join(config.root, 'overlay');
+  const service = new StatsService({ sampler, fsMountpoint, layerDevice: (await blockDeviceOf(fsMountpoint)) ?? (await blockDeviceOf(config.root)) });
   const stats = new RecordStats({ ...lookups, stats: service });
   const events = new Broadcaster<ContainerEventResponse>({ queueLimit: EVENT_QUEUE_LIMIT, onDrop: () => metrics.eventsDropped.inc() });
   const payloadSources = {

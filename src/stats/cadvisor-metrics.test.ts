@@ -16,7 +16,7 @@ function usage(): ContainerUsage {
     'pids.current': '1\n', 'pids.max': 'max\n', 'blkio.throttle.io_service_bytes_recursive': '8:0 Read 4096\n8:0 Write 0\n', 'blkio.throttle.io_serviced_recursive': '8:0 Read 1\n8:0 Write 0\n',
   });
   return {
-    id: 'c1', podId: 'p1', atNs: AT, nanoCores: 1000, loadMilli: 12, fsMountpoint: '/var/lib/critter',
+    id: 'c1', podId: 'p1', atNs: AT, nanoCores: 1000, loadMilli: 12, fsMountpoint: '/var/lib/critter', layerDevice: { device: '/dev/vda', major: 253, minor: 0 },
     cgroup: { ...cgroup, detail: cgroup.detail && { ...cgroup.detail, devices: cgroup.detail.devices.map((d) => ({ ...d, device: '/dev/sda' })) }, tasks: { fileDescriptors: 3, sockets: 1, threads: 1, maxOpenFiles: 1048576, states: { running: 0, sleeping: 1, uninterruptible: 0, stopped: 0 } } },
     disk: { atNs: AT, bytes: 8192, inodes: 3 },
   };
@@ -63,6 +63,20 @@ test('containerMetrics() labels every point with namespace, pod and container an
   assert.equal(value('container_start_time_seconds'), 1_799_999_995);
   assert.equal(value('container_last_seen'), 1_800_000_000);
   assert.equal(value('container_fs_usage_bytes', '/var/lib/critter'), 8192);
+});
+
+test('containerMetrics() reports zero block I/O on the writable layer\'s device when the cgroup lists none, and never doubles a listed one', () => {
+  const points = containerMetrics(subject, usage(), AT);
+  const series = (name: string, dev: string) => points.filter((p) => p.name === name && p.labelValues[6] === dev).map((p) => p.value);
+  assert.deepEqual(series('container_fs_reads_total', '/dev/vda'), [0]);
+  assert.deepEqual(series('container_fs_writes_bytes_total', '/dev/vda'), [0]);
+  assert.deepEqual(series('container_blkio_device_usage_total', '/dev/vda'), [0, 0]);
+  assert.deepEqual(series('container_fs_reads_total', '/dev/sda'), [1], 'the cgroup\'s own device keeps its counts');
+  const onSda: ContainerUsage = { ...usage(), layerDevice: { device: '/dev/sda', major: 8, minor: 0 } };
+  const again = containerMetrics(subject, onSda, AT).filter((p) => p.name === 'container_fs_reads_bytes_total');
+  assert.deepEqual(again.map((p) => [p.labelValues[6], p.value]), [['/dev/sda', 4096]]);
+  const none: ContainerUsage = { ...usage(), layerDevice: undefined };
+  assert.equal(containerMetrics(subject, none, AT).filter((p) => p.labelValues[6] === '/dev/vda').length, 0);
 });
 
 test('containerMetrics() of a container never sampled has its start time and no cgroup series', () => {

@@ -19,6 +19,8 @@
  */
 import type { PodUsage, ContainerUsage } from './targets.ts';
 import type { CgroupSample } from './cgroup.ts';
+import type { DeviceIo } from './cgroup-detail.ts';
+import type { BlockDevice } from './block-device.ts';
 
 export type MetricKind = 'counter' | 'gauge';
 
@@ -119,7 +121,13 @@ function emitter(subject: MetricSubject) {
   return { out, add };
 }
 
-function cgroupPoints(add: ReturnType<typeof emitter>['add'], at: bigint, c: CgroupSample): void {
+/** The cgroup's devices, plus `layer` with zero counts when the cgroup has done no I/O there (block-device.ts). */
+function devicesWithLayer(devices: readonly DeviceIo[], layer: BlockDevice | undefined): readonly DeviceIo[] {
+  if (!layer || devices.some((d) => d.major === layer.major && d.minor === layer.minor)) return devices;
+  return [...devices, { ...layer, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 }];
+}
+
+function cgroupPoints(add: ReturnType<typeof emitter>['add'], at: bigint, c: CgroupSample, layer: BlockDevice | undefined): void {
   const d = c.detail;
   const secs = (ns: bigint | undefined): bigint | undefined => (ns === undefined ? undefined : ns / NS_PER_S);
   add('container_cpu_usage_seconds_total', at, ['total'], secs(c.cpuUsageNs));
@@ -146,7 +154,7 @@ function cgroupPoints(add: ReturnType<typeof emitter>['add'], at: bigint, c: Cgr
   add('container_oom_events_total', at, [], d?.oomKills);
   add('container_processes', at, [], c.processes);
   add('container_threads_max', at, [], d?.threadsMax);
-  for (const io of d?.devices ?? []) {
+  for (const io of d ? devicesWithLayer(d.devices, layer) : []) {
     const dev = io.device;
     add('container_fs_reads_bytes_total', at, [dev], io.readBytes);
     add('container_fs_reads_total', at, [dev], io.reads);
@@ -173,7 +181,7 @@ export function containerMetrics(subject: MetricSubject, u: ContainerUsage, crea
   const at = u.atNs;
   if (u.cgroup) {
     add('container_last_seen', at, [], at / NS_PER_S);
-    cgroupPoints(add, at, u.cgroup);
+    cgroupPoints(add, at, u.cgroup, u.layerDevice);
     add('container_cpu_load_average_10s', at, [], u.loadMilli);
   }
   add('container_start_time_seconds', at || createdAtNs, [], createdAtNs / NS_PER_S);

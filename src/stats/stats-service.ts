@@ -6,6 +6,7 @@
  */
 import { nanoCoresBetween } from './cpu-rate.ts';
 import type { StatsSampler } from './sampler.ts';
+import type { BlockDevice } from './block-device.ts';
 import type { ContainerTarget, ContainerUsage, PodTarget, PodUsage } from './targets.ts';
 
 /** A window shorter than this gives a rate too noisy to report. */
@@ -15,6 +16,8 @@ export interface StatsServiceDeps {
   sampler: StatsSampler;
   /** Mount point reported as the writable layer's fs_id. */
   fsMountpoint: string;
+  /** The block device fsMountpoint is on (block-device.ts). */
+  layerDevice: BlockDevice | undefined;
 }
 
 export class StatsService {
@@ -49,7 +52,7 @@ export class StatsService {
     const disk = sampler.disk(target.id) ?? (await sampler.walkLayer(target).catch(() => undefined));
     return {
       id: target.id, podId: target.podId, atNs: cached?.atNs ?? disk?.atNs ?? 0n, cgroup: cached?.cgroup, nanoCores, loadMilli: sampler.loads.milliLoad(key), disk,
-      fsMountpoint: this.#deps.fsMountpoint,
+      fsMountpoint: this.#deps.fsMountpoint, layerDevice: this.#deps.layerDevice,
     };
   }
 

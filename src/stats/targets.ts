@@ -3,6 +3,7 @@
  * own plain types, so that src/stats depends on neither CRI messages nor records. The
  * composition root maps records to targets; server/ maps usages to CRI messages.
  */
+import type { BlockDevice } from './block-device.ts';
 import type { CgroupSample } from './cgroup.ts';
 import type { InterfaceCounters } from './net-dev.ts';
 
@@ -57,6 +58,8 @@ export interface ContainerUsage {
   disk: DiskUsageSample | undefined;
   /** Mount point the writable layer lives on (FilesystemUsage.fs_id). */
   fsMountpoint: string;
+  /** The block device under fsMountpoint; undefined when it is on none. */
+  layerDevice: BlockDevice | undefined;
 }
 
 export interface PodUsage {
