@@ -4,6 +4,8 @@
  * dump it through the runtime with `--leave-running`; take the rootfs diff while it is
  * still frozen; resume; write the archive at `location`. Whatever happens, the container is
  * resumed, CRIU is gone (runc-checkpoint.ts kills it on timeout) and the work dir removed.
+ * CheckpointPod runs the same steps for a group of containers (checkpointGroup), and an
+ * in-progress marker (in-progress.ts) lets start-up undo what a crash interrupted.
  */
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -111,8 +113,9 @@ export async function checkpointGroup(env: CheckpointEnv, op: Op, members: reado
     // Frozen first, all of them (CRI-O does the same for one): the rootfs diffs below are
     // taken from the state the memory images have, and no container runs on while another is dumped.
     for (const m of members) {
-      await m.runtime.pause!(bounded(), m.rec.id);
+      // Counted as paused before the call: a pause that fails half way may leave the cgroup FREEZING.
       paused.push(m.rec);
+      await m.runtime.pause!(bounded(), m.rec.id);
     }
     for (const [i, m] of members.entries()) {
       const work = works[i]!;
