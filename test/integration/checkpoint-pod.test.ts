@@ -309,3 +309,33 @@ test('a daemon killed while CheckpointPod holds the pod frozen: start-up thaws t
     await removePod(pod.podId);
   }
 });
+
+test('CheckpointPod() past the caller\'s deadline: DEADLINE_EXCEEDED, every container resumed, nothing written', async (t) => {
+  if (criuUnusable) {
+    t.skip(criuUnusable);
+    return;
+  }
+  const containers = [containerConfig('counter', COUNTER), containerConfig('second', COUNTER)];
+  const pod = await runPodWith('ckpt-deadline', containers);
+  // The first dump never finishes: both containers are paused when the deadline passes.
+  const fp = await writeFailpoint(runcFailpoint('checkpoint', 'hang'));
+  try {
+    const out = await emptyDir('deadline-out');
+    await assert.rejects(pd.daemon.client.call('CheckpointPod', { pod_sandbox_id: pod.podId, output_path: out, container_ids: pod.ids }, { deadlineMs: 3000 }),
+      grpcError(Code.DEADLINE_EXCEEDED));
+    assert.ok((await fp.hits()).length >= 1);
+    // The daemon answers the deadline at once and cleans up under its own: wait for the thaw, bounded.
+    const until = Date.now() + 20_000;
+    while (Date.now() < until && (await Promise.all(pod.ids.map(runcStatus))).some((s) => s !== 'running')) await new Promise((r) => setTimeout(r, 100));
+    for (const id of pod.ids) assert.equal(await runcStatus(id), 'running');
+    const n = await lastNumber(pod.ids[1]!, '/tmp/n');
+    assert.ok(await waitFor(pod.ids[1]!, '/tmp/n', n + 3) > n, 'counting again');
+    const settle = Date.now() + 20_000;
+    while (Date.now() < settle && (await readdir(join(pd.daemon.dirs.runRoot, 'checkpoint-markers')).catch(() => [])).length > 0) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await readdir(out), []);
+    assert.deepEqual(await readdir(join(pd.daemon.dirs.runRoot, 'checkpoint-markers')), []);
+  } finally {
+    await writeFailpoint(runcFailpoint('none'));
+    await removePod(pod.podId);
+  }
+});
