@@ -256,7 +256,7 @@ test('a pod checkpointed as one group and restored into a new pod on the CNI net
   }
 });
 
-test('RestorePod() refuses restore-time configs that do not describe the checkpointed process, and leaves no pod', async (t) => {
+test('RestorePod() refuses restore-time configs that do not describe the checkpointed process, and a failed restore leaves no pod', async (t) => {
   if (criuUnusable) {
     t.skip(criuUnusable);
     return;
@@ -273,6 +273,17 @@ test('RestorePod() refuses restore-time configs that do not describe the checkpo
     await assert.rejects(restore([containerConfig('renamed', COUNTER)]), grpcError(Code.INVALID_ARGUMENT, 'container_configs', '"counter"'));
     await assert.rejects(c.call('RestorePod', { checkpoint_path: out, config: podConfig('x'), runtime_handler: 'crun', container_configs: containers }), grpcError(Code.INVALID_ARGUMENT, 'runtime_handler'));
     assert.equal(((await c.call('ListPodSandbox', {})).items as Any[]).length, before, 'no pod made');
+
+    // A failure after the new sandbox exists (the checkpoint's image is gone): the sandbox is removed again.
+    await removePod(pod.podId);
+    await c.call('RemoveImage', { image: { image: imgs.busybox.reference } });
+    try {
+      await assert.rejects(restore(containers), grpcError(Code.NOT_FOUND, 'pull it before restoring'));
+      assert.equal(((await c.call('ListPodSandbox', {})).items as Any[]).length, before - 1, 'the restore\'s sandbox was removed');
+      assert.deepEqual(await readdir(join(pd.daemon.dirs.runRoot, 'checkpoint-markers')), []);
+    } finally {
+      await c.call('PullImage', { image: { image: imgs.busybox.reference } });
+    }
   } finally {
     await removePod(pod.podId);
   }
