@@ -31,7 +31,8 @@ import { RemovalQueue } from './removal-queue.ts';
 import { ExitReconciler } from './reconcile.ts';
 import { discardRuntimeContainer, isLaunched, launchContainer } from './container-launch.ts';
 import { shown } from '../lib/shown.ts';
-import { checkpointContainer } from './checkpoint/checkpoint-container.ts';
+import { checkpointContainer, checkpointGroup, type CheckpointEnv, type GroupOptions } from './checkpoint/checkpoint-container.ts';
+import { InProgressMarkers } from './checkpoint/in-progress.ts';
 import { isCheckpointArchive, planRestore, restoreDirOf, restoreImagePath } from './checkpoint/restore.ts';
 import { imageVolumeImages, volumeImageIds, volumeLayers } from './image-volumes.ts';
 
@@ -42,6 +43,14 @@ const KILLED_STATUS = 137;
 /** containerd's exit code and reason for a container whose start failed. */
 const START_ERROR_EXIT_CODE = 128;
 const REASON_START_ERROR = 'StartError';
+
+export interface CreateOptions {
+  /**
+   * RestorePod: the container is restored from this archive, on the image the request names
+   * (already checked against the checkpoint), with the request's labels and annotations.
+   */
+  restoreArchive?: string;
+}
 
 export class ContainerService {
   readonly #deps: ContainerServiceDeps;
@@ -57,9 +66,12 @@ export class ContainerService {
   /** Removed containers whose files are still to be deleted. */
   readonly #removals: RemovalQueue;
   readonly #reconciler: ExitReconciler;
+  /** Checkpoints and pod restores in progress, undone at start-up after a crash. */
+  readonly markers: InProgressMarkers;
 
   constructor(deps: ContainerServiceDeps) {
     this.#deps = deps;
+    this.markers = new InProgressMarkers(join(deps.runRoot, 'checkpoint-markers'));
     this.#exits = new ExitTracker(deps);
     this.#reconciler = new ExitReconciler(deps, this.#exits);
     this.#removals = new RemovalQueue({
@@ -71,7 +83,7 @@ export class ContainerService {
   }
 
   /** CreateContainer: the container is CREATED (its bundle ready; conmon comes with start()); a retry of the same request gets the same id. */
-  async create(op: Op, podIdOrPrefix: string, config: ContainerConfig__Output | null): Promise<string> {
+  async create(op: Op, podIdOrPrefix: string, config: ContainerConfig__Output | null, opts: CreateOptions = {}): Promise<string> {
     if (!config) throw new InvalidArgumentError('config is required');
     const md = config.metadata;
     if (!md || md.name === '') throw new InvalidArgumentError('config.metadata.name is required');
@@ -80,7 +92,9 @@ export class ContainerService {
     if (imageSpec === '') throw new InvalidArgumentError('config.image.image is required');
     // A checkpoint archive as the image: a restore, on the image the checkpoint was taken from
     // (issue 14). Read before the retry checks: from them to #inflight.set nothing may await.
-    const restore = await isCheckpointArchive(imageSpec) ? await planRestore(op, join(this.#deps.runRoot, 'checkpoint'), imageSpec, config, this.#deps.images) : undefined;
+    const archive = opts.restoreArchive ?? (await isCheckpointArchive(imageSpec) ? imageSpec : undefined);
+    const restore = archive === undefined ? undefined
+      : await planRestore(op, join(this.#deps.runRoot, 'checkpoint'), archive, config, this.#deps.images, { requestAnnotationsWin: opts.restoreArchive !== undefined });
     const pod = this.#deps.pods.get(podIdOrPrefix);
     if (pod.status.phase !== 'ready') throw new FailedPreconditionError(`pod sandbox ${pod.id} is not ready (${pod.status.phase}); cannot create container "${md.name}" in it`);
     const podMd = pod.metadata.config.metadata!;
@@ -325,19 +339,59 @@ export class ContainerService {
     const id = this.get(idOrPrefix).id;
     await this.#locks.with(id, async () => {
       const rec = this.get(id);
-      const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
-      const upperDir = this.#deps.rootfs.upperDir?.bind(this.#deps.rootfs);
-      if (!upperDir) throw new FailedPreconditionError('the rootfs driver cannot tell a container\'s changes; checkpoint is not available');
-      const env = { runRoot: this.#deps.runRoot, criuPath: (o: Op) => this.#criuPath(o), upperDir, cleanupTimeoutMs: this.#deps.cleanupTimeoutMs ?? 60_000 };
-      const begun = process.hrtime.bigint();
-      try {
-        await checkpointContainer(env, op, rec, runtime, location, timeoutMs);
-        this.#deps.observer?.checkpointOp?.('checkpoint', 'success', secondsSince(begun));
-      } catch (err) {
-        this.#deps.observer?.checkpointOp?.('checkpoint', 'failure', secondsSince(begun));
-        throw err;
-      }
+      await this.#measured('checkpoint', () => checkpointContainer(this.#checkpointEnv(), op, rec, runtimeFor(this.#deps, rec.metadata.runtimeHandler), location, timeoutMs, this.markers));
     });
+  }
+
+  /**
+   * The containers `ids` checkpointed as one consistency group (CheckpointPod): all paused,
+   * all dumped, all resumed (checkpointGroup). Holds every container's lock, taken in id
+   * order so that two groups sharing containers cannot deadlock.
+   */
+  async checkpointGroup(op: Op, ids: readonly string[], destOf: (rec: ContainerRecord) => string, opts: Omit<GroupOptions, 'markers'>): Promise<void> {
+    const sorted = [...new Set(ids)].sort();
+    const locked = async (i: number): Promise<void> => {
+      if (i < sorted.length) return this.#locks.with(sorted[i]!, () => locked(i + 1));
+      const members = ids.map((id) => {
+        const rec = this.get(id);
+        return { rec, runtime: runtimeFor(this.#deps, rec.metadata.runtimeHandler), dest: destOf(rec) };
+      });
+      await this.#measured('checkpoint', () => checkpointGroup(this.#checkpointEnv(), op, members, { ...opts, markers: this.markers }));
+    };
+    await locked(0);
+  }
+
+  /** Start-up: a container a crashed checkpoint left paused is thawed (checkpoint/in-progress.ts). */
+  async thawIfPaused(op: Op, id: string): Promise<void> {
+    const rec = this.#deps.records.get(id);
+    if (!rec) return;
+    const runtime = runtimeFor(this.#deps, rec.metadata.runtimeHandler);
+    const state = await runtime.state(op, id).catch(() => undefined);
+    if (state?.status !== 'paused' || !runtime.resume) return;
+    await runtime.resume(op, id);
+    op.log.warn({ container: id }, 'Container thawed: a checkpoint was interrupted while it was paused');
+  }
+
+  #checkpointEnv(): CheckpointEnv {
+    const upperDir = this.#deps.rootfs.upperDir?.bind(this.#deps.rootfs);
+    if (!upperDir) throw new FailedPreconditionError('the rootfs driver cannot tell a container\'s changes; checkpoint is not available');
+    return { runRoot: this.#deps.runRoot, criuPath: (o: Op) => this.#criuPath(o), upperDir, cleanupTimeoutMs: this.#deps.cleanupTimeoutMs ?? 60_000 };
+  }
+
+  async #measured(kind: 'checkpoint' | 'restore', fn: () => Promise<void>): Promise<void> {
+    const begun = process.hrtime.bigint();
+    try {
+      await fn();
+      this.#deps.observer?.checkpointOp?.(kind, 'success', secondsSince(begun));
+    } catch (err) {
+      this.#deps.observer?.checkpointOp?.(kind, 'failure', secondsSince(begun));
+      throw err;
+    }
+  }
+
+  /** Fails with FailedPreconditionError naming criu when the host has none (CheckpointPod, RestorePod check it first). */
+  criuPath(op: Op): Promise<string> {
+    return this.#criuPath(op);
   }
 
   #criuPath(op: Op): Promise<string> {

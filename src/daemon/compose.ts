@@ -15,6 +15,7 @@ import { NamespaceManager } from '../network/netns.ts';
 import { RecordStore } from '../state/record-store.ts';
 import { PodFiles } from '../sandbox/pod-files.ts';
 import { SandboxService } from '../sandbox/sandbox-service.ts';
+import { PodCheckpointService } from '../container/checkpoint/pod-checkpoint.ts';
 import { InfraProcesses } from '../sandbox/infra-process.ts';
 import { PauseImage } from '../sandbox/infra-image.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
@@ -129,6 +130,16 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   sandboxesLate = sandboxes;
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });
   const containersReady = containerPart;
+  const podCheckpoints = new PodCheckpointService({
+    sandboxes, containers: containersReady.containers, defaultHandler: config.runtime.default_handler, runRoot: config.run_root, cleanupTimeoutMs: 60_000,
+    imageIdOf: (spec) => {
+      try {
+        return imagePart.images.require(spec).id;
+      } catch {
+        return undefined;
+      }
+    },
+  });
   if (pauseImage) {
     // RemoveImage refuses the pause image while a pod's infra process runs from it.
     imagePart.images.setImageUsers(async (id) => (await containersReady.containers.imageInUse(id))
@@ -150,7 +161,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
   });
   return {
     services: {
-      runtimeInfo, sandboxes, images: imagePart.images, containers: containersReady.containers, streaming: streaming.service,
+      runtimeInfo, sandboxes, images: imagePart.images, containers: containersReady.containers, podCheckpoints, streaming: streaming.service,
       stats: statsPart.stats, containerEvents: statsPart.events,
     },
     metrics,
@@ -168,6 +179,8 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await containersReady.start();
+      // After both: a checkpoint a crash interrupted may have left containers paused, a restore a half-made pod.
+      await podCheckpoints.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await streaming.start();
       await statsPart.start();
     },

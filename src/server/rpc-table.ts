@@ -29,6 +29,7 @@ import { podSandboxStatsHandler, listPodSandboxStatsHandler, streamPodSandboxSta
 import { listMetricDescriptorsHandler, listPodSandboxMetricsHandler, streamPodSandboxMetricsHandler } from './metrics-rpcs.ts';
 import { getContainerEventsHandler } from './container-events.ts';
 import { checkpointContainerHandler } from './container-checkpoint.ts';
+import { checkpointPodHandler, restorePodHandler } from './pod-checkpoint.ts';
 
 export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
@@ -82,5 +83,7 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     StreamPodSandboxMetrics: s(streamPodSandboxMetricsHandler(svc.stats)),
     GetContainerEvents: s(getContainerEventsHandler(svc.containerEvents)),
     CheckpointContainer: u(checkpointContainerHandler(svc.containers)),
+    CheckpointPod: u(checkpointPodHandler(svc.podCheckpoints)),
+    RestorePod: u(restorePodHandler(svc.podCheckpoints)),
   };
 }

@@ -33,7 +33,7 @@ test('/metrics parses as Prometheus text and counts the calls made, by code', as
     assert.match(line, /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? -?[0-9.e+-]+|NaN|\+Inf$/, line);
   }
   assert.equal(sample(text, 'critter_rpc_requests_total', 'rpc="Version",code="OK"') - before, 5);
-  assert.ok(sample(text, 'critter_rpc_requests_total', 'rpc="CheckpointPod",code="UNIMPLEMENTED"') >= 1);
+  assert.ok(sample(text, 'critter_rpc_requests_total', 'rpc="CheckpointPod",code="INVALID_ARGUMENT"') >= 1);
   assert.ok(sample(text, 'critter_rpc_duration_seconds_count', 'rpc="Version"') >= 5);
   assert.match(text, /^critter_process_resident_memory_bytes \d+/m);
 });

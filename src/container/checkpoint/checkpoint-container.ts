@@ -4,6 +4,8 @@
  * dump it through the runtime with `--leave-running`; take the rootfs diff while it is
  * still frozen; resume; write the archive at `location`. Whatever happens, the container is
  * resumed, CRIU is gone (runc-checkpoint.ts kills it on timeout) and the work dir removed.
+ * CheckpointPod runs the same steps for a group of containers (checkpointGroup), and an
+ * in-progress marker (in-progress.ts) lets start-up undo what a crash interrupted.
  */
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -15,6 +17,7 @@ import {
   ARCHIVE_ENTRIES, CHECKPOINT_DIR, CONFIG_DUMP, CONTAINER_LOG, DELETED_FILES, ROOTFS_DIFF_TAR, SPEC_DUMP, buildConfigDump, buildSpecDump, rootfsDiff,
 } from './archive.ts';
 import { createTar } from './tar.ts';
+import type { InProgressMarkers, MarkerHandle } from './in-progress.ts';
 
 export interface CheckpointEnv {
   /** Work dirs go under `<runRoot>/checkpoint`. */
@@ -43,64 +46,126 @@ function mountPoints(spec: { mounts?: { destination?: string }[] }): Set<string>
   return new Set((spec.mounts ?? []).map((m) => m.destination ?? '').filter((d) => d !== ''));
 }
 
-export async function checkpointContainer(env: CheckpointEnv, op: Op, rec: ContainerRecord, runtime: OciRuntime, location: string, timeoutMs: number): Promise<void> {
-  const { id } = rec;
-  if (rec.status.phase !== 'running') throw new FailedPreconditionError(`container ${id} is ${rec.status.phase}; only a running container can be checkpointed`);
-  if (!runtime.checkpoint || !runtime.pause || !runtime.resume) throw new FailedPreconditionError(`runtime handler "${runtime.handler}" cannot checkpoint containers`);
+/** One container of a checkpoint: the archive it goes to. */
+export interface CheckpointMember {
+  rec: ContainerRecord;
+  runtime: OciRuntime;
+  /** Absolute path of the archive to write (written as a partial file, renamed when complete). */
+  dest: string;
+}
+
+export interface GroupOptions {
+  timeoutMs: number;
+  /** Where the in-progress marker goes; without one a crash in the middle may leave a container frozen. */
+  markers?: InProgressMarkers;
+  /** More files the operation writes (a pod manifest): named in the marker, removed on failure. */
+  extraOutputs?: string[];
+  /** Runs once every archive is written, before the marker ends (a pod writes its manifest). */
+  finish?: () => Promise<void>;
+}
+
+/** CheckpointContainer: a group of one, its archive at `location`. */
+export async function checkpointContainer(env: CheckpointEnv, op: Op, rec: ContainerRecord, runtime: OciRuntime, location: string, timeoutMs: number, markers?: InProgressMarkers): Promise<void> {
   await checkLocation(location);
+  await checkpointGroup(env, op, [{ rec, runtime, dest: location }], { timeoutMs, ...(markers ? { markers } : {}) });
+}
+
+const partialOf = (dest: string): string => join(dirname(dest), `.${basename(dest)}.partial`);
+
+/**
+ * Checkpoints `members` as one consistency group (KEP-5823): every container is paused
+ * before the first is dumped and stays paused until the last is dumped and its rootfs
+ * diff taken, so the archives are one cut of the pod. All are resumed before returning,
+ * on success, failure or timeout. runc checkpoints a paused container (it refuses only
+ * created and stopped ones), and CRIU leaves a cgroup it found frozen frozen after the
+ * dump (it restores the freezer's original state), so the thaw is ours, once, at the end.
+ */
+export async function checkpointGroup(env: CheckpointEnv, op: Op, members: readonly CheckpointMember[], opts: GroupOptions): Promise<void> {
+  for (const { rec, runtime } of members) {
+    if (rec.status.phase !== 'running') throw new FailedPreconditionError(`container ${rec.id} is ${rec.status.phase}; only a running container can be checkpointed`);
+    if (!runtime.checkpoint || !runtime.pause || !runtime.resume) throw new FailedPreconditionError(`runtime handler "${runtime.handler}" cannot checkpoint containers`);
+  }
   const criuPath = await env.criuPath(op);
+  const { timeoutMs } = opts;
   const deadline = Date.now() + timeoutMs;
+  const what = members.length === 1 ? `container ${members[0]!.rec.id}` : `${members.length} containers`;
   const remaining = (): number => {
     const left = deadline - Date.now();
-    if (left <= 0) throw new DeadlineExceededError(`checkpoint of container ${id} did not finish within ${timeoutMs} ms`);
+    if (left <= 0) throw new DeadlineExceededError(`checkpoint of ${what} did not finish within ${timeoutMs} ms`);
     return left;
   };
   const bounded = (): Op => ({ log: op.log, signal: AbortSignal.any([op.signal, AbortSignal.timeout(remaining())]) });
 
   await mkdir(join(env.runRoot, 'checkpoint'), { recursive: true, mode: 0o700 });
-  const work = await mkdtemp(join(env.runRoot, 'checkpoint', `${id.slice(0, 12)}-`));
-  const partial = join(dirname(location), `.${basename(location)}.partial`);
-  let paused = false;
+  const works: string[] = [];
+  const paused: ContainerRecord[] = [];
+  const written: string[] = [];
+  const partials = members.map((m) => partialOf(m.dest));
+  let marker: MarkerHandle | undefined;
+  let ok = false;
   try {
-    const spec = JSON.parse(await readFile(join(rec.metadata.bundle, 'config.json'), 'utf8')) as Record<string, unknown> & { mounts?: { destination?: string }[] };
-    const config = rec.metadata.config;
-    await writeFile(join(work, SPEC_DUMP), JSON.stringify(buildSpecDump(spec, config.annotations, config.labels), null, 2), { mode: 0o600 });
-    const checkpointedAt = new Date();
-    const dump = buildConfigDump({
-      id, name: rec.metadata.name, imageRequested: rec.metadata.imageRequested, imageId: rec.metadata.imageId, imageName: rec.metadata.imageRequested,
-      runtimeHandler: rec.metadata.runtimeHandler, createdAtNs: rec.metadata.createdAt, checkpointedAt, restored: rec.metadata.restore !== undefined,
+    for (const m of members) works.push(await mkdtemp(join(env.runRoot, 'checkpoint', `${m.rec.id.slice(0, 12)}-`)));
+    const specs = await Promise.all(members.map((m, i) => writeDumpMetadata(m.rec, works[i]!)));
+    marker = await opts.markers?.begin({
+      kind: 'checkpoint', containers: members.map((m) => m.rec.id), outputs: [...members.map((m) => m.dest), ...partials, ...(opts.extraOutputs ?? [])], workDirs: works,
     });
-    await writeFile(join(work, CONFIG_DUMP), JSON.stringify(dump, null, 2), { mode: 0o600 });
-    await mkdir(join(work, CHECKPOINT_DIR), { mode: 0o700 });
 
-    // Frozen first (CRI-O does the same): CRIU leaves a cgroup it found frozen frozen, so
-    // the rootfs diff below is taken from the state the memory image has.
-    await runtime.pause(bounded(), id);
-    paused = true;
-    await runtime.checkpoint(op, id, { criuPath, imagePath: join(work, CHECKPOINT_DIR), workPath: work, timeoutMs: remaining() });
+    // Frozen first, all of them (CRI-O does the same for one): the rootfs diffs below are
+    // taken from the state the memory images have, and no container runs on while another is dumped.
+    for (const m of members) {
+      // Counted as paused before the call: a pause that fails half way may leave the cgroup FREEZING.
+      paused.push(m.rec);
+      await m.runtime.pause!(bounded(), m.rec.id);
+    }
+    for (const [i, m] of members.entries()) {
+      const work = works[i]!;
+      await m.runtime.checkpoint!(op, m.rec.id, { criuPath, imagePath: join(work, CHECKPOINT_DIR), workPath: work, timeoutMs: remaining() });
+      const diff = await rootfsDiff(env.upperDir(m.rec.id), mountPoints(specs[i]!));
+      await createTar(bounded(), env.upperDir(m.rec.id), diff.files, join(work, ROOTFS_DIFF_TAR), { exact: true });
+      await writeFile(join(work, DELETED_FILES), JSON.stringify(diff.deleted), { mode: 0o600 });
+    }
+    while (paused.length > 0) {
+      const rec = paused[0]!;
+      await members.find((m) => m.rec === rec)!.runtime.resume!(bounded(), rec.id);
+      paused.shift();
+    }
 
-    const diff = await rootfsDiff(env.upperDir(id), mountPoints(spec));
-    await createTar(bounded(), env.upperDir(id), diff.files, join(work, ROOTFS_DIFF_TAR), { exact: true });
-    await writeFile(join(work, DELETED_FILES), JSON.stringify(diff.deleted), { mode: 0o600 });
-    await runtime.resume(bounded(), id);
-    paused = false;
-
-    if (rec.metadata.conmonLogPath !== '') await copyFile(rec.metadata.conmonLogPath, join(work, CONTAINER_LOG)).catch(() => undefined);
-    const present = [];
-    for (const e of ARCHIVE_ENTRIES) if (await stat(join(work, e)).then(() => true, () => false)) present.push(e);
-    await createTar(bounded(), work, present, partial);
-    await rename(partial, location);
-    op.log.info({ container: id, location, entries: present }, 'Container checkpointed');
-  } catch (err) {
-    await rm(partial, { force: true }).catch(() => undefined);
-    throw err;
+    for (const [i, m] of members.entries()) {
+      const work = works[i]!;
+      if (m.rec.metadata.conmonLogPath !== '') await copyFile(m.rec.metadata.conmonLogPath, join(work, CONTAINER_LOG)).catch(() => undefined);
+      const present = [];
+      for (const e of ARCHIVE_ENTRIES) if (await stat(join(work, e)).then(() => true, () => false)) present.push(e);
+      await createTar(bounded(), work, present, partials[i]!);
+      await rename(partials[i]!, m.dest);
+      written.push(m.dest);
+      op.log.info({ container: m.rec.id, location: m.dest, entries: present }, 'Container checkpointed');
+    }
+    await opts.finish?.();
+    ok = true;
   } finally {
-    if (paused) {
+    for (const rec of paused) {
       // Never left frozen: the resume gets its own deadline, not the request's spent one.
-      await runtime.resume({ log: op.log, signal: AbortSignal.timeout(env.cleanupTimeoutMs) }, id).catch((e: unknown) => {
-        op.log.error({ container: id, err: describeError(e) }, 'Cannot resume a container after its checkpoint failed');
+      const runtime = members.find((m) => m.rec === rec)!.runtime;
+      await runtime.resume!({ log: op.log, signal: AbortSignal.timeout(env.cleanupTimeoutMs) }, rec.id).catch((e: unknown) => {
+        op.log.error({ container: rec.id, err: describeError(e) }, 'Cannot resume a container after its checkpoint failed');
       });
     }
-    await rm(work, { recursive: true, force: true });
+    if (!ok) for (const f of [...partials, ...written, ...(opts.extraOutputs ?? [])]) await rm(f, { force: true }).catch(() => undefined);
+    for (const w of works) await rm(w, { recursive: true, force: true });
+    await marker?.end();
   }
+}
+
+/** spec.dump, config.dump and the empty image dir, before anything is frozen. */
+async function writeDumpMetadata(rec: ContainerRecord, work: string): Promise<{ mounts?: { destination?: string }[] }> {
+  const spec = JSON.parse(await readFile(join(rec.metadata.bundle, 'config.json'), 'utf8')) as Record<string, unknown> & { mounts?: { destination?: string }[] };
+  const config = rec.metadata.config;
+  await writeFile(join(work, SPEC_DUMP), JSON.stringify(buildSpecDump(spec, config.annotations, config.labels), null, 2), { mode: 0o600 });
+  const dump = buildConfigDump({
+    id: rec.id, name: rec.metadata.name, imageRequested: rec.metadata.imageRequested, imageId: rec.metadata.imageId, imageName: rec.metadata.imageRequested,
+    runtimeHandler: rec.metadata.runtimeHandler, createdAtNs: rec.metadata.createdAt, checkpointedAt: new Date(), restored: rec.metadata.restore !== undefined,
+  });
+  await writeFile(join(work, CONFIG_DUMP), JSON.stringify(dump, null, 2), { mode: 0o600 });
+  await mkdir(join(work, CHECKPOINT_DIR), { mode: 0o700 });
+  return spec;
 }

@@ -54,7 +54,7 @@ export interface RestorePlan {
  * the checkpoint's own (which must be present, as CRI-O requires), the annotations the
  * original container's, with the kubelet's container hash from this request.
  */
-export async function planRestore(op: Op, scratchRoot: string, archive: string, config: ContainerConfig__Output, images: ImageLookup): Promise<RestorePlan> {
+export async function planRestore(op: Op, scratchRoot: string, archive: string, config: ContainerConfig__Output, images: ImageLookup, opts: { requestAnnotationsWin?: boolean } = {}): Promise<RestorePlan> {
   const members = await listTar(op, archive).catch((err: unknown) => {
     throw new InvalidArgumentError(`${JSON.stringify(archive)} is not a readable checkpoint archive (tar)`, { cause: err });
   });
@@ -91,7 +91,11 @@ export async function planRestore(op: Op, scratchRoot: string, archive: string, 
   if (hash !== undefined) annotations['io.kubernetes.container.hash'] = hash;
   const imageName = dump.rootfsImageName ?? dump.rootfsImage ?? image.id;
   return {
-    config: { ...config, image: { ...(config.image ?? { annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' }), image: imageName }, annotations: { ...config.annotations, ...annotations } },
+    // RestorePod: the restore-time config's annotations are authoritative (KEP-5823); CreateContainer of an archive: the original's, as CRI-O.
+    config: {
+      ...config, image: { ...(config.image ?? { annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' }), image: imageName },
+      annotations: opts.requestAnnotationsWin ? { ...annotations, ...config.annotations } : { ...config.annotations, ...annotations },
+    },
     image,
     info: { archive, checkpointedId: dump.id, checkpointedAt: dump.checkpointedTime },
   };

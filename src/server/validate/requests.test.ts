@@ -4,9 +4,11 @@ import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { RunPodSandboxRequest__Output } from '../../generated/cri/runtime/v1/RunPodSandboxRequest.ts';
 import type { CreateContainerRequest__Output } from '../../generated/cri/runtime/v1/CreateContainerRequest.ts';
 import type { CheckpointContainerRequest__Output } from '../../generated/cri/runtime/v1/CheckpointContainerRequest.ts';
+import type { CheckpointPodRequest__Output } from '../../generated/cri/runtime/v1/CheckpointPodRequest.ts';
+import type { RestorePodRequest__Output } from '../../generated/cri/runtime/v1/RestorePodRequest.ts';
 import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
-import { checkCheckpointContainer, checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdatePodResources, checkUpdateResources } from './requests.ts';
+import { checkCheckpointContainer, checkCheckpointPod, checkRestorePod, checkCreateContainer, checkExecCommand, checkFilter, checkPorts, checkPullImage, checkRunPodSandbox, checkUpdatePodResources, checkUpdateResources } from './requests.ts';
 import { containerConfig, podConfig, requestDecoder } from './testing.ts';
 
 const decode = requestDecoder();
@@ -187,4 +189,31 @@ test('checkCheckpointContainer() needs an id, a location and a non-negative time
   refuses(() => checkCheckpointContainer(req({ location: '' })), 'location', 'is required');
   refuses(() => checkCheckpointContainer(req({ timeout: '-1' })), 'timeout', '"-1"');
   refuses(() => checkCheckpointContainer(req({ container_id: '../x' })), 'container_id');
+});
+
+test('checkCheckpointPod() needs a pod id, an absolute output dir and distinct container ids, and refuses options', () => {
+  const req = (over: object): CheckpointPodRequest__Output => decode('CheckpointPod', { pod_sandbox_id: 'p1', output_path: '/var/lib/kubelet/checkpoints/pod', container_ids: ['a', 'b'], ...over });
+  checkCheckpointPod(req({}));
+  refuses(() => checkCheckpointPod(req({ pod_sandbox_id: '' })), 'pod_sandbox_id', 'is required');
+  refuses(() => checkCheckpointPod(req({ output_path: '' })), 'output_path', 'is required');
+  refuses(() => checkCheckpointPod(req({ output_path: 'rel/dir' })), 'output_path', '"rel/dir"');
+  refuses(() => checkCheckpointPod(req({ output_path: '/a/../etc' })), 'output_path', 'without ".."');
+  refuses(() => checkCheckpointPod(req({ container_ids: [] })), 'container_ids', 'at least one');
+  refuses(() => checkCheckpointPod(req({ container_ids: ['a', 'a'] })), 'container_ids[1]', 'twice');
+  refuses(() => checkCheckpointPod(req({ container_ids: ['a', '../x'] })), 'container_ids[1]');
+  refuses(() => checkCheckpointPod(req({ options: { 'criu.tcp': 'yes' } })), 'options["criu.tcp"]', 'not an option');
+});
+
+test('checkRestorePod() needs a checkpoint dir, a pod config and uniquely named container configs', () => {
+  const req = (over: object): RestorePodRequest__Output => decode('RestorePod', {
+    checkpoint_path: '/var/lib/kubelet/checkpoints/pod', config: podConfig(), container_configs: [containerConfig(), containerConfig({ metadata: { name: 'side', attempt: 0 } })], ...over,
+  });
+  checkRestorePod(req({}));
+  refuses(() => checkRestorePod(req({ checkpoint_path: '' })), 'checkpoint_path', 'is required');
+  refuses(() => checkRestorePod(req({ checkpoint_path: 'x' })), 'checkpoint_path', 'absolute');
+  refuses(() => checkRestorePod(req({ config: null })), 'config');
+  refuses(() => checkRestorePod(req({ container_configs: [] })), 'container_configs', 'every container');
+  refuses(() => checkRestorePod(req({ container_configs: [containerConfig(), containerConfig()] })), 'container_configs[1].metadata.name', 'two container configs');
+  refuses(() => checkRestorePod(req({ container_configs: [containerConfig({ image: { image: '' } })] })), 'container_configs[0].image.image');
+  refuses(() => checkRestorePod(req({ options: { x: 'y' } })), 'options["x"]');
 });

@@ -7,6 +7,8 @@ import type { CreateContainerRequest__Output } from '../../generated/cri/runtime
 import type { UpdateContainerResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdateContainerResourcesRequest.ts';
 import type { UpdatePodSandboxResourcesRequest__Output } from '../../generated/cri/runtime/v1/UpdatePodSandboxResourcesRequest.ts';
 import type { CheckpointContainerRequest__Output } from '../../generated/cri/runtime/v1/CheckpointContainerRequest.ts';
+import type { CheckpointPodRequest__Output } from '../../generated/cri/runtime/v1/CheckpointPodRequest.ts';
+import type { RestorePodRequest__Output } from '../../generated/cri/runtime/v1/RestorePodRequest.ts';
 import type { PullImageRequest__Output } from '../../generated/cri/runtime/v1/PullImageRequest.ts';
 import type { PodSandboxStateValue__Output } from '../../generated/cri/runtime/v1/PodSandboxStateValue.ts';
 import type { ContainerStateValue__Output } from '../../generated/cri/runtime/v1/ContainerStateValue.ts';
@@ -38,6 +40,48 @@ export function checkCheckpointContainer(req: CheckpointContainerRequest__Output
   const timeout = Number(req.timeout);
   if (!Number.isSafeInteger(timeout) || timeout < 0) throw invalid('timeout', req.timeout, 'must be a non-negative number of seconds');
   if (req.location === '') throw invalid('location', req.location, 'is required: the path of the checkpoint archive to write');
+}
+
+/** An absolute path without ".." or NUL: CheckpointPod's output_path, RestorePod's checkpoint_path. */
+function checkAbsoluteDir(path: string, value: string): void {
+  if (value === '') throw invalid(path, value, 'is required: an absolute directory path');
+  checkLine(path, value, MAX_PATH);
+  if (!value.startsWith('/') || value.split('/').includes('..')) throw invalid(path, value, 'must be an absolute path without ".."');
+}
+
+/** Neither pod RPC has runtime options yet: a key is refused, never ignored (api.proto CheckpointPodRequest.options). */
+function checkNoOptions(options: Readonly<Record<string, string>> | null | undefined): void {
+  const keys = Object.keys(options ?? {});
+  if (keys.length > 0) throw invalid(`options[${JSON.stringify(keys[0])}]`, options![keys[0]!], 'is not an option critter knows (it has no pod checkpoint options)');
+}
+
+export function checkCheckpointPod(req: CheckpointPodRequest__Output): void {
+  checkId('pod_sandbox_id', req.pod_sandbox_id);
+  checkAbsoluteDir('output_path', req.output_path);
+  if (req.container_ids.length === 0) throw invalid('container_ids', '', 'must name at least one running container of the pod');
+  const seen = new Set<string>();
+  for (const [i, id] of req.container_ids.entries()) {
+    checkId(at('container_ids', i), id);
+    if (seen.has(id)) throw invalid(at('container_ids', i), id, 'is listed twice');
+    seen.add(id);
+  }
+  checkNoOptions(req.options);
+}
+
+export function checkRestorePod(req: RestorePodRequest__Output): void {
+  checkAbsoluteDir('checkpoint_path', req.checkpoint_path);
+  checkPodSandboxConfig('config', req.config);
+  checkLine('runtime_handler', req.runtime_handler, MAX_NAME);
+  checkNoOptions(req.options);
+  if (req.container_configs.length === 0) throw invalid('container_configs', '', 'must hold the restore-time config of every container in the checkpoint');
+  const names = new Set<string>();
+  for (const [i, c] of req.container_configs.entries()) {
+    const path = at('container_configs', i);
+    checkContainerConfig(path, c);
+    const name = c.metadata?.name ?? '';
+    if (names.has(name)) throw invalid(at(at(path, 'metadata'), 'name'), name, 'is used by two container configs');
+    names.add(name);
+  }
 }
 
 export function checkUpdatePodResources(req: UpdatePodSandboxResourcesRequest__Output): void {

@@ -140,6 +140,17 @@ function templates(t: HostileTargets): { rpc: string; req: Any; what: string; ex
   out.push({ rpc: 'ListPodSandbox', req: { filter: { id: HUGE } }, what: 'huge filter id' });
   out.push({ rpc: 'ListContainerStats', req: { filter: { pod_sandbox_id: 'a\0' } }, what: 'NUL filter id' });
   out.push({ rpc: 'StopContainer', req: { container_id: t.ctrId, timeout: '-5' }, what: 'negative timeout' });
+  // Pod checkpoints: each refused before anything is paused or created.
+  for (const { id, name } of ids) out.push({ rpc: 'CheckpointPod', req: { pod_sandbox_id: t.podId, output_path: '/tmp', container_ids: [id] }, what: `container ${name}` });
+  for (const p of [...TRAVERSALS, '', '/tmp/\0x', HUGE]) {
+    out.push({ rpc: 'CheckpointPod', req: { pod_sandbox_id: t.podId, output_path: p, container_ids: [t.ctrId] }, what: `output_path ${p.slice(0, 20)}` });
+    out.push({ rpc: 'RestorePod', req: { checkpoint_path: p, config: t.podConfig, container_configs: [t.containerConfig] }, what: `checkpoint_path ${p.slice(0, 20)}` });
+  }
+  out.push({ rpc: 'CheckpointPod', req: { pod_sandbox_id: t.podId, output_path: '/tmp', container_ids: [t.ctrId, t.ctrId] }, what: 'duplicate container' });
+  out.push({ rpc: 'CheckpointPod', req: { pod_sandbox_id: t.podId, output_path: '/', container_ids: [t.ctrId], options: { x: 'y' } }, what: 'unknown option' });
+  out.push({ rpc: 'RestorePod', req: { checkpoint_path: '/etc', config: t.podConfig, container_configs: [t.containerConfig] }, what: 'not a checkpoint' });
+  out.push({ rpc: 'RestorePod', req: { checkpoint_path: '/etc', config: t.podConfig, container_configs: [t.containerConfig, t.containerConfig] }, what: 'duplicate container name' });
+  for (const [what, config] of podMutations(t.podConfig).slice(0, 4)) out.push({ rpc: 'RestorePod', req: { checkpoint_path: '/etc', config, container_configs: [t.containerConfig] }, what: `pod ${what}` });
   return out;
 }
 
