@@ -92,8 +92,14 @@ export async function joinCgroup(name: string, pid: number): Promise<void> {
 async function dissolveCgroup(root: string, path: string): Promise<void> {
   const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
   for (const e of entries) if (e.isDirectory()) await dissolveCgroup(root, join(path, e.name));
-  const procs = (await readFile(join(path, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
-  for (const pid of procs) await writeFile(join(root, 'cgroup.procs'), `${pid}\n`).catch(() => undefined);
+  // A process forking while the others move gives birth inside the cgroup: move until it is
+  // empty (processes the host starts meanwhile land here too), within a deadline.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const procs = (await readFile(join(path, 'cgroup.procs'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    if (procs.length === 0 || Date.now() > deadline) break;
+    for (const pid of procs) await writeFile(join(root, 'cgroup.procs'), `${pid}\n`).catch(() => undefined);
+  }
   await rmdir(path).catch(() => undefined);
 }
 
