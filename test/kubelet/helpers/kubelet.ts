@@ -37,6 +37,8 @@ export interface RunningKubelet {
   pods(): Promise<KubeletPod[]>;
   /** Text of one of the kubelet's metrics endpoints, e.g. `/metrics/probes`. */
   metrics(path: string): Promise<string>;
+  /** POST to the kubelet's API (e.g. `/checkpoint/<ns>/<pod>/<container>`): the body of a 200 answer. */
+  post(path: string): Promise<string>;
   /** Everything the kubelet logged so far. */
   log(): Promise<string>;
   stop(): Promise<void>;
@@ -133,12 +135,13 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
   proc.stderr!.pipe(out, { end: false });
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const agent = new Agent({ connect: { rejectUnauthorized: false } });
-  const get = async (path: string): Promise<string> => {
-    const res = await fetch(`https://127.0.0.1:${port}${path}`, { dispatcher: agent });
+  const request = async (method: 'GET' | 'POST', path: string): Promise<string> => {
+    const res = await fetch(`https://127.0.0.1:${port}${path}`, { method, dispatcher: agent });
     const text = await res.text();
-    if (res.status !== 200) throw new Error(`kubelet ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
+    if (res.status !== 200) throw new Error(`kubelet ${method} ${path}: HTTP ${res.status}: ${text.slice(0, 200)}`);
     return text;
   };
+  const get = (path: string): Promise<string> => request('GET', path);
   let stopped = false;
   return {
     dir, manifestDir, podLogsDir, cgroupRoot, nodeName,
@@ -146,6 +149,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<RunningKubelet
       return (JSON.parse(await get('/pods')) as { items: KubeletPod[] }).items;
     },
     metrics: get,
+    post: (path) => request('POST', path),
     log: () => readFile(logFile, 'utf8'),
     async stop() {
       if (stopped) return;
