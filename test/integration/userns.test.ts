@@ -5,7 +5,8 @@
  * id-mapped layers while the layers on disk stay owned by host root; a hostPath volume is
  * id-mapped too (a file the pod's root creates is owned by host 0, as KEP-127 describes);
  * the pod's network namespace is owned by its user namespace (sysfs mounts, sysctls set);
- * exec works; and nothing stays mounted after removal, also after a daemon crash.
+ * exec works; with runtime.pause_image the infra process runs from id-mapped layers too;
+ * and nothing stays mounted after removal, also after a daemon crash.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
 import { mountsUnder, podSandboxConfig, startPodDaemon, type PodDaemon } from './helpers/pod-network.ts';
+import { buildImage, busyboxRootfsLayer, pushImage } from '../fixtures/image-builder.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -188,4 +190,29 @@ test('after a daemon crash the pod and its containers are removed with every mou
   await c().call('RemoveContainer', { container_id: id });
   await removePod(pod.id);
   assert.deepEqual(await daemonMounts(), mountsBefore);
+});
+
+test('with runtime.pause_image the infra process runs from the image\'s id-mapped layers in the pod\'s user namespace', async () => {
+  const image = await buildImage({ layers: [await busyboxRootfsLayer()], config: { Entrypoint: ['/bin/sleep', '36000'], User: '65535:65535' } });
+  await pushImage(registry, 'critter-test/userns-pause', '1', image);
+  const pause = await startPodDaemon({ extraArgs: ['--registries-conf', join(tmp, 'registries.conf')], configYaml: `runtime:\n  pause_image: "registry.k8s.io/critter-test/userns-pause:1"\n` });
+  try {
+    await chmod(pause.daemon.dirs.base, 0o711);
+    const client = pause.daemon.client;
+    const config = podConfig('pause-userns');
+    const podId = (await client.call('RunPodSandbox', { config })).pod_sandbox_id as string;
+    const infraPid = JSON.parse((await client.call('PodSandboxStatus', { pod_sandbox_id: podId, verbose: true })).info.info as string).infraPid as number;
+    assert.ok(infraPid > 0, 'the pod has an infra process');
+    assert.match(await readFile(`/proc/${infraPid}/uid_map`, 'utf8'), /^\s+0\s+100000\s+65536\n$/);
+    // The image's user 65535 inside is host 165535; its files appear owned by root inside.
+    const status = (await readFile(`/proc/${infraPid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)![1];
+    assert.equal(status, String(HOST_BASE + 65535));
+    const infraRootfs = join(pause.daemon.dirs.runRoot, 'pods', podId, 'infra', 'rootfs');
+    assert.equal((await stat(join(infraRootfs, 'bin', 'busybox'))).uid, HOST_BASE);
+    await client.call('StopPodSandbox', { pod_sandbox_id: podId });
+    await client.call('RemovePodSandbox', { pod_sandbox_id: podId });
+    assert.deepEqual((await mountsUnder(pause.daemon.dirs.base)).filter((m) => m.includes(podId) || m.includes('/idmap/')), []);
+  } finally {
+    await pause.close();
+  }
 });
