@@ -31,7 +31,7 @@ import type { Config } from '../config/schema.ts';
 import { release } from 'node:os';
 import type { OciRuntime } from '../oci/runtime.ts';
 import { kernelSupportsRro } from '../container/host-facts.ts';
-import { probeUserNamespaces } from '../host/userns-probe.ts';
+import { probeUserNamespaces, searchableByOthers } from '../host/userns-probe.ts';
 import { idmapStagingRoot, sweepStaging } from '../storage/idmap-staging.ts';
 
 export interface ComposeInput {
@@ -74,13 +74,14 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
  * The objects are the ones Status reports, so this runs before the daemon is ready.
  */
 async function detectHandlerFeatures(
-  log: Logger, handlers: RuntimeHandlerInfo[], runtime: (name: string) => OciRuntime, defaultHandler: string, usernsScratch: string,
+  log: Logger, handlers: RuntimeHandlerInfo[], runtime: (name: string) => OciRuntime, defaultHandler: string, usernsScratch: string, runRoot: string,
 ): Promise<void> {
   const kernel = kernelSupportsRro(release());
   const op = { log, signal: AbortSignal.timeout(30_000) };
   // User namespaces need the host (probed once: id-mapped mounts on the storage root's
   // filesystem under overlayfs) and a runtime that joins a user namespace by path.
-  const userns = await probeUserNamespaces(usernsScratch);
+  let userns = await probeUserNamespaces(usernsScratch);
+  if (userns.ok) userns = await searchableByOthers(runRoot);
   if (!userns.ok) log.warn({ reason: userns.reason }, 'Pod user namespaces are not available on this host (user_namespaces feature off)');
   for (const h of handlers) {
     const name = h.name === '' ? defaultHandler : h.name;
@@ -177,7 +178,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
       await runtimeInfo.load();
       // Id-mapped mounts exist only during a mount or a runtime create: any left are a crash's.
       await sweepStaging(idmapStagingRoot(config.run_root));
-      await detectHandlerFeatures(input.log, handlers, (name) => containersReady.runtime(name), config.runtime.default_handler, join(config.root, 'userns-probe'));
+      await detectHandlerFeatures(input.log, handlers, (name) => containersReady.runtime(name), config.runtime.default_handler, join(config.root, 'userns-probe'), config.run_root);
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await containersReady.start();

@@ -11,7 +11,7 @@ import { DEFAULT_APPARMOR_PROFILE } from './apparmor-profile.ts';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { criuVersion } from '../oci/runc-checkpoint.ts';
-import { probeUserNamespaces } from './userns-probe.ts';
+import { probeUserNamespaces, searchableByOthers } from './userns-probe.ts';
 import { tmpdir } from 'node:os';
 
 export { findExecutable } from './find-executable.ts';
@@ -133,7 +133,8 @@ async function userNamespaces(config: Config): Promise<CheckResult> {
   const rootExists = await access(config.root).then(() => true, () => false);
   const scratch = rootExists ? join(config.root, 'userns-probe') : join(tmpdir(), `critter-userns-probe-${process.pid}`);
   const where = rootExists ? config.root : `${tmpdir()} (the storage root does not exist yet)`;
-  const r = await probeUserNamespaces(scratch);
+  let r = await probeUserNamespaces(scratch);
+  if (r.ok) r = await searchableByOthers(config.run_root);
   return {
     name: 'user namespaces', required: false, ok: r.ok,
     detail: r.ok ? `id-mapped layers under overlayfs work on ${where}` : `pods with userns_options mode POD are refused: ${r.reason ?? 'probe failed'} (on ${where})`,

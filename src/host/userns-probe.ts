@@ -8,7 +8,7 @@
  * (before 5.19) makes it fail, and Status then reports user_namespaces false.
  */
 import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describeError } from '../lib/errors.ts';
 import { createPinnedUserns } from '../network/userns.ts';
 import { MNT_DETACH, mount, umount } from '../storage/libc.ts';
@@ -22,6 +22,19 @@ export interface UsernsProbeResult {
 
 /** Host id the probe maps container id 0 to: any unused id does. */
 const PROBE_HOST_ID = 3_000_000_000;
+
+/**
+ * runc 1.1 mounts a pod's rootfs and binds from inside its user namespace, as the pod's
+ * root: an unprivileged host id, which must be able to search every directory down to the
+ * run root (o+x), as it can under /run. The first that refuses is named.
+ */
+export async function searchableByOthers(dir: string): Promise<UsernsProbeResult> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (st && (st.mode & 0o001) === 0) return { ok: false, reason: `${d} is not searchable by others (mode ${(st.mode & 0o777).toString(8)}): the pod's root could not reach the run root` };
+    if (d === '/') return { ok: true };
+  }
+}
 
 export async function probeUserNamespaces(scratchDir: string): Promise<UsernsProbeResult> {
   const pin = join(scratchDir, 'userns');

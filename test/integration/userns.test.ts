@@ -10,7 +10,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
@@ -44,10 +44,6 @@ before(async () => {
   const conf = join(tmp, 'registries.conf');
   await writeFile(conf, registriesConfText(registry.host));
   pd = await startPodDaemon({ extraArgs: ['--registries-conf', conf] });
-  // runc 1.1 mounts the rootfs from inside the pod's user namespace: its root (host
-  // 100000) must be able to reach the daemon's dirs, as under /run and /var/lib.
-  await chmod(pd.daemon.dirs.base, 0o711);
-  await chmod(tmp, 0o711);
   await c().call('PullImage', { image: { image: imgs.busybox.reference } });
 });
 
@@ -197,7 +193,6 @@ test('with runtime.pause_image the infra process runs from the image\'s id-mappe
   await pushImage(registry, 'critter-test/userns-pause', '1', image);
   const pause = await startPodDaemon({ extraArgs: ['--registries-conf', join(tmp, 'registries.conf')], configYaml: `runtime:\n  pause_image: "registry.k8s.io/critter-test/userns-pause:1"\n` });
   try {
-    await chmod(pause.daemon.dirs.base, 0o711);
     const client = pause.daemon.client;
     const config = podConfig('pause-userns');
     const podId = (await client.call('RunPodSandbox', { config })).pod_sandbox_id as string;
