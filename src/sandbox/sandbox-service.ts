@@ -166,6 +166,8 @@ export class SandboxService {
         cgroupParent, cgroupDriver: this.#deps.cgroupDriver, runDir,
       }, { phase: 'creating', namespaces: {}, networkAttached: false, ips: [], cniResult: null, shmMounted: false });
       stack.push(`remove record of pod ${id}`, () => records.remove(id));
+      // The run root is searchable by others (pods' user namespaces): the pod ids are not listable.
+      await mkdir(join(this.#deps.runRoot, 'pods'), { recursive: true, mode: 0o711 });
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       stack.push(`remove run dir ${runDir}`, (signal) => this.#deps.files.removeDir({ log, signal }, runDir));
 
