@@ -145,9 +145,11 @@ test('a pod with mappings runs its containers as the mapped root; the image and 
   assert.match((await sh(id, 'ls /sys/class/net')).out, /eth0/);
   // Root of the pod is not root of the host: it cannot change what the host's root owns.
   assert.notEqual((await sh(id, 'echo 1 > /proc/sys/kernel/domainname 2>/dev/null; cat /proc/sys/vm/overcommit_memory > /dev/null; echo 0 > /proc/sys/vm/overcommit_ratio 2>/dev/null')).code, 0);
-  // A container with its own PID namespace joins the pod's user namespace too.
-  const own = await runContainer(pod, [], CONTAINER);
+  // A container with its own PID namespace joins the pod's user namespace too; an image
+  // volume is a plain read-only bind (an overlay cannot be id-mapped): readable, owned by nobody.
+  const own = await runContainer(pod, [{ container_path: '/iv', image: { image: imgs.busybox.reference }, readonly: true }], CONTAINER);
   assert.match((await sh(own, 'cat /proc/self/uid_map; id -u')).out, /^\s+0\s+100000\s+65536\n0\n$/);
+  assert.deepEqual(await sh(own, 'stat -c %u /iv/bin/busybox && /iv/bin/busybox true && echo ran'), { code: 0, out: '65534\nran\n', err: '' });
 
   assert.deepEqual((await daemonMounts()).filter((m) => m.includes('/idmap/')), [], 'no id-mapped staging mount outlives a create');
   await c().call('RemoveContainer', { container_id: id });
@@ -210,4 +212,29 @@ test('with runtime.pause_image the infra process runs from the image\'s id-mappe
   } finally {
     await pause.close();
   }
+});
+
+test('as critest does: a container printing its uid_map exits 0 and its log shows the pod\'s mapping', async () => {
+  const mapping = [{ container_id: 0, host_id: 1000, length: 100000 }];
+  const config = podSandboxConfig('critest-like', {
+    log_directory: join(tmp, 'critest-like'), dns_config: {},
+    linux: { security_context: { namespace_options: { userns_options: { mode: POD, uids: mapping, gids: mapping } } } },
+  }) as Any;
+  const podId = (await c().call('RunPodSandbox', { config })).pod_sandbox_id as string;
+  const ctr = {
+    metadata: { name: 'uidmap', attempt: 0 }, image: { image: imgs.busybox.reference }, command: ['cat', '/proc/self/uid_map'], log_path: 'uidmap.log',
+    linux: { security_context: { namespace_options: config.linux.security_context.namespace_options } },
+  };
+  const id = (await c().call('CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: config })).container_id as string;
+  await c().call('StartContainer', { container_id: id });
+  let status: Any = {};
+  for (let i = 0; i < 100 && status.state !== 2; i++) {
+    status = (await c().call('ContainerStatus', { container_id: id })).status;
+    if (status.state !== 2) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status.state, 2, 'CONTAINER_EXITED');
+  assert.equal(status.exit_code, 0);
+  assert.match(await readFile(join(tmp, 'critest-like', 'uidmap.log'), 'utf8'), /stdout F\s+0\s+1000\s+100000\n/);
+  await c().call('RemoveContainer', { container_id: id });
+  await removePod(podId);
 });
