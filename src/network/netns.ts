@@ -3,7 +3,9 @@
  * pinns): `unshare --net=FILE --ipc=FILE --uts=FILE sysctl -w …` creates the namespaces,
  * bind-mounts each one onto its FILE (util-linux unshare(1) "persistent namespace"), runs
  * sysctl(8) inside them to set the hostname (kernel.hostname is per UTS namespace) and the
- * pod's sysctls, and exits. The bind mounts keep the namespaces alive.
+ * pod's sysctls, and exits. The bind mounts keep the namespaces alive. A pod with its own
+ * user namespace (KEP-127) has it pinned too, and its other namespaces made inside it, in
+ * the order userns.ts explains.
  */
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
