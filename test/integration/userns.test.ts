@@ -19,6 +19,8 @@ import { standardTestImages, type StandardTestImages } from '../fixtures/standar
 import { registriesConfText } from '../fixtures/registries-conf.ts';
 import { mountsUnder, podSandboxConfig, startPodDaemon, type PodDaemon } from './helpers/pod-network.ts';
 import { buildImage, busyboxRootfsLayer, pushImage } from '../fixtures/image-builder.ts';
+import { writeFailpoint } from './helpers/failpoints.ts';
+import { run } from '../../src/lib/exec.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -97,10 +99,12 @@ async function sh(id: string, script: string): Promise<{ code: number; out: stri
  */
 const daemonMounts = async (): Promise<string[]> => (await mountsUnder(pd.daemon.dirs.base)).filter((m) => !/\/run\/(user|net|uts|ipc)ns$/.test(m));
 
-async function removePod(id: string): Promise<void> {
-  await c().call('StopPodSandbox', { pod_sandbox_id: id });
-  await c().call('RemovePodSandbox', { pod_sandbox_id: id });
+async function removePodOn(client: PodDaemon['daemon']['client'], id: string): Promise<void> {
+  await client.call('StopPodSandbox', { pod_sandbox_id: id });
+  await client.call('RemovePodSandbox', { pod_sandbox_id: id });
 }
+
+const removePod = (id: string): Promise<void> => removePodOn(c(), id);
 
 test('Status reports the user_namespaces feature for the runc handler on this host', async () => {
   const res = await c().call('Status', { verbose: false });
@@ -237,4 +241,44 @@ test('as critest does: a container printing its uid_map exits 0 and its log show
   assert.match(await readFile(join(tmp, 'critest-like', 'uidmap.log'), 'utf8'), /stdout F\s+0\s+1000\s+100000\n/);
   await c().call('RemoveContainer', { container_id: id });
   await removePod(podId);
+});
+
+test('a daemon crash while runc create holds id-mapped binds: the restart detaches them before anything else', async () => {
+  const realRunc = (await run('sh', ['-c', 'command -v runc'])).stdout.trim();
+  const runc = await writeFailpoint({ dir: join(tmp, 'fp'), name: 'runc', real: realRunc, kind: 'runc', step: 'create', action: 'block' });
+  const fp = await startPodDaemon({
+    extraArgs: ['--registries-conf', join(tmp, 'registries.conf')],
+    configYaml: `runtime:\n  handlers:\n    runc:\n      path: ${runc.path}\n      root: ""\n`,
+  });
+  try {
+    let client = fp.daemon.client;
+    await client.call('PullImage', { image: { image: imgs.busybox.reference } });
+    // pid CONTAINER: no infra process, so the container's create is the first runc create.
+    const config = podConfig('fp-crash', { pid: CONTAINER }, {});
+    const podId = (await client.call('RunPodSandbox', { config })).pod_sandbox_id as string;
+    const vol = join(tmp, 'fp-vol');
+    await mkdir(vol, { recursive: true });
+    await writeFile(join(vol, 'keep'), 'kept\n');
+    const ctr = {
+      metadata: { name: 'blocked', attempt: 0 }, image: { image: imgs.busybox.reference }, command: ['sleep', '3600'],
+      mounts: [{ container_path: '/vol', host_path: vol }], linux: { security_context: { namespace_options: config.linux.security_context.namespace_options } },
+    };
+    const id = (await client.call('CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: config })).container_id as string;
+    const started = client.call('StartContainer', { container_id: id }).catch((err: unknown) => err);
+    await runc.reached();
+    const staging = (await mountsUnder(fp.daemon.dirs.base)).filter((m) => m.includes('/idmap/'));
+    assert.deepEqual(staging, [join(fp.daemon.dirs.runRoot, 'idmap', id, 'v0')], 'the hostPath is staged id-mapped during runc create');
+    await fp.restart({ crash: true });
+    await started;
+    assert.deepEqual((await mountsUnder(fp.daemon.dirs.base)).filter((m) => m.includes('/idmap/')), [], 'the restart detached the staged bind');
+    assert.equal(await readFile(join(vol, 'keep'), 'utf8'), 'kept\n', 'and removed nothing through it');
+    await runc.release();
+    client = fp.daemon.client;
+    await client.call('RemoveContainer', { container_id: id });
+    await removePodOn(client, podId);
+    assert.deepEqual((await mountsUnder(fp.daemon.dirs.base)).filter((m) => m.includes(podId) || m.includes('/idmap/')), []);
+  } finally {
+    await runc.release();
+    await fp.close();
+  }
 });
