@@ -5,7 +5,7 @@
  * task to Start: a CREATED container is a prepared bundle. Each step registers its undo; a
  * failure unwinds them all, and what a crash leaves has no record and is swept by recovery.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { ContainerConfig__Output } from '../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { Op } from '../lib/op.ts';
@@ -28,6 +28,8 @@ import { mkdirInRoot } from '../storage/rootfs-path.ts';
 import { quoteBounded } from '../storage/errors.ts';
 import { unpackForRestore, type RestoreInfo } from './checkpoint/restore.ts';
 import { mountImageVolumes } from './image-volumes.ts';
+import { idmapStagingRoot } from '../storage/idmap-staging.ts';
+import { hostIdOfZero } from '../network/userns.ts';
 
 export interface CreatePlan {
   id: string;
@@ -101,11 +103,21 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
   hostInputs.catch(() => undefined); // awaited below; a mount failure must not leave it unhandled
   const stack = new CleanupStack();
   try {
+    const podCtx = await liveInfraContext(pod);
+    const stagingDir = join(idmapStagingRoot(deps.runRoot), id);
     await mkdir(bundle, { recursive: true, mode: 0o700 });
+    // runc 1.1 mounts the rootfs from inside the pod's user namespace: its root must reach it.
+    if (podCtx.userns) {
+      await chmod(dirname(bundle), 0o711);
+      await chmod(bundle, 0o711);
+    }
     stack.push(`remove bundle ${bundle}`, () => rm(bundle, { recursive: true, force: true }));
     stack.push(`remove read-write layer of ${id}`, (signal) => deps.rootfs.removeLayer({ log, signal }, id));
     stack.push(`unmount ${rootfsPath}`, (signal) => deps.rootfs.unmount({ log, signal }, rootfsPath));
-    await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath);
+    const idmap = podCtx.userns
+      ? { usernsPath: podCtx.userns.path, uid: hostIdOfZero(podCtx.userns.uids), gid: hostIdOfZero(podCtx.userns.gids), stagingDir }
+      : undefined;
+    await deps.rootfs.mount(op, id, deps.layers.lowerDirs(image.topLayer), rootfsPath, idmap);
     const volumes = await mountImageVolumes(deps, { log, signal: op.signal }, stack, bundle, config, plan.volumeImages ?? []);
     if (volumes.records.length > 0) metadata.imageVolumes = volumes.records;
 
@@ -116,7 +128,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
     const host = { ...hostFacts, rroSupported: hostFacts.rroSupported && runtimeRro };
     const built = buildSpec({
       containerId: id, config, sandboxConfig: pod.metadata.config, imageName: requested, image: imageConfig,
-      etcPasswd, etcGroup, pod: await liveInfraContext(pod), host, defaults, rootfsPath, devicesByHostPath: devices,
+      etcPasswd, etcGroup, pod: podCtx, host, defaults, rootfsPath, devicesByHostPath: devices, idmapStagingDir: stagingDir,
       ...(localhostProfile === undefined ? {} : { localhostSeccompProfile: localhostProfile }),
       ...(cdi === undefined ? {} : { cdi }), imageVolumes: volumes.hostPaths,
     });
@@ -128,6 +140,7 @@ export async function createContainer(deps: ContainerServiceDeps, op: Op, plan: 
         throw new FailedPreconditionError(`image volume ${quoteBounded(v)} cannot be created in the container's rootfs`, { cause: err });
       });
     }
+    if (built.idmapBinds.length > 0) metadata.idmapBinds = built.idmapBinds.map((b) => ({ ...b, usernsPath: podCtx.userns!.path }));
     await writeFile(join(bundle, 'config.json'), JSON.stringify(built.spec), { mode: 0o600 });
     await mkdir(dirname(metadata.conmonLogPath), { recursive: true, mode: 0o755 });
     if (plan.restore) await unpackForRestore(op, plan.restore.archive, bundle, rootfsPath, metadata.conmonLogPath);

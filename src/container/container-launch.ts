@@ -9,10 +9,11 @@
  * (container-recovery.ts discardHalfLaunch).
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
 import type { Op } from '../lib/op.ts';
-import { describeError } from '../lib/errors.ts';
+import { FailedPreconditionError, describeError } from '../lib/errors.ts';
+import { releaseStaged, stageIdmapped, sweepStaging, withUserns } from '../storage/idmap-staging.ts';
 import type { CreateContainerOptions, OciRuntime } from '../oci/runtime.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord } from './container-record.ts';
@@ -31,10 +32,10 @@ export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: C
   const { id } = rec;
   const config = rec.metadata.config;
   try {
-    const created = await runtime.createContainer(op, {
+    const created = await withStagedBinds(rec, () => runtime.createContainer(op, {
       id, bundle: rec.metadata.bundle, logPath: rec.metadata.conmonLogPath, persistDir: persistDirOf(rec),
       terminal: config.tty, stdin: config.stdin, stdinOnce: config.stdin_once, ...(restore ? { restore } : {}),
-    });
+    }));
     const memoryCgroupDir = await deps.oom.memoryCgroupOf(created.pid);
     // Recorded before the start so that an exit right after it is seen as the container's.
     // Not fsynced: after a power loss there is no process to name; a crash of the daemon
@@ -46,6 +47,29 @@ export async function launchContainer(deps: ContainerServiceDeps, op: Op, rec: C
   } catch (err) {
     await discardRuntimeContainer(deps, op, id, runtime);
     throw err;
+  }
+}
+
+/**
+ * Runs `create` with the record's id-mapped bind sources attached. runc copies them into
+ * the container's mount namespace, so they are detached right after, whatever happened:
+ * nothing id-mapped stays on the host's side for a container's life.
+ */
+async function withStagedBinds<T>(rec: ContainerRecord, create: () => Promise<T>): Promise<T> {
+  const binds = rec.metadata.idmapBinds ?? [];
+  if (binds.length === 0) return create();
+  const staged: string[] = [];
+  try {
+    for (const b of binds) {
+      await withUserns(b.usernsPath, (fd) => stageIdmapped(b.source, b.place, fd, true)).catch((err: unknown) => {
+        throw new FailedPreconditionError(`mount source ${JSON.stringify(b.source)} cannot be id-mapped into the pod's user namespace: ${describeError(err)}`, { cause: err });
+      });
+      staged.push(b.place);
+    }
+    return await create();
+  } finally {
+    for (const place of staged) await releaseStaged(place);
+    await sweepStaging(dirname(binds[0]!.place)).catch(() => undefined);
   }
 }
 

@@ -37,6 +37,11 @@ export interface ContainerMetadata {
   stopSignal: string;
   /** Image volumes (CRI mounts of an image, KEP-4639) mounted for it: absent when it has none. */
   imageVolumes?: ImageVolumeRecord[];
+  /**
+   * Bind sources id-mapped into the pod's user namespace: each `source` is attached at
+   * `place` (the spec's bind source) for the runtime's create only (idmap-staging.ts).
+   */
+  idmapBinds?: Array<{ source: string; place: string; usernsPath: string }>;
   /** Set when created from a checkpoint archive: StartContainer restores instead of starting (issue 14). */
   restore?: RestoreInfo;
 }

@@ -12,6 +12,7 @@ import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord } from './container-record.ts';
 import { isLaunched } from './container-launch.ts';
 import { imageVolumeMountPoints } from './image-volumes.ts';
+import { idmapStagingRoot, sweepStaging } from '../storage/idmap-staging.ts';
 
 /** Plain unmounts tried on EBUSY before the mount is detached lazily. */
 const BUSY_ATTEMPTS = 5;
@@ -23,6 +24,8 @@ export async function teardownContainer(deps: ContainerServiceDeps, op: Op, rec:
   if (runtime && isLaunched(rec)) await runtime.delete(op, rec.id, { force: true });
   await unmountRootfs(deps, op, join(rec.metadata.bundle, 'rootfs'));
   for (const target of await imageVolumeMountPoints(rec.metadata.bundle)) await unmountRootfs(deps, op, target);
+  // Id-mapped bind sources live only during the runtime's create; a crash in it leaves them.
+  await sweepStaging(join(idmapStagingRoot(deps.runRoot), rec.id));
   await deps.rootfs.removeLayer(op, rec.id);
   await rm(rec.metadata.bundle, { recursive: true, force: true });
   await deps.exitFiles.remove(rec.id);

@@ -18,6 +18,7 @@ import { statDevice } from './host-facts.ts';
 import { readFileInRoot } from '../storage/rootfs-path.ts';
 import { PathInRootError } from '../storage/errors.ts';
 import { NamespaceMode } from '../generated/cri/runtime/v1/NamespaceMode.ts';
+import { idMaps } from '../sandbox/sandbox-config.ts';
 
 /**
  * A file of the image (/etc/passwd, /etc/group), resolved inside the rootfs: an image whose
@@ -130,6 +131,8 @@ export function podContext(pod: SandboxRecord): PodContext {
   if (ns.net !== undefined) ctx.netnsPath = ns.net;
   if (ns.ipc !== undefined) ctx.ipcnsPath = ns.ipc;
   if (ns.uts !== undefined) ctx.utsnsPath = ns.uts;
+  const userns = pod.metadata.config.linux?.security_context?.namespace_options?.userns_options;
+  if (ns.user !== undefined && userns) ctx.userns = { path: ns.user, uids: idMaps(userns.uids), gids: idMaps(userns.gids) };
   if (pod.status.infra !== undefined) ctx.infraPid = pod.status.infra.pid;
   if (pod.status.shmMounted) ctx.shmPath = join(runDir, 'shm');
   else if (hostIpc) ctx.shmPath = '/dev/shm';

@@ -4,15 +4,35 @@
  * containers/storage's overlay driver does. The lower dirs are the layer store's short
  * `l/` links, which keeps the mount options under a page for all but very deep images.
  */
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
 import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
+import { releaseStaged, stageIdmapped, withUserns } from '../storage/idmap-staging.ts';
+
+/**
+ * An overlay for a pod with its own user namespace: each lower layer is mounted through
+ * an id-mapped copy (a file owned by 0 on disk appears owned by the pod's root, host id
+ * `uid`), and the upper dir belongs to that host id, so what the container writes is owned
+ * on disk by the ids it maps to. The layers on disk are unchanged and shared with other
+ * pods. An overlay mount itself cannot be id-mapped (mount_setattr answers EINVAL), and an
+ * id-mapped upper dir cannot be written by overlayfs (its work dir is made as host root,
+ * which the mapping does not cover: EOVERFLOW); both were tried on this kernel.
+ */
+export interface RootfsIdmap {
+  /** The pod's pinned user namespace. */
+  usernsPath: string;
+  /** Host ids of the pod's uid 0 and gid 0. */
+  uid: number;
+  gid: number;
+  /** Where the id-mapped copies of the layers are attached while the overlay is mounted (idmap-staging.ts). */
+  stagingDir: string;
+}
 
 export interface RootfsMounter {
   /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
-  mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void>;
+  mount(op: Op, id: string, lowerDirs: readonly string[], target: string, idmap?: RootfsIdmap): Promise<void>;
   /**
    * Mounts the layers alone, read-only (an overlay without upper and work dirs) at
    * `target`: an image volume. A no-op when it is already mounted there.
@@ -50,7 +70,7 @@ export class OverlayRootfs implements RootfsMounter {
     this.#deps = deps;
   }
 
-  async mount(op: Op, id: string, lowerDirs: readonly string[], target: string): Promise<void> {
+  async mount(op: Op, id: string, lowerDirs: readonly string[], target: string, idmap?: RootfsIdmap): Promise<void> {
     if (await isMountPoint(target)) return;
     const dir = join(this.#deps.layersDir, id);
     const upper = join(dir, 'upper');
@@ -58,7 +78,29 @@ export class OverlayRootfs implements RootfsMounter {
     await Promise.all([
       mkdir(upper, { recursive: true, mode: 0o755 }), mkdir(work, { recursive: true, mode: 0o700 }), mkdir(target, { recursive: true, mode: 0o755 }),
     ]);
-    await overlay(op, lowerDirs, `,upperdir=${upper},workdir=${work}`, target);
+    const rest = `,upperdir=${upper},workdir=${work}`;
+    if (!idmap) {
+      await overlay(op, lowerDirs, rest, target);
+      return;
+    }
+    // The root of the overlay is the upper dir's: the pod's root must own it.
+    await chown(upper, idmap.uid, idmap.gid);
+    await withUserns(idmap.usernsPath, async (fd) => {
+      // `<staging>/l/<n>`: the same shape as the store's short links, for overlay()'s long-option fallback.
+      const staged: string[] = [];
+      try {
+        for (const [i, lower] of lowerDirs.entries()) {
+          const place = join(idmap.stagingDir, 'l', String(i));
+          await stageIdmapped(lower, place, fd, false);
+          staged.push(place);
+        }
+        await overlay(op, staged, rest, target);
+      } finally {
+        for (const place of staged) await releaseStaged(place);
+        await releaseStaged(join(idmap.stagingDir, 'l')).catch(() => undefined);
+        await releaseStaged(idmap.stagingDir).catch(() => undefined);
+      }
+    });
   }
 
   async mountReadOnly(op: Op, lowerDirs: readonly string[], target: string): Promise<void> {

@@ -32,6 +32,8 @@ import type { Config } from '../config/schema.ts';
 import { release } from 'node:os';
 import type { OciRuntime } from '../oci/runtime.ts';
 import { kernelSupportsRro } from '../container/host-facts.ts';
+import { probeUserNamespaces, searchableByOthers } from '../host/userns-probe.ts';
+import { idmapStagingRoot, sweepStaging } from '../storage/idmap-staging.ts';
 
 export interface ComposeInput {
   loaded: LoadedConfig;
@@ -72,13 +74,21 @@ async function availableHandlers(loaded: LoadedConfig): Promise<RuntimeHandlerIn
  * need the kernel (mount_setattr, 5.12+) and a runtime that lists `rro` in its features.
  * The objects are the ones Status reports, so this runs before the daemon is ready.
  */
-async function detectHandlerFeatures(log: Logger, handlers: RuntimeHandlerInfo[], runtime: (name: string) => OciRuntime, defaultHandler: string): Promise<void> {
+async function detectHandlerFeatures(
+  log: Logger, handlers: RuntimeHandlerInfo[], runtime: (name: string) => OciRuntime, defaultHandler: string, usernsScratch: string, runRoot: string,
+): Promise<void> {
   const kernel = kernelSupportsRro(release());
   const op = { log, signal: AbortSignal.timeout(30_000) };
+  // User namespaces need the host (probed once: id-mapped mounts on the storage root's
+  // filesystem under overlayfs) and a runtime that joins a user namespace by path.
+  let userns = await probeUserNamespaces(usernsScratch);
+  if (userns.ok) userns = await searchableByOthers(runRoot);
+  if (!userns.ok) log.warn({ reason: userns.reason }, 'Pod user namespaces are not available on this host (user_namespaces feature off)');
   for (const h of handlers) {
     const name = h.name === '' ? defaultHandler : h.name;
     const rt = runtime(name);
     h.recursiveReadOnlyMounts = kernel && (await rt.supportsRecursiveReadOnly?.(op).catch(() => false) ?? false);
+    h.userNamespaces = userns.ok && (await rt.supportsUserNamespaces?.(op).catch(() => false) ?? false);
   }
 }
 
@@ -105,6 +115,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     configuredCommand: config.runtime.infra_command,
     cgroupDriver: config.cgroup_driver,
     exitDir: join(config.run_root, 'infra-exits'),
+    idmapStagingDir: idmapStagingRoot(config.run_root),
     log: input.log.child({ component: 'infra' }),
     ...(pauseImage ? { pauseImage } : {}),
   });
@@ -126,6 +137,7 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     clock: { nowNs: () => BigInt(Date.now()) * 1_000_000n },
     podCgroups: new CgroupLimitWriter({ version: await detectCgroupVersion() }),
     createTimeoutMs: config.runtime.create_timeout_seconds * 1000,
+    userNamespaces: (handler) => handlers.some((h) => h.name === handler && h.userNamespaces),
   });
   sandboxesLate = sandboxes;
   containerPart = await composeContainers({ config, log: input.log.child({ component: 'containers' }), store: imagePart.store, images: imagePart.images, sandboxes, observer: statsPart.containerObserver });
@@ -175,7 +187,9 @@ export async function compose(input: ComposeInput): Promise<Composed> {
     })),
     async start() {
       await runtimeInfo.load();
-      await detectHandlerFeatures(input.log, handlers, (name) => containersReady.runtime(name), config.runtime.default_handler);
+      // Id-mapped mounts exist only during a mount or a runtime create: any left are a crash's.
+      await sweepStaging(idmapStagingRoot(config.run_root));
+      await detectHandlerFeatures(input.log, handlers, (name) => containersReady.runtime(name), config.runtime.default_handler, join(config.root, 'userns-probe'), config.run_root);
       await cniConfigs.start();
       await sandboxes.recover({ log: input.log.child({ component: 'recovery' }), signal: AbortSignal.timeout(300_000) });
       await containersReady.start();

@@ -4,7 +4,7 @@
  * (bounded), exit 0. Containers are never touched by shutdown: conmon, not this process,
  * is their parent (DESIGN: Process model).
  */
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
@@ -54,7 +54,11 @@ export class Daemon {
     refuseMissingHardRequirements(checks);
     for (const c of checks.filter((c) => !c.ok)) log.warn({ check: c.name, detail: c.detail, pkg: c.pkg }, 'Optional host prerequisite missing');
     await mkdir(config.root, { recursive: true, mode: 0o700 });
-    await mkdir(config.run_root, { recursive: true, mode: 0o700 });
+    // 0711 (containerd's state dir too): runc mounts a rootfs and its binds from inside a
+    // pod's user namespace, whose root is an unprivileged host id that must pass through.
+    // Nothing in it is listable, and what is private keeps its own 0700 or 0600.
+    await mkdir(config.run_root, { recursive: true, mode: 0o711 });
+    await chmod(config.run_root, 0o711);
     this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
     const metrics = this.#composed.metrics;
     const trimmer = new IdleTrimmer({ trim: mallocTrim, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });

@@ -11,6 +11,8 @@ import { DEFAULT_APPARMOR_PROFILE } from './apparmor-profile.ts';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { criuVersion } from '../oci/runc-checkpoint.ts';
+import { probeUserNamespaces, searchableByOthers } from './userns-probe.ts';
+import { tmpdir } from 'node:os';
 
 export { findExecutable } from './find-executable.ts';
 
@@ -121,6 +123,25 @@ async function criu(config: Config): Promise<CheckResult> {
   return { name: 'criu', required: false, ok: version !== undefined, detail: version ? `${path} version ${version}` : `${path} does not answer --version`, pkg: 'criu' };
 }
 
+/**
+ * Pod user namespaces (KEP-127, issue 13): optional. The probe (userns-probe.ts) runs on the
+ * storage root's filesystem when the root exists, else on the temp dir's (said in the
+ * detail); the daemon probes its root again at start-up and reports the handler feature
+ * user_namespaces from that and from the runtime's `features`.
+ */
+async function userNamespaces(config: Config): Promise<CheckResult> {
+  const rootExists = await access(config.root).then(() => true, () => false);
+  const scratch = rootExists ? join(config.root, 'userns-probe') : join(tmpdir(), `critter-userns-probe-${process.pid}`);
+  const where = rootExists ? config.root : `${tmpdir()} (the storage root does not exist yet)`;
+  let r = await probeUserNamespaces(scratch);
+  if (r.ok) r = await searchableByOthers(config.run_root);
+  return {
+    name: 'user namespaces', required: false, ok: r.ok,
+    detail: r.ok ? `id-mapped layers under overlayfs work on ${where}` : `pods with userns_options mode POD are refused: ${r.reason ?? 'probe failed'} (on ${where})`,
+    pkg: 'Linux >= 5.19 with id-mapped mounts on the storage root\'s filesystem; util-linux',
+  };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
@@ -139,6 +160,7 @@ export async function runHostChecks(config: Config): Promise<CheckResult[]> {
     seccompProfile(config),
     apparmor(config),
     criu(config),
+    userNamespaces(config),
   ]);
 }
 

@@ -3,7 +3,9 @@
  * pinns): `unshare --net=FILE --ipc=FILE --uts=FILE sysctl -w …` creates the namespaces,
  * bind-mounts each one onto its FILE (util-linux unshare(1) "persistent namespace"), runs
  * sysctl(8) inside them to set the hostname (kernel.hostname is per UTS namespace) and the
- * pod's sysctls, and exits. The bind mounts keep the namespaces alive.
+ * pod's sysctls, and exits. The bind mounts keep the namespaces alive. A pod with its own
+ * user namespace (KEP-127) has it pinned too, and its other namespaces made inside it, in
+ * the order userns.ts explains.
  */
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,13 +13,20 @@ import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
 import { normaliseSysctlName } from './sysctls.ts';
+import { createPinnedUserns, type IdMap } from './userns.ts';
 
-export type PinnedNamespaceKind = 'net' | 'ipc' | 'uts';
+/** `user` is pinned only for pods with a user namespace (userns.ts); it owns the others. */
+export type PinnedNamespaceKind = 'net' | 'ipc' | 'uts' | 'user';
 export type PinnedNamespaces = Partial<Record<PinnedNamespaceKind, string>>;
 
 export interface PinRequest {
   /** Which namespaces to create; the others stay the host's. */
-  kinds: readonly PinnedNamespaceKind[];
+  kinds: readonly Exclude<PinnedNamespaceKind, 'user'>[];
+  /**
+   * A pod user namespace with these mappings (KEP-127 mode POD): it is pinned too, and
+   * the namespaces of `kinds` are created inside it, so that it owns them.
+   */
+  userns?: { uids: readonly IdMap[]; gids: readonly IdMap[] };
   /** Set inside the new UTS namespace (ignored without one: it would rename the host). */
   hostname?: string;
   /** Already validated (sysctls.ts) against `kinds`. */
@@ -31,8 +40,8 @@ export interface NamespaceManagerDeps {
   timeoutMs?: number;
 }
 
-const KIND_DIRS: Record<PinnedNamespaceKind, string> = { net: 'netns', ipc: 'ipcns', uts: 'utsns' };
-const ALL_KINDS: readonly PinnedNamespaceKind[] = ['net', 'ipc', 'uts'];
+const KIND_DIRS: Record<PinnedNamespaceKind, string> = { net: 'netns', ipc: 'ipcns', uts: 'utsns', user: 'userns' };
+const ALL_KINDS: readonly PinnedNamespaceKind[] = ['net', 'ipc', 'uts', 'user'];
 
 export class NamespaceManager {
   #deps: NamespaceManagerDeps;
@@ -51,9 +60,10 @@ export class NamespaceManager {
   /** Creates and pins the namespaces; on failure removes whatever it pinned. */
   async create(op: Op, podId: string, req: PinRequest): Promise<PinnedNamespaces> {
     const pinned: PinnedNamespaces = {};
-    if (req.kinds.length === 0) return pinned;
+    if (req.kinds.length === 0 && !req.userns) return pinned;
     const args: string[] = [];
-    for (const kind of req.kinds) {
+    const kinds: PinnedNamespaceKind[] = req.userns ? ['user', ...req.kinds] : [...req.kinds];
+    for (const kind of kinds) {
       const dir = join(this.#deps.runRoot, KIND_DIRS[kind]);
       await this.#ensurePrivateMountDir(op, dir);
       const file = join(dir, podId);
@@ -65,8 +75,10 @@ export class NamespaceManager {
     const settings = Object.entries(req.sysctls).map(([k, v]) => `${normaliseSysctlName(k)}=${v}`);
     if (req.hostname && req.kinds.includes('uts')) settings.unshift(`kernel.hostname=${req.hostname}`);
     const command = settings.length > 0 ? ['sysctl', '-q', '-w', ...settings] : ['true'];
+    const timeoutMs = this.#deps.timeoutMs ?? 30_000;
     try {
-      await run('unshare', [...args, '--', ...command], { signal: op.signal, timeoutMs: this.#deps.timeoutMs ?? 30_000 });
+      if (req.userns) await createPinnedUserns({ signal: op.signal, timeoutMs }, pinned, req.userns, settings);
+      else await run('unshare', [...args, '--', ...command], { signal: op.signal, timeoutMs });
     } catch (err) {
       await this.remove(op, podId).catch(() => undefined);
       throw err;

@@ -54,6 +54,7 @@ export class ConmonOciRuntime implements OciRuntime {
   readonly #launcher: ConmonLauncher;
   readonly #exec: ConmonExec;
   #rro: Promise<boolean> | undefined;
+  #userns: Promise<boolean> | undefined;
 
   constructor(deps: ConmonOciRuntimeDeps) {
     this.handler = deps.handler;
@@ -80,6 +81,11 @@ export class ConmonOciRuntime implements OciRuntime {
   supportsRecursiveReadOnly(op: Op): Promise<boolean> {
     this.#rro ??= this.#cli.mountOptions(op).then((opts) => opts?.has('rro') ?? false);
     return this.#rro;
+  }
+
+  supportsUserNamespaces(op: Op): Promise<boolean> {
+    this.#userns ??= this.#cli.namespaceTypes(op).then((types) => types?.has('user') ?? false);
+    return this.#userns;
   }
 
   start(op: Op, id: string): Promise<void> {

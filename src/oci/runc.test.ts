@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
 import { OciRuntimeError } from './runtime.ts';
-import { parseFeatureMountOptions, parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
+import { parseFeatureMountOptions, parseFeatureNamespaces, parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
 
 test('runtimeMessage() reads JSON log lines, logfmt and plain text', () => {
   assert.equal(runtimeMessage('{"level":"error","msg":"container does not exist","time":"x"}\n'), 'container does not exist');
@@ -84,4 +84,10 @@ test('runtimeError() answers a memory limit below usage with FailedPreconditionE
   const crun = '{"msg":"write `memory.limit_in_bytes`: Device or resource busy","level":"error"}';
   assert.ok(runtimeError('crun', 'update', 'x', crun, 1) instanceof FailedPreconditionError);
   assert.ok(runtimeError('runc', 'update', 'x', 'time="t" level=error msg="invalid cpu quota"', 1) instanceof OciRuntimeError);
+});
+
+test('parseFeatureNamespaces() reads linux.namespaces of `features` (user namespaces are claimed only when "user" is listed)', () => {
+  assert.deepEqual([...parseFeatureNamespaces('{"linux":{"namespaces":["cgroup","user","uts"]}}')!], ['cgroup', 'user', 'uts']);
+  assert.equal(parseFeatureNamespaces('{"mountOptions":[]}'), undefined);
+  assert.equal(parseFeatureNamespaces('unknown command features'), undefined);
 });

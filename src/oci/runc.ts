@@ -53,6 +53,17 @@ export function parseFeatureMountOptions(stdout: string): ReadonlySet<string> | 
   }
 }
 
+/** `linux.namespaces` of a runtime-spec features document; undefined when absent or unreadable. */
+export function parseFeatureNamespaces(stdout: string): ReadonlySet<string> | undefined {
+  try {
+    const parsed = JSON.parse(stdout) as { linux?: { namespaces?: unknown } };
+    const ns = parsed.linux?.namespaces;
+    return Array.isArray(ns) ? new Set(ns.filter((o): o is string => typeof o === 'string')) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The runtime's own message out of its stderr: JSON log lines, logfmt `msg="…"`, or plain text. */
 export function runtimeMessage(stderr: string): string {
   const messages: string[] = [];
@@ -181,6 +192,13 @@ export class RuncCli {
    * before 1.2 passes an option it does not know (such as `rro`) to mount(2) as data,
    * where a bind mount ignores it: an option must be listed here before we rely on it.
    */
+  /** The namespace types the runtime knows (`features` linux.namespaces); undefined without `features`. */
+  async namespaceTypes(op: Op): Promise<ReadonlySet<string> | undefined> {
+    const result = await runAllowFailure(this.#deps.binary, ['features'], { signal: op.signal, timeoutMs: this.#deps.timeoutMs }).catch(() => undefined);
+    if (result === undefined || result.exitCode !== 0) return undefined;
+    return parseFeatureNamespaces(result.stdout);
+  }
+
   async mountOptions(op: Op): Promise<ReadonlySet<string> | undefined> {
     const result = await runAllowFailure(this.#deps.binary, ['features'], { signal: op.signal, timeoutMs: this.#deps.timeoutMs }).catch(() => undefined);
     if (result === undefined || result.exitCode !== 0) return undefined;

@@ -141,6 +141,11 @@ export interface OciRuntime {
   resume?(op: Op, id: string): Promise<void>;
   /** Whether the runtime applies the `rro` (recursive read-only) bind option; absent = no. */
   supportsRecursiveReadOnly?(op: Op): Promise<boolean>;
+  /**
+   * Whether the runtime joins a user namespace given by path with the spec's mappings
+   * (its `features` list `user`); the id-mapped mounts are critter's own. Absent = no.
+   */
+  supportsUserNamespaces?(op: Op): Promise<boolean>;
 }
 
 /** The OCI runtime or conmon failed; the message carries the runtime's own words. */

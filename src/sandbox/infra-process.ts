@@ -16,8 +16,10 @@ import type { OciRuntime } from '../oci/runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
+import type { IdMap } from '../network/userns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
-import { OverlayRootfs } from '../container/rootfs.ts';
+import { OverlayRootfs, type RootfsIdmap } from '../container/rootfs.ts';
+import { hostIdOfZero } from '../network/userns.ts';
 import { mkdirInRoot, writeFileInRoot } from '../storage/rootfs-path.ts';
 import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec, type InfraSpecInputs } from './infra-spec.ts';
 import type { PreparedInfraImage } from './infra-image.ts';
@@ -28,6 +30,8 @@ export interface InfraStartRequest {
   runDir: string;
   namespaces: PinnedNamespaces;
   cgroupParent: string;
+  /** The pod user namespace's mappings, with `namespaces.user`. */
+  userns?: { uids: readonly IdMap[]; gids: readonly IdMap[] };
 }
 
 export interface InfraStopRequest {
@@ -63,6 +67,8 @@ export interface InfraProcessesDeps {
   log: Logger;
   /** How long stop waits for the process and its conmon to end; default 10 s. */
   stopWaitMs?: number;
+  /** Staging dir of id-mapped layer copies (idmap-staging.ts); pods with a user namespace need it for a pause image. */
+  idmapStagingDir?: string;
   /** runtime.pause_image, when set: infra processes run it instead of catatonit. */
   pauseImage?: { prepare(op: Op): Promise<PreparedInfraImage> };
 }
@@ -91,11 +97,14 @@ export class InfraProcesses implements PodInfra {
     const runtime = this.#deps.runtime(req.handler);
     const bundle = infraBundleDir(req.runDir);
     const rootfs = join(bundle, 'rootfs');
-    const common = { podId: req.podId, namespaces: req.namespaces, cgroupParent: req.cgroupParent, cgroupDriver: this.#deps.cgroupDriver };
+    const common = {
+      podId: req.podId, namespaces: req.namespaces, cgroupParent: req.cgroupParent, cgroupDriver: this.#deps.cgroupDriver,
+      ...(req.userns ? { userns: req.userns } : {}),
+    };
     let inputs: InfraSpecInputs;
     if (this.#deps.pauseImage) {
       const image = await this.#deps.pauseImage.prepare(op);
-      await new OverlayRootfs({ layersDir: bundle }).mount(op, OVERLAY_ID, image.lowerDirs, rootfs);
+      await new OverlayRootfs({ layersDir: bundle }).mount(op, OVERLAY_ID, image.lowerDirs, rootfs, this.#idmapFor(req));
       op.log.debug({ pod: req.podId, image: image.imageId }, 'Pause image rootfs mounted for the infra process');
       inputs = { ...common, image: image.process };
     } else {
@@ -119,6 +128,14 @@ export class InfraProcesses implements PodInfra {
     await runtime.start(op, req.podId);
     op.log.info({ pod: req.podId, pid: created.pid, conmonPid: created.conmonPid }, 'Pod infra process started');
     return { pid: created.pid, startTime: created.pidStartTime };
+  }
+
+  /** The pause image's layers id-mapped into the pod's user namespace, if it has one. */
+  #idmapFor(req: InfraStartRequest): RootfsIdmap | undefined {
+    const usernsPath = req.namespaces.user;
+    if (usernsPath === undefined || !req.userns) return undefined;
+    if (this.#deps.idmapStagingDir === undefined) throw new FailedPreconditionError(`pod ${req.podId}: no staging dir for id-mapped mounts`);
+    return { usernsPath, uid: hostIdOfZero(req.userns.uids), gid: hostIdOfZero(req.userns.gids), stagingDir: join(this.#deps.idmapStagingDir, `infra-${req.podId}`) };
   }
 
   async stop(op: Op, req: InfraStopRequest): Promise<void> {

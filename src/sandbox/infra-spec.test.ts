@@ -51,3 +51,14 @@ test('buildInfraSpec() with a pause image runs the image\'s process as its user,
   assert.deepEqual(spec.mounts.map((m: Any) => m.destination), ['/proc', '/dev']);
   assert.equal(spec.linux.cgroupsPath, '/kubepods/pod1/crt-p1');
 });
+
+test('buildInfraSpec() joins a pod user namespace by path with the pod\'s mappings (runc 1.1 wants them to join)', () => {
+  const maps = [{ containerId: 0, hostId: 100000, length: 65536 }];
+  const spec = buildInfraSpec({ ...base, namespaces: { net: '/run/ns/net', user: '/run/ns/user' }, userns: { uids: maps, gids: maps } }) as Any;
+  assert.ok(spec.linux.namespaces.some((n: Any) => n.type === 'user' && n.path === '/run/ns/user'));
+  assert.deepEqual(spec.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+  assert.deepEqual(spec.linux.gidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+  const plain = buildInfraSpec({ ...base, namespaces: { net: '/run/ns/net' } }) as Any;
+  assert.equal(plain.linux.uidMappings, undefined);
+  assert.ok(!plain.linux.namespaces.some((n: Any) => n.type === 'user'));
+});

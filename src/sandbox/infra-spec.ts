@@ -9,6 +9,7 @@
  */
 import { posix } from 'node:path';
 import type { InfraImageProcess } from './infra-image.ts';
+import { ociIdMappings, type IdMap } from '../network/userns.ts';
 
 /** Where the infra binary appears inside its (otherwise empty) rootfs. */
 export const INFRA_BINARY_PATH = '/catatonit';
@@ -27,7 +28,9 @@ const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/pro
 interface InfraSpecCommon {
   podId: string;
   /** The pod's pinned namespace files; an absent one means the host's (NODE mode). */
-  namespaces: { net?: string; ipc?: string; uts?: string };
+  namespaces: { net?: string; ipc?: string; uts?: string; user?: string };
+  /** The pod user namespace's mappings (with `namespaces.user`): runc 1.1 wants them in the spec even to join one. */
+  userns?: { uids: readonly IdMap[]; gids: readonly IdMap[] };
   /** The pod's cgroup parent in the driver's syntax ('' = none). */
   cgroupParent: string;
   cgroupDriver: 'cgroupfs' | 'systemd';
@@ -50,6 +53,7 @@ export function infraCgroupsPath(parent: string, podId: string, driver: 'cgroupf
 
 export function buildInfraSpec(inputs: InfraSpecInputs): Record<string, unknown> {
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'pid' }, { type: 'mount' }];
+  if (inputs.namespaces.user !== undefined) namespaces.push({ type: 'user', path: inputs.namespaces.user });
   if (inputs.namespaces.net !== undefined) namespaces.push({ type: 'network', path: inputs.namespaces.net });
   if (inputs.namespaces.ipc !== undefined) namespaces.push({ type: 'ipc', path: inputs.namespaces.ipc });
   if (inputs.namespaces.uts !== undefined) namespaces.push({ type: 'uts', path: inputs.namespaces.uts });
@@ -59,6 +63,9 @@ export function buildInfraSpec(inputs: InfraSpecInputs): Record<string, unknown>
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'noexec', 'strictatime', 'mode=755', 'size=65536k'] },
   ];
   if ('hostBinary' in inputs) mounts.push({ destination: INFRA_BINARY_PATH, type: 'bind', source: inputs.hostBinary, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  const linuxUserns = inputs.namespaces.user !== undefined && inputs.userns
+    ? { uidMappings: ociIdMappings(inputs.userns.uids), gidMappings: ociIdMappings(inputs.userns.gids) }
+    : {};
   return {
     ociVersion: '1.0.2',
     process: {
@@ -74,6 +81,7 @@ export function buildInfraSpec(inputs: InfraSpecInputs): Record<string, unknown>
     mounts,
     linux: {
       namespaces,
+      ...linuxUserns,
       cgroupsPath: infraCgroupsPath(inputs.cgroupParent, inputs.podId, inputs.cgroupDriver),
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       maskedPaths: MASKED_PATHS,

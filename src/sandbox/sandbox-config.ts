@@ -9,6 +9,8 @@ import { Protocol } from '../generated/cri/runtime/v1/Protocol.ts';
 import { InvalidArgumentError, UnimplementedError } from '../lib/errors.ts';
 import type { BandwidthSpec, PortMappingSpec } from '../network/cni-types.ts';
 import type { PinnedNamespaceKind } from '../network/netns.ts';
+import type { IdMap } from '../network/userns.ts';
+import type { IDMapping__Output } from '../generated/cri/runtime/v1/IDMapping.ts';
 import { validatePodSysctls } from '../network/sysctls.ts';
 
 export interface PodNamespacePlan {
@@ -16,7 +18,13 @@ export interface PodNamespacePlan {
   hostIpc: boolean;
   /** pid = POD: the pod needs an infra process to hold its PID namespace. */
   sharedPid: boolean;
-  pinned: PinnedNamespaceKind[];
+  pinned: Exclude<PinnedNamespaceKind, 'user'>[];
+  /** userns_options mode POD: the pod's own user namespace with the kubelet's mappings. */
+  userns?: { uids: IdMap[]; gids: IdMap[] };
+}
+
+export function idMaps(maps: readonly IDMapping__Output[]): IdMap[] {
+  return maps.map((m) => ({ containerId: m.container_id, hostId: m.host_id, length: m.length }));
 }
 
 /** Throws InvalidArgumentError naming the first missing or malformed field. */
@@ -48,19 +56,26 @@ export function configDigest(config: PodSandboxConfig__Output): string {
 
 export function namespacePlan(config: PodSandboxConfig__Output): PodNamespacePlan {
   const opts = config.linux?.security_context?.namespace_options;
-  // A pod user namespace is not built yet (issue 13 item 1): refused, never run in the
-  // host's user namespace as if it had been granted. Mappings are validated before this.
-  if (opts?.userns_options && opts.userns_options.mode === NamespaceMode.POD) {
-    throw new UnimplementedError('user namespaces (namespace_options.userns_options mode POD) are not supported yet');
-  }
   const hostNetwork = opts?.network === NamespaceMode.NODE;
   const hostIpc = opts?.ipc === NamespaceMode.NODE;
   // cri-api.md item 9: an unset NamespaceOption means POD for pid too.
   const sharedPid = (opts?.pid ?? NamespaceMode.POD) === NamespaceMode.POD;
-  const pinned: PinnedNamespaceKind[] = [];
+  const pinned: PodNamespacePlan['pinned'] = [];
   if (!hostNetwork) pinned.push('net', 'uts');
   if (!hostIpc) pinned.push('ipc');
-  return { hostNetwork, hostIpc, sharedPid, pinned };
+  const plan: PodNamespacePlan = { hostNetwork, hostIpc, sharedPid, pinned };
+  const userns = opts?.userns_options;
+  // Mappings are validated before this (server/validate/userns.ts).
+  if (userns && userns.mode === NamespaceMode.POD) {
+    // The pod's root would own the host's network namespace: the runtime feature
+    // user_namespaces_host_network is reported false.
+    if (hostNetwork) throw new UnimplementedError('user namespaces (userns_options mode POD) with the host network (network mode NODE) are not supported');
+    // The kubelet refuses hostIPC and hostPID with hostUsers: false (KEP-127).
+    if (hostIpc) throw new InvalidArgumentError('config.linux.security_context.namespace_options.ipc: mode NODE cannot be combined with userns_options mode POD');
+    if (opts?.pid === NamespaceMode.NODE) throw new InvalidArgumentError('config.linux.security_context.namespace_options.pid: mode NODE cannot be combined with userns_options mode POD');
+    plan.userns = { uids: idMaps(userns.uids), gids: idMaps(userns.gids) };
+  }
+  return plan;
 }
 
 const PROTOCOL_NAMES: Record<number, PortMappingSpec['protocol']> = { [Protocol.TCP]: 'tcp', [Protocol.UDP]: 'udp', [Protocol.SCTP]: 'sctp' };

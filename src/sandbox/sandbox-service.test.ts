@@ -12,14 +12,20 @@ import { FakeCni } from '../network/testing.ts';
 import { RecordStore } from '../state/record-store.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
-import { AlreadyExistsError, DeadlineExceededError, InvalidArgumentError, UnavailableError } from '../lib/errors.ts';
+import { AlreadyExistsError, DeadlineExceededError, InvalidArgumentError, UnavailableError, UnimplementedError } from '../lib/errors.ts';
+import type { PinRequest } from '../network/netns.ts';
 
 const log = pino({ level: 'silent' });
 const op = { log, signal: new AbortController().signal };
 
 class FakeNamespaces implements PodNamespacePinner {
   pinned = new Set<string>();
-  async create(_op: unknown, id: string) { this.pinned.add(id); return { net: `/fake/netns/${id}` }; }
+  requests: PinRequest[] = [];
+  async create(_op: unknown, id: string, req: PinRequest) {
+    this.pinned.add(id);
+    this.requests.push(req);
+    return req.userns ? { net: `/fake/netns/${id}`, user: `/fake/userns/${id}` } : { net: `/fake/netns/${id}` };
+  }
   async remove(_op: unknown, id: string) { this.pinned.delete(id); }
   async arePinned() { return true; }
 }
@@ -42,7 +48,7 @@ function podConfig(name: string, extra: Partial<PodSandboxConfig__Output> = {}):
   };
 }
 
-async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: FakeNamespaces; files: FakeFiles; dir: string }) => Promise<void>, extra: { createTimeoutMs?: number } = {}): Promise<void> {
+async function harness(fn: (h: { service: SandboxService; cni: FakeCni; ns: FakeNamespaces; files: FakeFiles; dir: string }) => Promise<void>, extra: { createTimeoutMs?: number; userNamespaces?: (h: string) => boolean } = {}): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'sandbox-svc-'));
   await mkdir(join(dir, 'run'), { recursive: true });
   const cni = new FakeCni();
@@ -238,4 +244,29 @@ test('SandboxService.run() unwinds under its own timeout when CNI ADD never ends
     cni.gateSetUp().open();
     assert.match(await service.run(op, podConfig('stuck'), ''), /^[0-9a-f]{64}$/);
   }, { createTimeoutMs: 50 });
+});
+
+function usernsPod(name: string, ns: Record<string, number> = {}): PodSandboxConfig__Output {
+  const maps = [{ container_id: 0, host_id: 100000, length: 65536 }];
+  const namespace_options = { network: 0, pid: 1, ipc: 0, target_id: '', userns_options: { mode: 0, uids: maps, gids: maps }, ...ns };
+  return podConfig(name, { linux: { cgroup_parent: '', sysctls: {}, overhead: null, resources: null, security_context: { namespace_options } } as never });
+}
+
+test('SandboxService.run() pins a user namespace with the pod\'s mappings only where the handler supports it', async () => {
+  await harness(async ({ service, ns }) => {
+    await assert.rejects(service.run(op, usernsPod('u'), 'crun'), (e: Error) => e instanceof UnimplementedError && e.message.includes('"crun"'));
+    const id = await service.run(op, usernsPod('u'), '');
+    assert.deepEqual(ns.requests.at(-1)!.userns, { uids: [{ containerId: 0, hostId: 100000, length: 65536 }], gids: [{ containerId: 0, hostId: 100000, length: 65536 }] });
+    assert.equal(service.get(id).status.namespaces.user, `/fake/userns/${id}`);
+    await assert.rejects(service.run(op, usernsPod('h', { network: 2 }), ''), (e: Error) => e instanceof UnimplementedError && e.message.includes('host network'));
+    await assert.rejects(service.run(op, usernsPod('i', { ipc: 2 }), ''), (e: Error) => e instanceof InvalidArgumentError && e.message.includes('namespace_options.ipc'));
+    await assert.rejects(service.run(op, usernsPod('p', { pid: 2 }), ''), (e: Error) => e instanceof InvalidArgumentError && e.message.includes('namespace_options.pid'));
+  }, { userNamespaces: (h) => h === 'runc' });
+});
+
+test('SandboxService.run() answers UNIMPLEMENTED for a user namespace when no probe said the host can', async () => {
+  await harness(async ({ service, ns }) => {
+    await assert.rejects(service.run(op, usernsPod('u'), ''), UnimplementedError);
+    assert.deepEqual(ns.requests, []);
+  });
 });

@@ -10,7 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
 import type { PodSandboxConfig__Output } from '../generated/cri/runtime/v1/PodSandboxConfig.ts';
-import { AlreadyExistsError, InvalidArgumentError, UnavailableError, describeError } from '../lib/errors.ts';
+import { AlreadyExistsError, InvalidArgumentError, UnavailableError, UnimplementedError, describeError } from '../lib/errors.ts';
 import { CleanupStack } from '../lib/cleanup-stack.ts';
 import { DetachedWork } from '../lib/detached-work.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
@@ -72,6 +72,11 @@ export interface SandboxServiceDeps {
   clock: Clock;
   /** Writes resized limits to pod cgroups; absent, UpdatePodSandboxResources records them only. */
   podCgroups?: PodCgroups;
+  /**
+   * Whether pods of a handler may have their own user namespace (the start-up probe,
+   * host/userns-probe.ts); absent means none may.
+   */
+  userNamespaces?: (handler: string) => boolean;
   /** Own timeout of a RunPodSandbox, whoever waits for it (config runtime.create_timeout_seconds). */
   createTimeoutMs?: number;
   /** Own timeout of an unwind (DESIGN convention 4). */
@@ -110,6 +115,9 @@ export class SandboxService {
       throw new InvalidArgumentError(`runtime_handler "${runtimeHandler}" is not configured (available: ${this.#deps.runtimeHandlers.join(', ')})`);
     }
     bandwidthFor(config.annotations);
+    if (namespacePlan(config).userns && !(this.#deps.userNamespaces?.(handler) ?? false)) {
+      throw new UnimplementedError(`user namespaces (userns_options mode POD) are not supported by runtime handler "${handler}" on this host (see the user_namespaces feature in Status)`);
+    }
     const name = podName(config);
     const digest = configDigest(config);
     const inflight = this.#inflight.get(name);
@@ -158,11 +166,15 @@ export class SandboxService {
         cgroupParent, cgroupDriver: this.#deps.cgroupDriver, runDir,
       }, { phase: 'creating', namespaces: {}, networkAttached: false, ips: [], cniResult: null, shmMounted: false });
       stack.push(`remove record of pod ${id}`, () => records.remove(id));
+      // The run root is searchable by others (pods' user namespaces): the pod ids are not listable.
+      await mkdir(join(this.#deps.runRoot, 'pods'), { recursive: true, mode: 0o711 });
       await mkdir(runDir, { recursive: true, mode: 0o755 });
       stack.push(`remove run dir ${runDir}`, (signal) => this.#deps.files.removeDir({ log, signal }, runDir));
 
       stack.push(`remove namespaces of pod ${id}`, (signal) => this.#deps.namespaces.remove({ log, signal }, id));
-      const namespaces = await this.#deps.namespaces.create(op, id, { kinds: plan.pinned, hostname, sysctls: config.linux?.sysctls ?? {} });
+      const namespaces = await this.#deps.namespaces.create(op, id, {
+        kinds: plan.pinned, hostname, sysctls: config.linux?.sysctls ?? {}, ...(plan.userns ? { userns: plan.userns } : {}),
+      });
       await records.update(id, (s) => ({ ...s, namespaces }));
 
       await this.#deps.files.writeHostname(runDir, hostname);
@@ -175,7 +187,7 @@ export class SandboxService {
       if (plan.sharedPid && infra) {
         // Idempotent, keyed by the pod id: also undoes a create that failed half-way.
         stack.push(`stop infra process of pod ${id}`, (signal) => infra.stop({ log, signal }, { podId: id, handler, runDir }));
-        const ref = await infra.start(op, { podId: id, handler, runDir, namespaces, cgroupParent });
+        const ref = await infra.start(op, { podId: id, handler, runDir, namespaces, cgroupParent, ...(plan.userns ? { userns: plan.userns } : {}) });
         await records.update(id, (s) => ({ ...s, infra: ref }));
       }
       let ips: string[] = [];

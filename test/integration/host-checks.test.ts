@@ -23,7 +23,7 @@ test('critter check prints every prerequisite and exits 0 on this host', async (
     await writeFile(dirs.configFile, '');
     const { code, stdout } = await runCli(['check', '--config', dirs.configFile]);
     assert.equal(code, 0, stdout);
-    for (const name of ['runtime runc', 'conmon', 'overlayfs', 'cgroups', 'CNI plugins', 'iptables', 'seccomp profile']) assert.match(stdout, new RegExp(`^${name}\\s+ok`, 'm'));
+    for (const name of ['runtime runc', 'conmon', 'overlayfs', 'cgroups', 'CNI plugins', 'iptables', 'seccomp profile', 'user namespaces']) assert.match(stdout, new RegExp(`^${name}\\s+ok`, 'm'));
   } finally {
     await rm(dirs.base, { recursive: true, force: true });
   }

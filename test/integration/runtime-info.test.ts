@@ -110,10 +110,11 @@ test('a request that is not valid protobuf is refused and the daemon keeps servi
   assert.equal((await d.client.call('Version', {})).runtime_name, 'critter');
 });
 
-test('the socket is 0660 and the state directories are root-only', async () => {
+test('the socket is 0660 and the state directories are root-only (the run root searchable, not listable)', async () => {
   assert.equal((await stat(d.dirs.socket)).mode & 0o777, 0o660);
   assert.equal((await stat(d.dirs.root)).mode & 0o777, 0o700);
-  assert.equal((await stat(d.dirs.runRoot)).mode & 0o777, 0o700);
+  // 0711 as containerd's state dir: a pod user namespace's root must pass through to its rootfs.
+  assert.equal((await stat(d.dirs.runRoot)).mode & 0o777, 0o711);
 });
 
 test('the daemon exits 0 on SIGTERM and a restart replaces the stale socket after a crash', async () => {

@@ -3,12 +3,13 @@
  * the image config and files, the pod's shared namespaces and files, and host facts, it
  * returns config.json and the effective user for ContainerStatus.user. No I/O.
  */
-import { InvalidArgumentError } from '../../lib/errors.ts';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.ts';
 import { buildAnnotations } from './annotations.ts';
 import { applyCdiEdits, requestedCdiDevices } from './cdi.ts';
 import { buildDevices } from './devices.ts';
 import type { SpecInputs } from './inputs.ts';
-import { buildMounts, criMounts, podMounts } from './mounts.ts';
+import { buildMounts, criMounts, idmapBinds, podMounts, type IdmapBind } from './mounts.ts';
+import { ociIdMappings } from '../../network/userns.ts';
 import { buildNamespaces } from './namespaces.ts';
 import type { OciSeccomp, OciSpec } from './oci-spec.ts';
 import { buildArgs, buildEnv, clampOomScoreAdj, resolveCwd } from './process.ts';
@@ -25,6 +26,8 @@ export interface BuiltSpec {
   spec: OciSpec;
   /** Effective ids, reported in ContainerStatus.user.linux (CRI 1.31). */
   user: EffectiveUser;
+  /** Id-mapped bind sources to stage before the runtime creates the container (pods with a user namespace). */
+  idmapBinds: IdmapBind[];
 }
 
 export function buildSpec(inputs: SpecInputs): BuiltSpec {
@@ -53,8 +56,14 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
     seccomp = toOciSeccomp(inputs.localhostSeccompProfile, host.arch, capabilities.bounding, JSON.stringify(seccompChoice.path));
   }
 
+  let criBinds = criMounts(config.mounts, inputs.imageVolumes, pod.userns);
+  let staged: IdmapBind[] = [];
+  if (pod.userns) {
+    if (inputs.idmapStagingDir === undefined) throw new FailedPreconditionError(`pod ${pod.sandboxId} has a user namespace, but no staging dir for id-mapped mounts was given`);
+    ({ binds: criBinds, staged } = idmapBinds(criBinds, inputs.idmapStagingDir));
+  }
   const { mounts, rootfsPropagation } = buildMounts(
-    criMounts(config.mounts, inputs.imageVolumes),
+    criBinds,
     podMounts(pod, sc?.readonly_rootfs ?? false),
     privileged,
     host,
@@ -95,11 +104,17 @@ export function buildSpec(inputs: SpecInputs): BuiltSpec {
   if (apparmorProfile !== undefined) spec.process.apparmorProfile = apparmorProfile;
   if (rootfsPropagation !== 'rprivate') spec.linux.rootfsPropagation = rootfsPropagation;
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
+  // runc 1.1 wants the mappings even to join a user namespace by path (it maps the
+  // container's root for the files it creates).
+  if (pod.userns) {
+    spec.linux.uidMappings = ociIdMappings(pod.userns.uids);
+    spec.linux.gidMappings = ociIdMappings(pod.userns.gids);
+  }
   const cdiNames = requestedCdiDevices(config);
   if (cdiNames.length > 0) {
     const cdi = inputs.cdi;
     if (cdi === undefined || cdiNames.some((n) => !cdi.devices.includes(n))) throw new InvalidArgumentError(`CDI devices ${cdiNames.join(', ')} were not resolved`);
     applyCdiEdits(spec, cdi);
   }
-  return { spec, user };
+  return { spec, user, idmapBinds: staged };
 }

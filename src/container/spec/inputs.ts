@@ -8,6 +8,7 @@
 import type { ContainerConfig__Output } from '../../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { PodSandboxConfig__Output } from '../../generated/cri/runtime/v1/PodSandboxConfig.ts';
 import type { ResolvedCdi } from './cdi.ts';
+import type { IdMap } from '../../network/userns.ts';
 
 /** The `config` object of an OCI image config (image-spec `config.json`), as stored. */
 export interface ImageConfig {
@@ -28,6 +29,8 @@ export interface PodContext {
   netnsPath?: string;
   ipcnsPath?: string;
   utsnsPath?: string;
+  /** The pod's pinned user namespace and its mappings (userns_options mode POD); absent: the host's. */
+  userns?: { path: string; uids: readonly IdMap[]; gids: readonly IdMap[] };
   /** PID of the infra process (catatonit or pause), required for pid = POD. */
   infraPid?: number;
   /** PID of the target container's init process, required for pid = TARGET. */
@@ -124,6 +127,11 @@ export interface SpecInputs {
   localhostSeccompProfile?: unknown;
   /** The CDI devices the config asks for (cdi.ts requestedCdiDevices), resolved by the caller. */
   cdi?: ResolvedCdi;
+  /**
+   * Where this container's id-mapped bind mounts are staged (idmap-staging.ts), used when
+   * the pod has a user namespace: the spec's bind sources are places under it.
+   */
+  idmapStagingDir?: string;
   /** Host paths of the image volumes (CRI mounts with `image`) by container path, mounted by the caller. */
   imageVolumes?: ReadonlyMap<string, string>;
 }

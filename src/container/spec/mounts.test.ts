@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FailedPreconditionError, InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
 import type { MountPropagationMode } from './inputs.ts';
-import { RRO_UNSUPPORTED, bindOptions, buildMounts, criMounts, imageSubPath, podMounts, uncoveredImageVolumes, type BindRequest } from './mounts.ts';
+import { RRO_UNSUPPORTED, bindOptions, buildMounts, criMounts, idmapBinds, imageSubPath, podMounts, uncoveredImageVolumes, type BindRequest } from './mounts.ts';
 import { buildSpec } from './build.ts';
 import type { Mount__Output } from '../../generated/cri/runtime/v1/Mount.ts';
 import { mount, specInputs } from './testing.ts';
@@ -67,10 +67,19 @@ describe('criMounts()', () => {
     assert.throws(() => criMounts([mount({ uidMappings: [{ host_id: 1, container_id: 0, length: 1 }] })]), UnimplementedError);
   });
 
+  it('criMounts() accepts the pod\'s own mappings on a mount in a pod with a user namespace, and refuses others', () => {
+    const maps = [{ containerId: 0, hostId: 100000, length: 65536 }];
+    const cri = [{ container_id: 0, host_id: 100000, length: 65536 }];
+    const userns = { uids: maps, gids: maps };
+    assert.equal(criMounts([mount({ uidMappings: cri, gidMappings: cri })], new Map(), userns).length, 1);
+    assert.throws(() => criMounts([mount({ uidMappings: [{ ...cri[0]!, host_id: 200000 }], gidMappings: cri })], new Map(), userns),
+      (err: unknown) => err instanceof UnimplementedError && /only the pod's own/.test(err.message));
+  });
+
   it('criMounts() binds an image volume read-only and private from the host path it was mounted at', () => {
     const m = imageMount({ container_path: '/vol', readonly: false, propagation: BIDIRECTIONAL, recursive_read_only: true });
     assert.deepEqual(criMounts([m], new Map([['/vol', '/bundle/image-volumes/0']])), [
-      { hostPath: '/bundle/image-volumes/0', containerPath: '/vol', readonly: true, propagation: PRIVATE, recursiveReadOnly: false },
+      { hostPath: '/bundle/image-volumes/0', containerPath: '/vol', readonly: true, propagation: PRIVATE, recursiveReadOnly: false, imageVolume: true },
     ]);
   });
 
@@ -86,6 +95,42 @@ describe('buildSpec() with image volumes', () => {
     inputs.imageVolumes = new Map([['/vol', '/bundle/image-volumes/0/data/sub']]);
     const vol = buildSpec(inputs).spec.mounts.find((m) => m.destination === '/vol');
     assert.deepEqual(vol, { destination: '/vol', type: 'bind', source: '/bundle/image-volumes/0/data/sub', options: ['rbind', 'rprivate', 'ro'] });
+  });
+});
+
+describe('idmapBinds()', () => {
+  const bind = (over: Partial<BindRequest> = {}): BindRequest => ({ hostPath: '/data', containerPath: '/vol', readonly: false, propagation: PRIVATE, recursiveReadOnly: false, ...over });
+
+  it('idmapBinds() points host binds at staging places and leaves image volumes alone', () => {
+    const got = idmapBinds([bind(), bind({ hostPath: '/iv', imageVolume: true }), bind({ hostPath: '/etc-hosts', containerPath: '/etc/hosts' })], '/run/idmap/c1');
+    assert.deepEqual(got.binds.map((b) => b.hostPath), ['/run/idmap/c1/v0', '/iv', '/run/idmap/c1/v2']);
+    assert.deepEqual(got.staged, [{ source: '/data', place: '/run/idmap/c1/v0' }, { source: '/etc-hosts', place: '/run/idmap/c1/v2' }]);
+  });
+
+  it('idmapBinds() refuses propagation other than private, naming the mount', () => {
+    assert.throws(() => idmapBinds([bind({ propagation: HOST_TO_CONTAINER })], '/s'), (err: unknown) => err instanceof UnimplementedError && /"\/vol".*PROPAGATION_HOST_TO_CONTAINER/.test(err.message));
+  });
+});
+
+describe('buildSpec() in a pod with a user namespace', () => {
+  it('buildSpec() joins the pod user namespace with its mappings and stages the host binds', () => {
+    const inputs = specInputs();
+    const maps = [{ containerId: 0, hostId: 100000, length: 65536 }];
+    inputs.pod = { ...inputs.pod, userns: { path: '/run/userns/pod', uids: maps, gids: maps } };
+    inputs.idmapStagingDir = '/run/idmap/c1';
+    inputs.config = { ...inputs.config, mounts: [mount({ host_path: '/data', container_path: '/vol' })] };
+    const built = buildSpec(inputs);
+    assert.deepEqual(built.spec.linux.namespaces[0], { type: 'user', path: '/run/userns/pod' });
+    assert.deepEqual(built.spec.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+    assert.deepEqual(built.spec.linux.gidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+    assert.equal(built.spec.mounts.find((m) => m.destination === '/vol')?.source, '/run/idmap/c1/v0');
+    assert.deepEqual(built.idmapBinds, [{ source: '/data', place: '/run/idmap/c1/v0' }]);
+  });
+
+  it('buildSpec() without a user namespace stages nothing and has no mappings', () => {
+    const built = buildSpec(specInputs());
+    assert.deepEqual(built.idmapBinds, []);
+    assert.equal(built.spec.linux.uidMappings, undefined);
   });
 });
 

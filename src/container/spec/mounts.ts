@@ -10,6 +10,36 @@ import { MountPropagation } from '../../generated/cri/runtime/v1/MountPropagatio
 import { FailedPreconditionError, InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
 import type { MountPropagationMode, PodContext } from './inputs.ts';
 import type { OciMount } from './oci-spec.ts';
+import type { IDMapping__Output } from '../../generated/cri/runtime/v1/IDMapping.ts';
+import type { IdMap } from '../../network/userns.ts';
+
+/** A bind whose source is staged as an id-mapped mount at `place` just before the runtime creates the container. */
+export interface IdmapBind {
+  source: string;
+  place: string;
+}
+
+/**
+ * In a pod with a user namespace, host binds get id-mapped sources (KEP-127 "Handling of
+ * volumes"): a file owned by host id 0 appears owned by the pod's 0, and what the pod's
+ * root writes is owned by host 0 on disk, so volumes need no chown and stay shared with
+ * pods of other mappings. The spec's source becomes a place under `stagingDir`. Image
+ * volumes (an overlay) stay plain binds. Propagation other than private is refused: the
+ * id-mapped copy is a new, private mount tree.
+ */
+export function idmapBinds(binds: readonly BindRequest[], stagingDir: string): { binds: BindRequest[]; staged: IdmapBind[] } {
+  const staged: IdmapBind[] = [];
+  const out = binds.map((b, i) => {
+    if (b.imageVolume) return b;
+    if (b.propagation !== MountPropagation.PROPAGATION_PRIVATE) {
+      throw new UnimplementedError(`mount ${JSON.stringify(b.containerPath)}: propagation ${PROPAGATION_NAMES[b.propagation] ?? b.propagation} in a pod with a user namespace is not supported (its id-mapped mount is private)`);
+    }
+    const place = posix.join(stagingDir, `v${i}`);
+    staged.push({ source: b.hostPath, place });
+    return { ...b, hostPath: place };
+  });
+  return { binds: out, staged };
+}
 
 /** cri-api/pkg/errors ErrRROUnsupported: the kubelet recognises this text in the message. */
 export const RRO_UNSUPPORTED = 'RROUnsupported';
@@ -38,6 +68,8 @@ export interface BindRequest {
   readonly: boolean;
   propagation: number;
   recursiveReadOnly: boolean;
+  /** An image volume's overlay (KEP-4639), which cannot be id-mapped. */
+  imageVolume?: boolean;
 }
 
 /**
@@ -78,22 +110,36 @@ export function imageSubPath(m: Mount__Output): string {
   return sub;
 }
 
+function sameMaps(a: readonly IDMapping__Output[], b: readonly IdMap[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.container_id === b[i]!.containerId && m.host_id === b[i]!.hostId && m.length === b[i]!.length);
+}
+
 /**
- * Validates CRI mounts; id-mapped mounts are not built yet. An image volume's host path is
+ * Validates CRI mounts. In a pod with a user namespace every host bind is id-mapped with
+ * the pod's mappings (idmapBinds below), so a mount's own uid/gid mappings are accepted
+ * when they are the pod's; other mappings would need a user namespace per mount, which is
+ * not built. An image volume's host path is
  * the one CreateContainer mounted it at (image-volumes.ts), found by container path in
  * `imageVolumes`; it is always a read-only, private bind (KEP-4639: image volumes are
  * read-only, and an overlay of lower dirs has no submounts to propagate).
  */
-export function criMounts(mounts: readonly Mount__Output[], imageVolumes: ReadonlyMap<string, string> = new Map()): BindRequest[] {
+export function criMounts(
+  mounts: readonly Mount__Output[],
+  imageVolumes: ReadonlyMap<string, string> = new Map(),
+  podUserns?: { uids: readonly IdMap[]; gids: readonly IdMap[] },
+): BindRequest[] {
   return mounts.map((m) => {
     if (!m.container_path.startsWith('/')) throw new InvalidArgumentError(`mount container_path ${JSON.stringify(m.container_path)} is not absolute`);
     if (m.uidMappings.length > 0 || m.gidMappings.length > 0) {
-      throw new UnimplementedError(`id-mapped mounts are not supported yet (${JSON.stringify(m.container_path)})`);
+      if (!podUserns) throw new UnimplementedError(`id-mapped mounts outside a pod user namespace are not supported (${JSON.stringify(m.container_path)})`);
+      if (!sameMaps(m.uidMappings, podUserns.uids) || !sameMaps(m.gidMappings, podUserns.gids)) {
+        throw new UnimplementedError(`id-mapped mount ${JSON.stringify(m.container_path)}: only the pod's own uid/gid mappings are supported`);
+      }
     }
     if (isImageMount(m)) {
       const hostPath = imageVolumes.get(m.container_path);
       if (hostPath === undefined) throw new FailedPreconditionError(`image volume ${JSON.stringify(m.container_path)} (image ${JSON.stringify(m.image!.image)}) was not mounted`);
-      return { hostPath, containerPath: m.container_path, readonly: true, propagation: MountPropagation.PROPAGATION_PRIVATE, recursiveReadOnly: false };
+      return { hostPath, containerPath: m.container_path, readonly: true, propagation: MountPropagation.PROPAGATION_PRIVATE, recursiveReadOnly: false, imageVolume: true };
     }
     if (!m.host_path.startsWith('/')) throw new InvalidArgumentError(`mount host_path ${JSON.stringify(m.host_path)} for ${JSON.stringify(m.container_path)} is not absolute`);
     return {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FailedPreconditionError, InvalidArgumentError, UnimplementedError } from '../../lib/errors.ts';
+import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.ts';
 import { buildNamespaces } from './namespaces.ts';
 import { namespaceOptions, specInputs } from './testing.ts';
 
@@ -51,11 +51,25 @@ describe('buildNamespaces()', () => {
     assert.deepEqual(got.find((n) => n.type === 'pid'), { type: 'pid', path: '/proc/42/ns/pid' });
   });
 
+  const maps = [{ containerId: 0, hostId: 100000, length: 65536 }];
+  const criMaps = [{ container_id: 0, host_id: 100000, length: 65536 }];
+  const usernsPod = { ...pod, userns: { path: '/run/userns/p', uids: maps, gids: maps } };
+
+  it('buildNamespaces() joins the pod user namespace first, with or without the container naming it', () => {
+    for (const opts of [namespaceOptions(), namespaceOptions({ userns_options: { mode: POD, uids: criMaps, gids: criMaps } })]) {
+      const got = buildNamespaces({ options: opts, pod: usernsPod, cgroupVersion: 1, privileged: false });
+      assert.deepEqual(got[0], { type: 'user', path: '/run/userns/p' });
+    }
+  });
+
   const errors = [
     { name: 'POD pid without an infra process', opts: namespaceOptions({ pid: POD }), pod: { ...pod, infraPid: undefined }, cls: FailedPreconditionError },
     { name: 'TARGET without a target pid', opts: namespaceOptions({ pid: TARGET, target_id: 'gone' }), pod: { ...pod, targetPid: undefined }, cls: FailedPreconditionError },
     { name: 'CONTAINER network mode', opts: namespaceOptions({ network: CONTAINER }), pod, cls: InvalidArgumentError },
-    { name: 'user namespaces', opts: namespaceOptions({ userns_options: { mode: POD, uids: [], gids: [] } }), pod, cls: UnimplementedError },
+    { name: 'userns mode POD in a pod without a user namespace', opts: namespaceOptions({ userns_options: { mode: POD, uids: [], gids: [] } }), pod, cls: InvalidArgumentError },
+    { name: 'userns mode NODE in a pod with a user namespace', opts: namespaceOptions({ userns_options: { mode: NODE, uids: [], gids: [] } }), pod: usernsPod, cls: InvalidArgumentError },
+    { name: 'mappings other than the pod\'s', opts: namespaceOptions({ userns_options: { mode: POD, uids: [{ container_id: 0, host_id: 5, length: 1 }], gids: criMaps } }), pod: usernsPod, cls: InvalidArgumentError },
+    { name: 'host pid in a pod with a user namespace', opts: namespaceOptions({ pid: NODE }), pod: usernsPod, cls: InvalidArgumentError },
   ];
   for (const c of errors) {
     it(`buildNamespaces() refuses ${c.name}`, () => {

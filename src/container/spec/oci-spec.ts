@@ -107,6 +107,14 @@ export interface OciLinux {
   readonlyPaths: string[];
   rootfsPropagation?: 'rprivate' | 'rslave' | 'rshared';
   seccomp?: OciSeccomp;
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
+}
+
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 /** runtime-spec config.md "POSIX-platform Hooks" (CDI edits add them). */

@@ -4,7 +4,7 @@
  * the temp dirs are removed unless the caller keeps them for a restart test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,9 @@ export interface RunningDaemon {
 /** Creates a fresh set of directories for one daemon. */
 export async function makeDirs(): Promise<DaemonDirs> {
   const base = await mkdtemp(join(tmpdir(), 'critter-it-'));
+  // Searchable by others, as /run and /var/lib are: the root of a pod's user namespace is
+  // an unprivileged host id, and runc reaches the run root's rootfs paths as that id.
+  await chmod(base, 0o711);
   const dirs = {
     base,
     socket: join(base, 'run', 'critter.sock'),
