@@ -10,7 +10,7 @@ import { status as Code } from '@grpc/grpc-js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
-import { startDaemon, type RunningDaemon } from './helpers/daemon.ts';
+import { waitForMetric, startDaemon, type RunningDaemon } from './helpers/daemon.ts';
 
 let registry: RunningRegistry;
 let imgs: StandardTestImages;
@@ -135,23 +135,32 @@ test('identical concurrent pulls share one operation and all get the image id', 
 });
 
 test('a caller that gives up does not fail another caller sharing the same pull', async () => {
-  const impatient = d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 150 });
-  await new Promise((r) => setTimeout(r, 20));
+  const joinsBefore = d.logs().split('Joining an identical pull').length;
+  const impatient = d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 500 });
+  impatient.catch(() => undefined);
+  // The patient caller comes once the daemon says the impatient one's pull is running.
+  await waitForMetric(d, 'critter_image_pulls_in_progress', 1);
   const patient = pull(imgs.large.reference);
   await assert.rejects(impatient);
   assert.equal(await patient, imgs.large.imageId);
+  assert.ok(d.logs().split('Joining an identical pull').length > joinsBefore, 'the patient caller joined the pull the impatient one started');
   await d.client.call('RemoveImage', { image: { image: imgs.large.reference } });
 });
 
 test('a pull cut short by its deadline registers nothing and leaves no partial layer behind', async () => {
   const layersDir = join(d.dirs.root, 'overlay');
   const before = new Set(await readdir(layersDir));
+  const logsBefore = d.logs().length;
   await assert.rejects(d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 60 }), (err: { code: number }) => {
     assert.ok(err.code === Code.DEADLINE_EXCEEDED || err.code === Code.CANCELLED, Code[err.code]);
     return true;
   });
-  // The daemon aborts the pull when the deadline passes; give it a moment to clean up.
-  await new Promise((r) => setTimeout(r, 1500));
+  // The daemon aborts the pull when the deadline passes and cleans up; it logs when that is over.
+  const deadline = Date.now() + 15_000;
+  while (!/Pull operation over[^\n]*"abandoned":true|"abandoned":true[^\n]*Pull operation over/.test(d.logs().slice(logsBefore))) {
+    if (Date.now() > deadline) throw new Error('the abandoned pull did not end within 15 s');
+    await new Promise((r) => setTimeout(r, 25));
+  }
   assert.equal(await status(imgs.large.reference), null);
   const leftover = (await readdir(layersDir)).filter((n) => !before.has(n));
   assert.deepEqual(leftover, [], 'no new layer directories');
