@@ -321,7 +321,7 @@ describe('ConmonOciRuntime execSync()', () => {
     assert.equal(r.stderr.length, EXEC_SYNC_MAX_OUTPUT);
   });
 
-  test('execSync() output counts against the shared budget until the caller releases it; a call that does not fit is RESOURCE_EXHAUSTED', async () => {
+  test('execSync() output past its first 64 KiB counts against the shared budget until the caller releases it; a call that does not fit is RESOURCE_EXHAUSTED, a line still fits', async () => {
     const MiB = 1024 * 1024;
     const given: number[] = [];
     const budget = new ExecOutputBudget(4 * MiB, (n) => given.push(n));
@@ -332,15 +332,19 @@ describe('ConmonOciRuntime execSync()', () => {
     const print = (mib: number) => budgeted.execSync(op, id, { processSpec: processSpec(['head', '-c', String(mib * MiB), '/dev/zero']), timeoutSec: 30, terminal: false });
     const held = await print(3);
     assert.equal(held.stdout.length, 3 * MiB);
-    assert.equal(budget.used, 3 * MiB, 'held after the call returned: its answer is not written yet');
+    const charged = 3 * MiB - 64 * 1024;
+    assert.equal(budget.used, charged, 'held after the call returned: its answer is not written yet');
     assert.deepEqual(given, []);
     await assert.rejects(print(2), (e: Error) => e instanceof ResourceExhaustedError && /exec_sync_output_budget_mib/.test(e.message));
-    assert.equal(budget.used, 3 * MiB, 'the refused call gave back what it took');
+    assert.equal(budget.used, charged, 'the refused call gave back what it took');
+    const line = await budgeted.execSync(op, id, { processSpec: processSpec(['echo', 'ok']), timeoutSec: 30, terminal: false });
+    assert.equal(line.stdout.toString(), 'ok\n', 'a probe\'s line fits however full the budget is');
+    line.release?.();
     const before = given.length;
     held.release!();
     held.release!();
     assert.equal(budget.used, 0);
-    assert.deepEqual(given.slice(before), [3 * MiB], 'the release reports the 3 MiB let go of, once');
+    assert.deepEqual(given.slice(before), [charged], 'the release reports what it had taken, once');
     const small = await print(2);
     assert.equal(small.stdout.length, 2 * MiB);
     small.release!();
