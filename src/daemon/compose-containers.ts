@@ -14,6 +14,8 @@ import { ConmonOciRuntime, runtimeRootFor } from '../oci/conmon-runtime.ts';
 import { ExitWatcher } from '../oci/exit-watcher.ts';
 import type { OciRuntime } from '../oci/runtime.ts';
 import { ExecOutputBudget } from '../oci/exec-budget.ts';
+import { fullCollection } from './gc.ts';
+import { GarbageAfterBigBuffers } from './idle-trim.ts';
 import type { Store } from '../storage/store.ts';
 import type { ImageService } from '../image/image-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
@@ -31,6 +33,14 @@ import { removeShortSocketDirs, socketDirsFor } from './socket-dirs.ts';
 import { AppArmorProfileLoader } from '../host/apparmor.ts';
 import { DEFAULT_APPARMOR_PROFILE } from '../host/apparmor-profile.ts';
 
+/**
+ * A full collection once ExecSync calls have let go of this much output (two capped
+ * outputs)… (memory benchmark: without it RSS peaked at 1.15 GiB under a 256 MiB budget)
+ */
+const EXEC_GARBAGE_COLLECT_BYTES = 32 * 1024 * 1024;
+/** …at most this often: a full collection of the daemon's heap takes a few milliseconds. */
+const EXEC_GARBAGE_COLLECT_INTERVAL_MS = 250;
+
 export interface ComposedContainers {
   containers: ContainerService;
   /** The OCI runtime of a handler (attach socket, ctl FIFO for streaming). @throws NotFoundError */
@@ -41,10 +51,17 @@ export interface ComposedContainers {
   close(): Promise<void>;
 }
 
+/** ExecSync output let go of is collected in batches (src/daemon/idle-trim.ts), when node lets us. */
+function execOutputGarbage(): ((bytes: number) => void) | undefined {
+  if (!fullCollection) return undefined;
+  const garbage = new GarbageAfterBigBuffers({ collect: fullCollection, afterBytes: EXEC_GARBAGE_COLLECT_BYTES, minIntervalMs: EXEC_GARBAGE_COLLECT_INTERVAL_MS });
+  return (bytes) => garbage.dropped(bytes);
+}
+
 async function runtimesFor(config: Config, exitDir: string): Promise<Map<string, OciRuntime>> {
   const conmonPath = (await findExecutable(config.runtime.conmon_path)) ?? config.runtime.conmon_path;
   const out = new Map<string, OciRuntime>();
-  const execOutputBudget = new ExecOutputBudget(config.runtime.exec_sync_output_budget_mib * 1024 * 1024);
+  const execOutputBudget = new ExecOutputBudget(config.runtime.exec_sync_output_budget_mib * 1024 * 1024, execOutputGarbage());
   for (const [name, h] of Object.entries(config.runtime.handlers)) {
     const binary = await findExecutable(h.path);
     if (!binary) continue;

@@ -68,6 +68,7 @@ export async function composeStats(input: ComposeStatsInput): Promise<ComposedSt
   const service = new StatsService({ sampler, fsMountpoint, layerDevice: (await blockDeviceOf(fsMountpoint)) ?? (await blockDeviceOf(config.root)) });
   const stats = new RecordStats({ ...lookups, stats: service });
   const events = new Broadcaster<ContainerEventResponse>({ queueLimit: EVENT_QUEUE_LIMIT, onDrop: () => metrics.eventsDropped.inc() });
+  metrics.countEventSubscribersWith(() => events.subscriberCount);
   const payloadSources = {
     pod: (id: string) => input.sandboxes().records.get(id),
     containersOf: (podId: string) => input.containers().list({ id: '', pod_sandbox_id: podId, label_selector: {}, state: null }),

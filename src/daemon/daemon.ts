@@ -11,6 +11,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { runHostChecks, type CheckResult } from '../host/checks.ts';
 import { FailedPreconditionError } from '../lib/errors.ts';
 import { InflightCalls, type AdaptDeps } from '../server/adapt.ts';
+import { afterSentInterceptor } from '../server/after-sent.ts';
 import { loadCri } from '../server/proto.ts';
 import { registerCri } from '../server/register.ts';
 import { rpcTable } from '../server/rpc-table.ts';
@@ -19,6 +20,7 @@ import { prepareSocketPath, restrictSocket } from './socket.ts';
 import { MetricsServer } from '../metrics/server.ts';
 import { IdleTrimmer } from './idle-trim.ts';
 import { mallocTrim } from '../storage/libc.ts';
+import { bufferBytes, thoroughCollection } from './gc.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -61,11 +63,11 @@ export class Daemon {
     await chmod(config.run_root, 0o711);
     this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
     const metrics = this.#composed.metrics;
-    const trimmer = new IdleTrimmer({ trim: mallocTrim, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });
+    const trimmer = new IdleTrimmer({ trim: mallocTrim, collect: thoroughCollection, bufferBytes, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });
     this.#trimmer = trimmer;
     const observer = { observe(rpc: string, code: string, seconds: number) { metrics.observe(rpc, code, seconds); trimmer.observe(); } };
     const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight, observer };
-    const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE });
+    const server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE, 'grpc.max_send_message_length': MAX_MESSAGE, interceptors: [afterSentInterceptor] });
     const names = registerCri(server, loadCri(), rpcTable(this.#composed.services), deps);
     await prepareSocketPath(config.socket);
     await new Promise<void>((resolve, reject) => {

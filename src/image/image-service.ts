@@ -131,7 +131,11 @@ export class ImageService {
         const rec = await pullResolved(sharedOp, { store: this.#deps.store, registry: client, maxParallel: this.#deps.maxParallelLayers }, resolved, fanout);
         op.log.info({ ref, image: rec.id, from: resolved.source.endpoint }, 'Image pulled');
         return rec;
-      })().finally(() => this.#inflight.delete(key));
+      })().finally(() => {
+        this.#inflight.delete(key);
+        // Every caller may have left long before: this is when the download and its clean-up are over.
+        op.log.debug({ ref, abandoned: controller.signal.aborted }, 'Pull operation over');
+      });
       shared = { pull, progress: fanout, controller, waiters: 0 };
       this.#inflight.set(key, shared);
     }

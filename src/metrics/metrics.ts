@@ -19,6 +19,8 @@ export class Metrics implements RpcObserver {
   readonly cniDuration: Histogram<'operation'>;
   readonly cniErrors: Counter<'operation'>;
   readonly eventsDropped: Counter<never>;
+  readonly eventSubscribers: Gauge<never>;
+  #eventSubscriberCount: () => number = () => 0;
   readonly checkpointOps: Counter<'operation' | 'outcome'>;
   readonly checkpointDuration: Histogram<'operation'>;
 
@@ -33,9 +35,16 @@ export class Metrics implements RpcObserver {
     this.cniDuration = new Histogram({ name: 'critter_cni_operation_duration_seconds', help: 'CNI operation latency (ADD, DEL, CHECK, GC).', labelNames: ['operation'], buckets: RPC_BUCKETS, registers });
     this.cniErrors = new Counter({ name: 'critter_cni_operation_errors_total', help: 'Failed CNI operations.', labelNames: ['operation'], registers });
     this.eventsDropped = new Counter({ name: 'critter_container_events_dropped_total', help: 'Container events dropped because a subscriber was too slow.', registers });
+    const subscribers = (): number => this.#eventSubscriberCount();
+    this.eventSubscribers = new Gauge({ name: 'critter_container_event_subscribers', help: 'Open GetContainerEvents streams.', registers, collect() { this.set(subscribers()); } });
     this.checkpointOps = new Counter({ name: 'critter_checkpoint_operations_total', help: 'Container checkpoints and restores by outcome (success, failure).', labelNames: ['operation', 'outcome'], registers });
     this.checkpointDuration = new Histogram({ name: 'critter_checkpoint_duration_seconds', help: 'How long container checkpoints and restores took (operation checkpoint or restore).', labelNames: ['operation'], buckets: RPC_BUCKETS, registers });
     collectDefaultMetrics({ register: this.registry, prefix: 'critter_' });
+  }
+
+  /** Where the subscriber gauge reads its value (the events broadcaster, built after the metrics). */
+  countEventSubscribersWith(count: () => number): void {
+    this.#eventSubscriberCount = count;
   }
 
   observe(rpc: string, code: string, seconds: number): void {

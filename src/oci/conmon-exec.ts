@@ -41,12 +41,22 @@ const TTY_LOG_CAP = 4 * EXEC_SYNC_MAX_OUTPUT;
 const DRAIN_GRACE_MS = 200;
 /** Our own backstop beyond conmon's timeout, in case conmon itself hangs. */
 const BACKSTOP_EXTRA_MS = 30_000;
+/**
+ * The first bytes of each stream are not charged to the shared budget, so a probe's line of
+ * output always fits however much big outputs hold (the memory benchmark's storm refused
+ * 14 of 900 `echo ok` probes otherwise); 50 concurrent calls hold at most 6 MiB this way.
+ */
+const UNCHARGED_OUTPUT = 64 * 1024;
+/** Output not released by its caller goes back to the budget after this long. */
+const RELEASE_BACKSTOP_MS = 60_000;
 
 class CappedSink {
   readonly #chunks: Buffer[] = [];
   readonly #budget: ExecOutputBudget | undefined;
   readonly #onExhausted: () => void;
   #length = 0;
+  /** Bytes taken from the budget: what is past the first UNCHARGED_OUTPUT. */
+  #charged = 0;
   exhausted = false;
 
   constructor(budget: ExecOutputBudget | undefined, onExhausted: () => void) {
@@ -57,11 +67,13 @@ class CappedSink {
   add(chunk: Buffer): void {
     if (this.#length >= EXEC_SYNC_MAX_OUTPUT || this.exhausted) return;
     const part = chunk.subarray(0, EXEC_SYNC_MAX_OUTPUT - this.#length);
-    if (this.#budget && !this.#budget.take(part.length)) {
+    const charged = Math.max(0, this.#length + part.length - UNCHARGED_OUTPUT) - this.#charged;
+    if (this.#budget && charged > 0 && !this.#budget.take(charged)) {
       this.exhausted = true;
       this.#onExhausted();
       return;
     }
+    if (this.#budget) this.#charged += charged;
     // A chunk that views a much larger allocation (a pooled or oversized read buffer) is
     // copied so it does not pin it; one that owns its memory is kept, so a 16 MiB output is
     // not held twice while it is read (issue 18 item 6).
@@ -69,17 +81,24 @@ class CappedSink {
     this.#length += part.length;
   }
 
+  get length(): number {
+    return this.#length;
+  }
+
   /** Gives the bytes back to the shared budget; the call's buffers are the caller's now. */
   release(): void {
-    this.#budget?.give(this.#length);
+    this.#budget?.give(this.#charged);
+    this.#charged = 0;
     this.#chunks.length = 0;
   }
 
-  /** The output in one buffer; the chunks are dropped, so they and it are not both held. */
+  /**
+   * The output in one buffer, handed over: the sink keeps only the count its release gives
+   * back, so nothing here (a backstop timer holding the sink, say) keeps the bytes alive.
+   */
   buffer(): Buffer {
     const whole = Buffer.concat(this.#chunks, this.#length);
     this.#chunks.length = 0;
-    this.#chunks.push(whole);
     return whole;
   }
 }
@@ -94,14 +113,32 @@ export class ConmonExec {
   async execSync(op: Op, id: string, opts: ExecSyncOptions): Promise<ExecSyncResult> {
     await mkdir(this.#deps.sessionDir, { recursive: true, mode: 0o700 });
     const dir = await mkdtemp(join(this.#deps.sessionDir, 'exec-'));
+    // Over the shared budget: the command is killed and the call fails (RESOURCE_EXHAUSTED).
+    const onExhausted = (): void => void killExecProcess(join(dir, 'pid'));
+    const stdout = new CappedSink(this.#deps.outputBudget, onExhausted);
+    const stderr = new CappedSink(this.#deps.outputBudget, onExhausted);
+    const release = once(() => {
+      stdout.release();
+      stderr.release();
+    });
+    let result: ExecSyncResult | undefined;
     try {
-      return await this.#run(op, id, opts, dir);
+      result = await this.#run(op, id, opts, dir, stdout, stderr);
     } finally {
       await rm(dir, { recursive: true, force: true });
+      if (!result) release();
     }
+    // The output counts against the budget until the answer is written (the caller calls
+    // release); a caller that never does gives it back after a while anyway.
+    if (stdout.length + stderr.length === 0) {
+      release();
+      return result;
+    }
+    const backstop = setTimeout(release, RELEASE_BACKSTOP_MS).unref();
+    return { ...result, release: () => { clearTimeout(backstop); release(); } };
   }
 
-  async #run(op: Op, id: string, opts: ExecSyncOptions, dir: string): Promise<ExecSyncResult> {
+  async #run(op: Op, id: string, opts: ExecSyncOptions, dir: string, stdout: CappedSink, stderr: CappedSink): Promise<ExecSyncResult> {
     const specFile = join(dir, 'process.json');
     const pidFile = join(dir, 'pid');
     const logFile = join(dir, 'log');
@@ -117,16 +154,7 @@ export class ConmonExec {
       ...this.#deps.runtime.conmonRuntimeArgs().flatMap((a) => ['--runtime-arg', a]),
       ...(opts.terminal ? ['-t', '-l', `k8s-file:${logFile}`, '--log-global-size-max', String(TTY_LOG_CAP)] : ['-l', 'passthrough:']),
     ];
-    // Over the shared budget: the command is killed and the call fails (RESOURCE_EXHAUSTED).
-    const onExhausted = (): void => void killExecProcess(pidFile);
-    const stdout = new CappedSink(this.#deps.outputBudget, onExhausted);
-    const stderr = new CappedSink(this.#deps.outputBudget, onExhausted);
-    try {
-      return await this.#collect(op, id, opts, { pidFile, logFile }, args, stdout, stderr);
-    } finally {
-      stdout.release();
-      stderr.release();
-    }
+    return this.#collect(op, id, opts, { pidFile, logFile }, args, stdout, stderr);
   }
 
   async #collect(op: Op, id: string, opts: ExecSyncOptions, files: { pidFile: string; logFile: string }, args: string[], stdout: CappedSink, stderr: CappedSink): Promise<ExecSyncResult> {
@@ -216,6 +244,15 @@ async function readTtyLog(logFile: string): Promise<{ stdout: Buffer; stderr: Bu
   } catch {
     return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   }
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 function delay(ms: number): Promise<void> {

@@ -8,10 +8,13 @@
  */
 export class ExecOutputBudget {
   readonly #limit: number;
+  readonly #onGiveBack: ((bytes: number) => void) | undefined;
   #used = 0;
 
-  constructor(limitBytes: number) {
+  /** `onGiveBack` hears of bytes a finished call let go of (src/daemon/idle-trim.ts collects them). */
+  constructor(limitBytes: number, onGiveBack?: (bytes: number) => void) {
     this.#limit = limitBytes;
+    this.#onGiveBack = onGiveBack;
   }
 
   /** Takes `n` bytes; false (and nothing taken) when they do not fit. */
@@ -23,6 +26,7 @@ export class ExecOutputBudget {
 
   give(n: number): void {
     this.#used = Math.max(0, this.#used - n);
+    if (n > 0) this.#onGiveBack?.(n);
   }
 
   get used(): number {

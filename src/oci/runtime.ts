@@ -90,6 +90,12 @@ export interface ExecSyncResult {
   stdout: Buffer;
   stderr: Buffer;
   timedOut: boolean;
+  /**
+   * Gives the output's bytes back to the shared ExecSync output budget. Called once the
+   * answer carrying them has been written to the client (server/after-sent.ts); until then
+   * the bytes count, so slow readers cannot make the daemon hold unbounded output.
+   */
+  release?: () => void;
 }
 
 /** Per-stream ExecSync output cap: 16 MiB, the kubelet's `maxExecSyncSize` (CRI-O, containerd). */

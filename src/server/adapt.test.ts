@@ -70,13 +70,27 @@ test('serverStream() writes every item and ends; a failure ends the call with it
   assert.equal((await got).code, Code.NOT_FOUND);
 });
 
-test('InflightCalls.drain() waits for calls in flight, bounded by its timeout', async () => {
+test('InflightCalls.drain() waits for calls in flight, bounded by its timeout', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const calls = new InflightCalls();
-  assert.equal(await calls.drain(10), true);
+  assert.equal(await calls.drain(10), true, 'nothing in flight: at once');
   calls.enter();
-  assert.equal(await calls.drain(20), false);
-  setTimeout(() => calls.leave(), 10);
-  assert.equal(await calls.drain(1000), true);
+  let timedOut: boolean | undefined;
+  void calls.drain(20).then((v) => { timedOut = v; });
+  t.mock.timers.tick(19);
+  await Promise.resolve();
+  assert.equal(timedOut, undefined, 'still waiting before its timeout');
+  t.mock.timers.tick(1);
+  await Promise.resolve();
+  assert.equal(timedOut, false, 'the timeout passed with a call in flight');
+  let drained: boolean | undefined;
+  void calls.drain(1000).then((v) => { drained = v; });
+  t.mock.timers.tick(999);
+  await Promise.resolve();
+  assert.equal(drained, undefined);
+  calls.leave();
+  await Promise.resolve();
+  assert.equal(drained, true, 'the last call leaving ends the wait');
 });
 
 test('unary(): the call\'s deadline aborts the op as DEADLINE_EXCEEDED; a client cancel as CANCELLED', async () => {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { SeqpacketSocket } from 'node-unix-socket';
 import { runAllowFailure } from '../../src/lib/exec.ts';
-import { NotFoundError } from '../../src/lib/errors.ts';
+import { NotFoundError, ResourceExhaustedError } from '../../src/lib/errors.ts';
+import { ExecOutputBudget } from '../../src/oci/exec-budget.ts';
 import { ConmonOciRuntime, runtimeRootFor } from '../../src/oci/conmon-runtime.ts';
 import { ExitWatcher } from '../../src/oci/exit-watcher.ts';
 import type { ContainerExit } from '../../src/oci/exit-watcher.ts';
@@ -284,7 +285,8 @@ describe('ConmonOciRuntime execSync()', () => {
   });
 
   test('execSync() splits stdout and stderr and returns the exit code', async () => {
-    const r = await runtime.execSync(op, id, { processSpec: processSpec(['sh', '-c', 'echo out; echo err >&2; exit 5']), timeoutSec: 0, terminal: false });
+    const { release, ...r } = await runtime.execSync(op, id, { processSpec: processSpec(['sh', '-c', 'echo out; echo err >&2; exit 5']), timeoutSec: 0, terminal: false });
+    release?.();
     assert.deepEqual({ ...r, stdout: r.stdout.toString(), stderr: r.stderr.toString() }, { exitCode: 5, stdout: 'out\n', stderr: 'err\n', timedOut: false });
   });
 
@@ -317,6 +319,36 @@ describe('ConmonOciRuntime execSync()', () => {
     assert.equal(r.exitCode, 0);
     assert.equal(r.stdout.length, EXEC_SYNC_MAX_OUTPUT);
     assert.equal(r.stderr.length, EXEC_SYNC_MAX_OUTPUT);
+  });
+
+  test('execSync() output past its first 64 KiB counts against the shared budget until the caller releases it; a call that does not fit is RESOURCE_EXHAUSTED, a line still fits', async () => {
+    const MiB = 1024 * 1024;
+    const given: number[] = [];
+    const budget = new ExecOutputBudget(4 * MiB, (n) => given.push(n));
+    const budgeted = new ConmonOciRuntime({
+      handler: 'runc', runtimeBinary: RUNC, conmonPath: CONMON, runtimeRoot: runtimeRootFor(join(base, 'run'), 'runc'),
+      socketDir: join(base, 's'), exitDir: join(base, 'exits'), scratchDir: join(base, 'scratch'), execOutputBudget: budget,
+    });
+    const print = (mib: number) => budgeted.execSync(op, id, { processSpec: processSpec(['head', '-c', String(mib * MiB), '/dev/zero']), timeoutSec: 30, terminal: false });
+    const held = await print(3);
+    assert.equal(held.stdout.length, 3 * MiB);
+    const charged = 3 * MiB - 64 * 1024;
+    assert.equal(budget.used, charged, 'held after the call returned: its answer is not written yet');
+    assert.deepEqual(given, []);
+    await assert.rejects(print(2), (e: Error) => e instanceof ResourceExhaustedError && /exec_sync_output_budget_mib/.test(e.message));
+    assert.equal(budget.used, charged, 'the refused call gave back what it took');
+    const line = await budgeted.execSync(op, id, { processSpec: processSpec(['echo', 'ok']), timeoutSec: 30, terminal: false });
+    assert.equal(line.stdout.toString(), 'ok\n', 'a probe\'s line fits however full the budget is');
+    line.release?.();
+    const before = given.length;
+    held.release!();
+    held.release!();
+    assert.equal(budget.used, 0);
+    assert.deepEqual(given.slice(before), [charged], 'the release reports what it had taken, once');
+    const small = await print(2);
+    assert.equal(small.stdout.length, 2 * MiB);
+    small.release!();
+    assert.equal(budget.used, 0);
   });
 
   test('execSync() of a missing binary is NotFoundError in the runtime\'s words', async () => {

@@ -147,7 +147,9 @@ test(`${PROBES} ExecSync probes leave no zombie, fd, temp dir or exit file behin
   }
   const ms = performance.now() - t0;
   t.diagnostic(`${PROBES} probes in ${(ms / 1000).toFixed(1)} s (${(ms / PROBES).toFixed(1)} ms each); daemon fds ${fds0} → ${await fdCount(pid)}`);
-  await new Promise((res) => setTimeout(res, 300));
+  // The last session's pipes and conmon go asynchronously: wait for them, with a deadline.
+  const deadline = Date.now() + 5000;
+  while ((await fdCount(pid) > fds0 + 2 || (await zombies()).length > 0) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
   assert.ok(await fdCount(pid) <= fds0 + 2, `daemon fds ${fds0} → ${await fdCount(pid)}`);
   assert.deepEqual(await zombies(), []);
   assert.deepEqual(await ls(execDir), [], 'every session dir is removed');

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
@@ -125,11 +125,20 @@ test('a 20 KiB line is split into P chunks of at most conmon\'s 8 KiB buffer, cl
   await d.client.call('RemoveContainer', { container_id: id });
 });
 
+/** Waits, with a deadline, until the file at `path` holds at least `bytes` of log. */
+async function untilLogHolds(path: string, bytes: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await stat(path).then((s) => s.size, () => 0)) < bytes) {
+    if (Date.now() > deadline) throw new Error(`${path} did not reach ${bytes} bytes`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 test('ReopenContainerLog after each of several renames loses and duplicates no line under continuous output', async () => {
   const { id, logPath } = await startContainer(['sh', '-c', 'i=0; while true; do echo "line$i"; i=$((i+1)); done']);
   const rotated: string[] = [];
   for (let r = 0; r < 5; r++) {
-    await new Promise((res) => setTimeout(res, 150));
+    await untilLogHolds(logPath, 64 * 1024);
     const to = `${logPath}.${r}`;
     await rename(logPath, to);
     rotated.push(to);
@@ -138,7 +147,7 @@ test('ReopenContainerLog after each of several renames loses and duplicates no l
     // the RPC returns, not some time later.
     await access(logPath);
   }
-  await new Promise((res) => setTimeout(res, 150));
+  await untilLogHolds(logPath, 64 * 1024);
   await d.client.call('StopContainer', { container_id: id, timeout: 0 });
   const files = [...rotated, logPath];
   const entries: LogEntry[] = [];

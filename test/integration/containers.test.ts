@@ -212,11 +212,12 @@ test('ExecSync returns stdout, stderr and the exit code; a 1 s timeout ends slee
 
 test('the image StopSignal is used and reported; user ids come from run_as_user and the image User', async () => {
   const pod = await runPod();
-  const configured = await create(pod, ctrConfig('configured', imgs.configured.reference, { command: ['sh', '-c', 'trap "echo got-usr1; exit 7" USR1; while true; do sleep 0.1; done'] }));
+  const configured = await create(pod, ctrConfig('configured', imgs.configured.reference, { command: ['sh', '-c', 'trap "echo got-usr1; exit 7" USR1; echo trapped; while true; do sleep 0.1; done'] }));
   await d.client.call('StartContainer', { container_id: configured });
   let s = await status(configured);
   assert.equal(s.stop_signal, 29, 'SIGUSR1 from the image');
-  await new Promise((r) => setTimeout(r, 300));
+  // The trap is set once the container says so; a signal before it would kill the shell.
+  await waitFor('the trap to be set', async () => ((await readFile(s.log_path, 'utf8').catch(() => '')).includes('trapped') ? true : undefined));
   await d.client.call('StopContainer', { container_id: configured, timeout: 10 });
   s = await status(configured);
   assert.equal(s.exit_code, 7);

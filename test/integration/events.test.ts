@@ -9,7 +9,7 @@ import type { ClientReadableStream } from '@grpc/grpc-js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
-import { startDaemon, type RunningDaemon } from './helpers/daemon.ts';
+import { startDaemon, waitForMetric, type RunningDaemon } from './helpers/daemon.ts';
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -73,7 +73,7 @@ async function lifecycle(podName: string): Promise<{ podId: string; id: string }
 test('GetContainerEvents() gives two subscribers CREATED, STARTED, STOPPED, DELETED in order, with statuses', async () => {
   const a = subscribe();
   const b = subscribe();
-  await new Promise((r) => setTimeout(r, 300));
+  await waitForMetric(d, 'critter_container_event_subscribers', 2);
   const { podId, id } = await lifecycle('two-subs');
   for (const sub of [a, b]) {
     await waitFor('4 events', () => sub.events.filter((e) => e.container_id === id).length >= 4);
@@ -87,6 +87,9 @@ test('GetContainerEvents() gives two subscribers CREATED, STARTED, STOPPED, DELE
     assert.deepEqual(states, [0, 1, 2], 'CREATED, RUNNING, EXITED statuses');
     assert.equal(mine[3]!.containers_statuses.some((s: Any) => s.id === id), false, 'a deleted container is no longer listed');
   }
+  a.stream.cancel();
+  b.stream.cancel();
+  await waitForMetric(d, 'critter_container_event_subscribers', 0);
 });
 
 test('GetContainerEvents(): a subscriber that never reads blocks neither the RPCs nor another subscriber', async () => {
@@ -95,7 +98,8 @@ test('GetContainerEvents(): a subscriber that never reads blocks neither the RPC
   stuck.on('error', () => undefined);
   stuck.pause();
   const live = subscribe();
-  await new Promise((r) => setTimeout(r, 300));
+  // Both are subscribed (the first test's two have ended): the stuck one really is there.
+  await waitForMetric(d, 'critter_container_event_subscribers', 2);
   const started = Date.now();
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) ids.push((await lifecycle(`stuck-${i}`)).id);

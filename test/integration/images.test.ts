@@ -6,20 +6,58 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { status as Code } from '@grpc/grpc-js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
 import { standardTestImages, type StandardTestImages } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
-import { startDaemon, type RunningDaemon } from './helpers/daemon.ts';
+import { waitForMetric, startDaemon, type RunningDaemon } from './helpers/daemon.ts';
 
 let registry: RunningRegistry;
 let imgs: StandardTestImages;
 let d: RunningDaemon;
+let gated: GatedProxy;
+
+/** A TCP proxy to the registry that connects nothing until opened: pulls through it wait there. */
+interface GatedProxy { host: string; open(): void; close(): Promise<void> }
+
+async function gatedProxy(upstream: string): Promise<GatedProxy> {
+  let open = (): void => undefined;
+  const opened = new Promise<void>((resolve) => { open = resolve; });
+  const sockets = new Set<Socket>();
+  const [upHost, upPort] = [upstream.slice(0, upstream.lastIndexOf(':')), Number(upstream.slice(upstream.lastIndexOf(':') + 1))];
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    void opened.then(() => {
+      if (client.destroyed) return;
+      const up = connect(upPort, upHost);
+      sockets.add(up);
+      up.on('close', () => sockets.delete(up));
+      up.on('error', () => client.destroy());
+      client.pipe(up).pipe(client);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    open: () => open(),
+    close: async () => {
+      open();
+      for (const sock of sockets) sock.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 before(async () => {
   registry = await startRegistry();
   imgs = await standardTestImages(registry);
+  gated = await gatedProxy(registry.host);
   const conf = registriesConfText(registry.host) + [
+    // The same registry behind a proxy that holds every connection until the test opens it.
+    '[[registry]]', 'prefix = "gated.example"', `location = "${gated.host}"`, 'insecure = true', '',
     // A registry nobody serves: pulls from it must fail as unreachable.
     '[[registry]]', 'prefix = "unreachable.example"', 'location = "127.0.0.1:1"', 'insecure = true', '',
     '[[registry]]', 'prefix = "blocked.example"', 'location = "blocked.example"', 'blocked = true', '',
@@ -28,6 +66,7 @@ before(async () => {
 });
 after(async () => {
   await d?.stop();
+  await gated?.close();
   await registry?.stop();
 });
 
@@ -135,23 +174,41 @@ test('identical concurrent pulls share one operation and all get the image id', 
 });
 
 test('a caller that gives up does not fail another caller sharing the same pull', async () => {
-  const impatient = d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 150 });
-  await new Promise((r) => setTimeout(r, 20));
-  const patient = pull(imgs.large.reference);
-  await assert.rejects(impatient);
+  // Through the gated proxy: the pull waits there until the test opens it.
+  const ref = `gated.example/${imgs.large.reference.slice(registry.host.length + 1)}`;
+  const joins = (): number => d.logs().split('Joining an identical pull').length;
+  const joinsBefore = joins();
+  const impatient = d.client.call('PullImage', { image: { image: ref } }, { deadlineMs: 300 });
+  impatient.catch(() => undefined);
+  // The patient caller comes once the daemon says the impatient one's pull is running…
+  await waitForMetric(d, 'critter_image_pulls_in_progress', 1);
+  const patient = pull(ref);
+  // …joins it, and the impatient one gives up while the pull is held at the proxy.
+  const deadline = Date.now() + 10_000;
+  while (joins() === joinsBefore) {
+    if (Date.now() > deadline) throw new Error('the second caller never joined the pull');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await assert.rejects(impatient, (err: { code: number }) => err.code === Code.DEADLINE_EXCEEDED);
+  gated.open();
   assert.equal(await patient, imgs.large.imageId);
-  await d.client.call('RemoveImage', { image: { image: imgs.large.reference } });
+  await d.client.call('RemoveImage', { image: { image: ref } });
 });
 
 test('a pull cut short by its deadline registers nothing and leaves no partial layer behind', async () => {
   const layersDir = join(d.dirs.root, 'overlay');
   const before = new Set(await readdir(layersDir));
+  const logsBefore = d.logs().length;
   await assert.rejects(d.client.call('PullImage', { image: { image: imgs.large.reference } }, { deadlineMs: 60 }), (err: { code: number }) => {
     assert.ok(err.code === Code.DEADLINE_EXCEEDED || err.code === Code.CANCELLED, Code[err.code]);
     return true;
   });
-  // The daemon aborts the pull when the deadline passes; give it a moment to clean up.
-  await new Promise((r) => setTimeout(r, 1500));
+  // The daemon aborts the pull when the deadline passes and cleans up; it logs when that is over.
+  const deadline = Date.now() + 15_000;
+  while (!/Pull operation over[^\n]*"abandoned":true|"abandoned":true[^\n]*Pull operation over/.test(d.logs().slice(logsBefore))) {
+    if (Date.now() > deadline) throw new Error('the abandoned pull did not end within 15 s');
+    await new Promise((r) => setTimeout(r, 25));
+  }
   assert.equal(await status(imgs.large.reference), null);
   const leftover = (await readdir(layersDir)).filter((n) => !before.has(n));
   assert.deepEqual(leftover, [], 'no new layer directories');

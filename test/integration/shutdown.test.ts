@@ -1,7 +1,7 @@
 /** Shutdown with long-lived calls open: the daemon must not wait out its whole timeout. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from './helpers/daemon.ts';
+import { startDaemon, waitForMetric } from './helpers/daemon.ts';
 
 test('SIGTERM ends open GetContainerEvents streams and exits 0 well before the shutdown timeout', async () => {
   const d = await startDaemon({ configYaml: 'shutdown_timeout_seconds: 60\n' });
@@ -11,8 +11,8 @@ test('SIGTERM ends open GetContainerEvents streams and exits 0 well before the s
     stream.on('error', () => resolve());
   });
   stream.on('data', () => undefined);
-  // Let the subscription reach the daemon before it is asked to stop.
-  await new Promise((r) => setTimeout(r, 300));
+  // The subscription has reached the daemon before it is asked to stop.
+  await waitForMetric(d, 'critter_container_event_subscribers', 1);
   const started = Date.now();
   const code = await d.stop();
   const ms = Date.now() - started;

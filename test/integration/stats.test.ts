@@ -192,7 +192,12 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
 test('ListContainerStats() for many containers stays cheap (measured)', async () => {
   const extra: string[] = [];
   for (let i = 0; i < 18; i++) extra.push(await startContainer(`idle${i}`, ['sleep', '3600']));
-  await new Promise((r) => setTimeout(r, 1500));
+  // Measured once the sampler has seen every new container (its first samples are not the steady state).
+  await waitFor('a sample of every new container', async () => {
+    const r = await call('ListContainerStats', {});
+    const sampled = new Set((r.stats as Any[]).filter((st) => st.cpu?.usage_core_nano_seconds).map((st) => st.attributes.id as string));
+    return extra.every((id) => sampled.has(id)) ? true : undefined;
+  });
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {
     const t0 = process.hrtime.bigint();

@@ -436,7 +436,9 @@ test('RegistryClient.openBlob() stall timeout fires when the server stops sendin
         total += (chunk as Buffer).length;
         if (!paused) {
           paused = true;
-          await sleep(900); // three stall periods while the server has long finished writing
+          // Not a synchronisation: a consumer slower than three stall periods, while the
+          // server has long finished writing; a stall timer that counted it would fire.
+          await sleep(900);
         }
       }
       assert.equal(total, big.length);
@@ -458,7 +460,9 @@ test('RegistryClient.openBlob() aborts with the operation signal', async () => {
     const resolved = await c.resolve(op(), `${reg.host}/app:v1`);
     const ac = new AbortController();
     const stream = await c.openBlob({ log, signal: ac.signal }, resolved.source, { mediaType: '', digest: `sha256:${'e'.repeat(64)}`, size: 5 });
-    setTimeout(() => ac.abort(new Error('caller went away')), 50);
-    await assert.rejects(readAll(stream), /caller went away|aborted/);
+    // The server sent one byte and waits: the read is blocked on the body when the caller leaves.
+    const reading = readAll(stream);
+    ac.abort(new Error('caller went away'));
+    await assert.rejects(reading, /caller went away|aborted/);
   });
 });

@@ -132,3 +132,20 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   }
   return d;
 }
+
+/** The value of an unlabelled series on the daemon's /metrics (NaN when absent). */
+export async function metricValue(d: RunningDaemon, name: string): Promise<number> {
+  const text = await (await fetch(d.metricsUrl())).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : NaN;
+}
+
+/** Polls /metrics, with a deadline, until `name` reads `value`: the daemon's own word that a state was reached. */
+export async function waitForMetric(d: RunningDaemon, name: string, value: number, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = NaN;
+  while ((last = await metricValue(d, name)) !== value) {
+    if (Date.now() > deadline) throw new Error(`${name} is ${last}, not ${value}, after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
