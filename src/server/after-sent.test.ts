@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server, ServerCredentials, credentials, makeGenericClientConstructor, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { afterSentInterceptor, withAfterSent } from './after-sent.ts';
+import { afterSentInterceptor, afterSentInterceptorFor, withAfterSent } from './after-sent.ts';
 
 type Answer = { payload: Buffer };
 const service: ServiceDefinition = {
@@ -16,10 +16,10 @@ const service: ServiceDefinition = {
 };
 
 /** A server whose one method answers what `answer` resolves to, and a client for it. */
-async function serve(answer: () => Promise<Answer>): Promise<{ get: (deadlineMs?: number) => Promise<Buffer>; close: () => Promise<void> }> {
+async function serve(answer: () => Promise<Answer>, interceptor = afterSentInterceptorFor(['/test.AfterSent/Get'])): Promise<{ get: (deadlineMs?: number) => Promise<Buffer>; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'critter-after-sent-'));
   const socket = `unix://${join(dir, 's')}`;
-  const server = new Server({ interceptors: [afterSentInterceptor] });
+  const server = new Server({ interceptors: [interceptor] });
   server.addService(service, {
     Get: (_call: unknown, cb: (err: Error | null, a?: Answer) => void) => void answer().then((a) => cb(null, a), (e: Error) => cb(e)),
   });
@@ -66,6 +66,17 @@ test('afterSentInterceptor: the hook of an answer to a call the client gave up o
     answer();
     await hookRan;
     assert.equal(runs, 1);
+  } finally {
+    await s.close();
+  }
+});
+
+test('afterSentInterceptor: a method it does not hook passes through untouched (its hook never runs)', async () => {
+  let runs = 0;
+  const s = await serve(async () => withAfterSent({ payload: Buffer.from('x') }, () => { runs++; }), afterSentInterceptor);
+  try {
+    assert.equal((await s.get()).toString(), 'x');
+    assert.equal(runs, 0, 'only ExecSync is hooked in the daemon');
   } finally {
     await s.close();
   }

@@ -19,7 +19,18 @@ export function withAfterSent<T extends object>(response: T, hook: (() => void) 
   return response;
 }
 
-export const afterSentInterceptor: ServerInterceptor = (_method, call) => {
+/** The interceptor for the RPCs at `paths`; every other call goes through untouched (no per-call wrapper on the cheap RPCs). */
+export function afterSentInterceptorFor(paths: readonly string[]): ServerInterceptor {
+  const hooked = new Set(paths);
+  // grpc-js chains interceptors through its call interface, so the call itself may be handed
+  // on; its type names the class only because that is what interceptors usually build.
+  return (method, call) => (hooked.has(method.path) ? hookedCall(call) : (call as ServerInterceptingCall));
+}
+
+/** Only ExecSync's answers carry a hook today. */
+export const afterSentInterceptor = afterSentInterceptorFor(['/runtime.v1.RuntimeService/ExecSync']);
+
+function hookedCall(call: Parameters<ServerInterceptor>[1]): ServerInterceptingCall {
   let hook: (() => void) | undefined;
   let ended = false;
   const run = (): void => {
@@ -41,4 +52,4 @@ export const afterSentInterceptor: ServerInterceptor = (_method, call) => {
       run();
     },
   });
-};
+}
