@@ -1,0 +1,44 @@
+// ESLint with typescript-eslint's type-aware rules, run by scripts/test.sh (CI) on the whole
+// tree. typescript-eslint needs the TypeScript 6 compiler API (TypeScript 7 ships none yet):
+// package.json aliases `typescript` to TypeScript 6 for it, while the build and the type
+// check use TypeScript 7 (`@typescript/native`).
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.tools/**', 'src/generated/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // node:test's test()/describe() return promises the runner itself awaits.
+      '@typescript-eslint/no-floating-promises': ['error', {
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }],
+      }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', caughtErrors: 'none' }],
+      // Off on purpose: an `async` function without `await` is how an implementation of a
+      // promise-returning interface (a service method, a fake in a test) turns a synchronous
+      // throw into a rejection, the one error path its callers handle.
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // The tests and benchmarks read CRI responses through proto-loader's untyped objects
+    // (`any` by design: the assertions are the type check there); src/ keeps these rules.
+    files: ['test/**', 'bench/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  {
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
