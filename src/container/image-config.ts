@@ -131,7 +131,7 @@ export function checkImageConfig(image: string, raw: unknown): ImageConfig {
   const volumes = raw.Volumes;
   if (volumes !== undefined && volumes !== null) {
     if (!isRecord(volumes)) fail('Volumes', 'is not a JSON object');
-    const names = Object.keys(volumes as Record<string, unknown>);
+    const names = Object.keys(volumes);
     if (names.length > VOLUMES_MAX) fail('Volumes', `declares ${names.length} volumes, over ${VOLUMES_MAX}`);
     for (const v of names) {
       const why = pathProblem(v, true);

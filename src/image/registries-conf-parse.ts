@@ -138,7 +138,7 @@ function parseRegistry(file: string, key: string, raw: unknown): RegistryEntry {
 export function parseRegistriesConfText(file: string, text: string): FileConfig {
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(text) as Record<string, unknown>;
+    doc = parseToml(text);
   } catch (err) {
     throw new InvalidArgumentError(`registries configuration ${file}: invalid TOML: ${(err as Error).message}`, { cause: err });
   }

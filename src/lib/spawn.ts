@@ -148,7 +148,7 @@ let listening = false;
 function reap(): void {
   const status = [0];
   for (const [pid, child] of running) {
-    const got = waitpidC(pid, status, WNOHANG);
+    const got = waitpidC(pid, status, WNOHANG) as number;
     if (got === 0) continue;
     running.delete(pid);
     // -1 (ECHILD) means somebody else reaped it: the child is gone, its status unknown.
@@ -243,7 +243,7 @@ export function spawnChild(file: string, args: readonly string[], opts: SpawnOpt
     if (path === undefined) errno ||= osConstants.errno.ENOENT;
     if (errno === 0) {
       const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-      errno = posixSpawnC(pid, path!, actions, attr, [file, ...args, null], [...envp, null]);
+      errno = posixSpawnC(pid, path!, actions, attr, [file, ...args, null], [...envp, null]) as number;
     }
   } finally {
     actionsDestroyC(actions);

@@ -34,7 +34,7 @@ export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
   | { kind: 'stream'; fn: StreamHandler<never, unknown> };
 
-const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn as UnaryHandler<never, unknown> });
+const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn });
 // Streaming handlers get registered with `s(...)` as their RPCs are built.
 export const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
 

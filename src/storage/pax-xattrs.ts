@@ -35,7 +35,7 @@ export class PaxXattrScanner extends Transform {
 
   /** The raw xattrs of the next entry tar-stream will emit. */
   nextEntryXattrs(): RawXattrs {
-    return this.#queue.shift() ?? new Map();
+    return this.#queue.shift() ?? new Map<string, Buffer>();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -14,6 +14,7 @@ export const MAX_PATH = 4096;
 /** One argv element or env entry: ARG_MAX-ish bounds stay far above real use. */
 export const MAX_ARG = 128 * 1024;
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** No NUL anywhere; `max` characters at most. */

@@ -109,6 +109,8 @@ export class SpdyConnection {
   }
 
   #makeOwner(): StreamOwner {
+    // An object literal's getter has its own `this`; `alive` must read this connection's state.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     return {
       get alive() { return !self.#torn; },

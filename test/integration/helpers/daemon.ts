@@ -121,7 +121,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       } catch (err) {
         if (Date.now() > deadline) {
           await d.kill();
-          throw new Error(`critter not ready after 20 s: ${String(err)}\n${logs}`);
+          throw new Error(`critter not ready after 20 s: ${String(err)}\n${logs}`, { cause: err });
         }
         await new Promise((r) => setTimeout(r, 50));
       }
