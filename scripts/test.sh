@@ -12,11 +12,11 @@ export PATH="$CRITTER_NODE_DIR/bin:$PATH"
 echo "==> lint"
 node node_modules/eslint/bin/eslint.js --max-warnings=0 .
 echo "==> layer check"
-node dist/scripts/check-layers.js
+node dist/tools/check-layers.js
 mapfile -t files < <(
   find dist/src -name '*.test.js' | sort
   for d in component integration critest kubelet; do [ -d "dist/test/$d" ] && find "dist/test/$d" -name '*.test.js' | sort; done
-  find dist/bench -name "*.test.js" | sort
+  find dist/bench dist/tools -name "*.test.js" | sort
 )
 echo "==> ${#files[@]} test files"
 # One file at a time: component and integration tests use real namespaces, mounts and

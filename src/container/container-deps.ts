@@ -11,7 +11,7 @@ import type { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import type { ContainerMetadata, ContainerRecord, ContainerStatusRecord } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import type { OomDetector } from './oom.ts';
 import type { HostFacts, RuntimeDefaults } from './spec/inputs.ts';
 import type { CdiResolver } from './cdi/cdi-registry.ts';

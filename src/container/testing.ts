@@ -13,7 +13,7 @@ import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import { ContainerService } from './container-service.ts';
 import type { ContainerLifecycleEvent, ContainerServiceDeps } from './container-deps.ts';
 import { containerRecordStore } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import { specInputs } from './spec/testing.ts';
 import { sandboxConfig } from './spec/testing.ts';
 

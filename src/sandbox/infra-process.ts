@@ -17,7 +17,7 @@ import { ExitWatcher } from '../oci/exit-watcher.ts';
 import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
-import { OverlayRootfs } from '../container/rootfs.ts';
+import { OverlayRootfs } from '../storage/overlay-rootfs.ts';
 import { mkdirInRoot, writeFileInRoot } from '../storage/rootfs-path.ts';
 import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec, type InfraSpecInputs } from './infra-spec.ts';
 import type { PreparedInfraImage } from './infra-image.ts';

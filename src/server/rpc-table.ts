@@ -4,7 +4,7 @@
  * RPC means adding its handler file and one line here.
  */
 import type { UnaryHandler, StreamHandler } from './adapt.ts';
-import type { Services } from '../daemon/services.ts';
+import type { Services } from './services.ts';
 import { versionHandler, statusHandler, runtimeConfigHandler, updateRuntimeConfigHandler } from './runtime-status.ts';
 import { runPodSandboxHandler } from './sandbox-run.ts';
 import { stopPodSandboxHandler } from './sandbox-stop.ts';

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, access } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { OverlayRootfs } from '../../src/container/rootfs.ts';
+import { OverlayRootfs } from '../../src/storage/overlay-rootfs.ts';
 import { mountPoints } from '../../src/network/netns.ts';
 import type { Op } from '../../src/lib/op.ts';
 

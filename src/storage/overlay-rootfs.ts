@@ -8,7 +8,7 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
-import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
+import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from './libc.ts';
 
 export interface RootfsMounter {
   /** Mounts the overlay at `target`; a no-op when it is already mounted there. */
