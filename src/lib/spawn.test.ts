@@ -65,7 +65,9 @@ test('a bare name is looked up in the PATH of the environment given', async () =
 test('the child starts clean: default signals, none blocked, only its stdio fds, the env and cwd given', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'critter-spawn-'));
   try {
-    const script = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/$$/fd | tr "\\n" " "; echo; pwd; env | grep -c .';
+    // `ls` alone, its output redirected in the child: in a pipeline the shell itself would
+    // still hold the pipe's read end (fd 3) for a moment while ls lists the shell's fds.
+    const script = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/$$/fd > fds; tr "\\n" " " < fds; echo; pwd; env | grep -c .';
     const r = await collect(spawnChild('/bin/sh', ['-c', script], { env: { ONLY: 'this' }, cwd: dir }));
     const [blk, ign, fds, cwd, envCount] = r.out.trim().split('\n');
     // Node itself ignores SIGPIPE: the child must not inherit that.
