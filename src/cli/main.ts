@@ -8,6 +8,7 @@ import { loadConfig, validateConfigFile } from '../config/load.ts';
 import { renderConfig } from '../config/render.ts';
 import { runHostChecks, formatChecks } from '../host/checks.ts';
 import { describeError } from '../lib/errors.ts';
+import { spawnSupport } from '../lib/spawn.ts';
 import { createRootLogger } from '../log/logger.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import { parseFlags, FLAG_HELP } from './flags.ts';
@@ -86,8 +87,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatChecks(results));
       return results.some((r) => r.required && !r.ok) ? 1 : 0;
     }
-    case 'daemon':
+    case 'daemon': {
+      // Before anything starts: without posix_spawn's closefrom no runtime can be run.
+      const unsupported = spawnSupport();
+      if (unsupported !== null) {
+        process.stderr.write(`critter: ${unsupported}\n`);
+        return 1;
+      }
       return runDaemon(flags.configFile, flags.overrides);
+    }
     case 'pull': {
       if (flags.positionals.length !== 1) {
         process.stderr.write(`critter pull: want exactly one IMAGE\n\n${PULL_HELP}`);

@@ -11,6 +11,7 @@ import { DEFAULT_APPARMOR_PROFILE } from './apparmor-profile.ts';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { criuVersion } from '../oci/runc-checkpoint.ts';
+import { MIN_GLIBC, spawnSupport } from '../lib/spawn.ts';
 
 export { findExecutable } from './find-executable.ts';
 
@@ -121,11 +122,19 @@ async function criu(config: Config): Promise<CheckResult> {
   return { name: 'criu', required: false, ok: version !== undefined, detail: version ? `${path} version ${version}` : `${path} does not answer --version`, pkg: 'criu' };
 }
 
+/** Every child process starts through posix_spawn with closefrom (src/lib/spawn.ts). */
+function glibc(): CheckResult {
+  const why = spawnSupport();
+  const version = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  return { name: 'glibc', required: true, ok: why === null, detail: why ?? `glibc ${version ?? '?'} (>= ${MIN_GLIBC})`, pkg: 'libc6' };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
   const runtimePkg = (name: string): string => (name.includes('crun') ? 'crun' : 'runc');
   return Promise.all([
+    glibc(),
     binary(`runtime ${config.runtime.default_handler}`, handler?.path ?? 'runc', true, runtimePkg(handler?.path ?? 'runc')),
     binary('conmon', config.runtime.conmon_path, true, 'conmon'),
     binary('unshare', 'unshare', true, 'util-linux'),
