@@ -9,6 +9,7 @@ import { renderConfig } from '../config/render.ts';
 import { runHostChecks, formatChecks } from '../host/checks.ts';
 import { describeError } from '../lib/errors.ts';
 import { spawnSupport } from '../lib/spawn.ts';
+import { takeNotifySocket } from '../lib/sd-notify.ts';
 import { createRootLogger } from '../log/logger.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import { parseFlags, FLAG_HELP } from './flags.ts';
@@ -120,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
 async function runDaemon(configFile: string | undefined, overrides: ReturnType<typeof parseFlags>['overrides']): Promise<number> {
   const loaded = await loadConfig({ file: configFile, overrides });
   const log = createRootLogger(loaded.config.log_level);
-  const daemon = new Daemon({ loaded, log, version: VERSION });
+  const daemon = new Daemon({ loaded, log, version: VERSION, notifySocket: takeNotifySocket() });
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (stopping) {

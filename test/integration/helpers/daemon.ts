@@ -24,6 +24,8 @@ export interface DaemonOptions {
   extraArgs?: string[];
   /** Wait for readiness (default true). */
   waitReady?: boolean;
+  /** Extra environment for the daemon process. */
+  env?: Record<string, string>;
 }
 
 export interface DaemonDirs {
@@ -77,7 +79,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     args.push('--registries-conf', f);
   }
   args.push(...(opts.extraArgs ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV } });
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV, ...opts.env } });
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => { logs += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { logs += d.toString(); });
