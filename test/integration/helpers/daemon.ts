@@ -26,6 +26,8 @@ export interface DaemonOptions {
   waitReady?: boolean;
   /** Extra environment for the daemon process. */
   env?: Record<string, string>;
+  /** The program and its first arguments instead of this Node with the checkout's CLI (an installed `critter`). */
+  command?: readonly string[];
 }
 
 export interface DaemonDirs {
@@ -72,14 +74,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   const dirs = opts.dirs ?? (await makeDirs());
   await writeFile(dirs.configFile, opts.configYaml ?? '# test defaults\n');
   // Node flags as deployed (scripts/run-daemon.sh, the systemd unit): tests and benchmarks measure that daemon.
-  const args = [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
+  const [program, ...lead] = opts.command ?? [process.execPath, ...DAEMON_NODE_FLAGS, CLI];
+  const args = [...lead, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
   if (opts.registriesConf) {
     const f = join(dirs.base, 'etc', 'registries.conf');
     await writeFile(f, opts.registriesConf);
     args.push('--registries-conf', f);
   }
   args.push(...(opts.extraArgs ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV, ...opts.env } });
+  const proc = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV, ...opts.env } });
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => { logs += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { logs += d.toString(); });
