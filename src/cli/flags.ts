@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { ConfigKey } from '../config/schema.ts';
 
 /** Flag name → config key. */
-export const CONFIG_FLAGS = {
+const CONFIG_FLAGS = {
   socket: 'socket',
   root: 'root',
   'run-root': 'run_root',

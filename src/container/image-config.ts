@@ -23,7 +23,7 @@ export const MAX_ARG_STRLEN = 32 * 4096;
 export const ARGV_TOTAL_MAX = 1024 * 1024;
 export const ENV_TOTAL_MAX = 1024 * 1024;
 /** sysconf(_SC_LOGIN_NAME_MAX) on Linux. */
-export const LOGIN_NAME_MAX = 256;
+const LOGIN_NAME_MAX = 256;
 /** More than any real image declares; each one is a directory made at CreateContainer. */
 export const VOLUMES_MAX = 1024;
 /** "SIGRTMAX-14" is the longest signal name. */

@@ -40,7 +40,7 @@ async function fileExists(path: string): Promise<boolean> {
 }
 
 /** Which cgroup hierarchy the host mounts: v1, v2 (unified) or hybrid (v1 + v2 at /sys/fs/cgroup/unified). */
-export async function detectCgroupLayout(): Promise<'v1' | 'v2' | 'hybrid' | 'none'> {
+async function detectCgroupLayout(): Promise<'v1' | 'v2' | 'hybrid' | 'none'> {
   if (await fileExists('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
   const v1 = await fileExists('/sys/fs/cgroup/memory') || await fileExists('/sys/fs/cgroup/cpu');
   if (v1 && await fileExists('/sys/fs/cgroup/unified/cgroup.controllers')) return 'hybrid';
@@ -123,7 +123,7 @@ async function criu(config: Config): Promise<CheckResult> {
 }
 
 /** Every child process starts through posix_spawn with closefrom (src/lib/spawn.ts). */
-function glibc(): CheckResult {
+async function glibc(): Promise<CheckResult> {
   const why = spawnSupport();
   const version = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
   return { name: 'glibc', required: true, ok: why === null, detail: why ?? `glibc ${version ?? '?'} (>= ${MIN_GLIBC})`, pkg: 'libc6' };

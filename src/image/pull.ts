@@ -53,7 +53,7 @@ interface ImageConfigJson {
 }
 
 /** The diff IDs the config lists, checked against the manifest's layer count. */
-export function diffIdsOf(resolved: ResolvedImage): string[] {
+function diffIdsOf(resolved: ResolvedImage): string[] {
   let config: ImageConfigJson;
   try {
     config = JSON.parse(resolved.config.toString('utf8')) as ImageConfigJson;

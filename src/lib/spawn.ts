@@ -112,7 +112,7 @@ export function exitStatus(code: number | null, signal: string | number | null):
 }
 
 /** What each child fd from 0 up is: a socketpair to us, or /dev/null. */
-export type StdioKind = 'pipe' | 'ignore';
+type StdioKind = 'pipe' | 'ignore';
 
 export interface SpawnOptions {
   /** Default: the daemon's environment. Entries whose value is undefined are left out. */

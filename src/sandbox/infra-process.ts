@@ -71,7 +71,7 @@ export interface InfraProcessesDeps {
 const OVERLAY_ID = 'overlay';
 
 /** The bundle of a pod's infra process. */
-export function infraBundleDir(runDir: string): string {
+function infraBundleDir(runDir: string): string {
   return join(runDir, 'infra');
 }
 

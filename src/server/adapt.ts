@@ -23,7 +23,7 @@ export interface RpcObserver {
 }
 
 /** Tells whether start-up work (recovery) is done. */
-export interface Readiness {
+interface Readiness {
   ready(): boolean;
 }
 

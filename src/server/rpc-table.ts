@@ -36,7 +36,7 @@ export type RpcEntry =
 
 const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn });
 // Streaming handlers get registered with `s(...)` as their RPCs are built.
-export const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
+const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
 
 /** The handlers built so far, keyed by RPC method name as in the proto. */
 export function rpcTable(svc: Services): Record<string, RpcEntry> {

@@ -20,7 +20,7 @@
 import type { PodUsage, ContainerUsage } from './targets.ts';
 import type { CgroupSample } from './cgroup.ts';
 
-export type MetricKind = 'counter' | 'gauge';
+type MetricKind = 'counter' | 'gauge';
 
 export interface MetricDescriptorSpec {
   name: string;

@@ -7,11 +7,11 @@
 import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 
-export const CDI_VERSIONS: readonly string[] = ['0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0'];
+const CDI_VERSIONS: readonly string[] = ['0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0'];
 
 /** OCI hook names a CDI edit may add to (runtime-spec config.md "POSIX-platform Hooks"). */
-export const CDI_HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
-export type CdiHookName = (typeof CDI_HOOK_NAMES)[number];
+const CDI_HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
+type CdiHookName = (typeof CDI_HOOK_NAMES)[number];
 
 export interface CdiDeviceNode {
   /** Path inside the container. */
@@ -28,14 +28,14 @@ export interface CdiDeviceNode {
   gid?: number;
 }
 
-export interface CdiMount {
+interface CdiMount {
   hostPath: string;
   containerPath: string;
   type?: string;
   options?: string[];
 }
 
-export interface CdiHook {
+interface CdiHook {
   hookName: CdiHookName;
   path: string;
   args?: string[];
@@ -51,7 +51,7 @@ export interface CdiContainerEdits {
   additionalGids?: number[];
 }
 
-export interface CdiDevice {
+interface CdiDevice {
   name: string;
   containerEdits: CdiContainerEdits;
 }

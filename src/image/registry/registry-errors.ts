@@ -24,7 +24,7 @@ interface RegistryErrorBody {
 }
 
 /** Extracts `{"errors":[{"code","message"}]}` from a response body, if it has that shape. */
-export function parseErrorBody(body: string): RegistryErrorBody {
+function parseErrorBody(body: string): RegistryErrorBody {
   try {
     const doc = JSON.parse(body) as { errors?: { code?: unknown; message?: unknown }[] };
     if (!Array.isArray(doc.errors)) return { codes: [], message: '' };
