@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   let client: CriClient;
   const prepared: { registriesConf?: string; close(): Promise<void> }[] = [];
   for (const name of names) {
-    const s = SCENARIOS[name as string] as WithDaemonSetup | undefined;
+    const s: WithDaemonSetup | undefined = SCENARIOS[name];
     if (s?.beforeDaemon) prepared.push(await s.beforeDaemon());
   }
   const registriesConf = prepared.map((p) => p.registriesConf ?? '').join('\n').trim();
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const otherNet: PodNetwork | undefined = values['compare-cni-conf-dir'] ? await createPodNetwork({ confDir: values['compare-cni-conf-dir'] }) : undefined;
   try {
     for (const name of names) {
-      const s = SCENARIOS[name as string];
+      const s = SCENARIOS[name];
       if (!s) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
       console.log(`\n== ${s.name}: ${s.describe} (${iterations} iterations)`);
       const [mine, theirs] = other

@@ -25,5 +25,5 @@ if [ -z "${CRITEST_BUSYBOX:-}" ]; then
     command -v "$tool" >/dev/null || { echo "$tool not found: the critest stand-in images need busybox compiled from Debian's source package (install Debian package ${tool/apt-get/apt}, or set CRITEST_BUSYBOX to a prebuilt static busybox)" >&2; exit 2; }
   done
 fi
-npx tsc -p .
-exec node --test --test-reporter=spec dist/test/critest/upstream.test.js
+bash scripts/setup.sh
+exec scripts/node --test --test-reporter=spec dist/test/critest/upstream.test.js

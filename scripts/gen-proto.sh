@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf src/generated/cri
-npx proto-loader-gen-types --keepCase --longs=String --enums=Number --defaults --oneofs \
+scripts/node node_modules/@grpc/proto-loader/build/bin/proto-loader-gen-types.js --keepCase --longs=String --enums=Number --defaults --oneofs \
   --grpcLib=@grpc/grpc-js -O src/generated/cri proto/cri/api.proto >/dev/null
 find src/generated/cri -name '*.ts' -print0 |
   xargs -0 sed -i -E "s#(from '\\.{1,2}/[^']*)';#\\1.ts';#; s#\\.ts\\.ts';#.ts';#"

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2
 # Node flags: the list in src/cli/daemon-runtime-options.ts (a unit test keeps them equal; README: Memory).
-exec node --max-semi-space-size=1 --expose-gc dist/src/cli/main.js daemon "$@"
+exec scripts/node --max-semi-space-size=1 --expose-gc dist/src/cli/main.js daemon "$@"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to run and test critter, then builds it.
-# Idempotent and quick when everything is present: apt runs only for missing packages,
-# npm install only when the lockfile changed, and the default CNI network is installed only
-# when the CNI conf dir is empty. Run as root.
+# Idempotent and quick when everything is present: apt runs only for missing packages, the
+# pinned Node.js (scripts/node-pin.sh) is unpacked into .tools/ only when absent, npm install
+# only when the lockfile or that Node changed, and the default CNI network is installed only
+# when the CNI conf dir is empty. Run as root. The system's own Node (if any) is not used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,18 +32,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+bash scripts/install-node.sh
+. scripts/node-pin.sh
+# npm, node-gyp and every script below run on the pinned Node, and native addons are built
+# against its headers (no header download: the machine may be offline).
+export PATH="$CRITTER_NODE_DIR/bin:$PATH"
+export npm_config_nodedir="$CRITTER_NODE_DIR"
+
 stamp=node_modules/.critter-lock-stamp
-if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+want_stamp="$(printf 'node v%s\n' "$CRITTER_NODE_VERSION"; cat package-lock.json)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want_stamp" ]; then
   # Not `npm ci`: node-unix-socket lists per-platform optional packages that do not all
   # exist on the registry, so npm never considers the lockfile "in sync" for ci. install
   # still follows the lockfile's versions.
   echo "==> npm install (from package-lock.json)"
   npm install --no-audit --no-fund --no-save --loglevel=error
-  cp package-lock.json "$stamp"
+  # Addons already in node_modules were built for the Node of the last install.
+  if [ -f "$stamp" ] && [ "$(head -n1 "$stamp")" != "node v$CRITTER_NODE_VERSION" ]; then
+    echo "==> npm rebuild (Node changed to $CRITTER_NODE_VERSION)"
+    npm rebuild --loglevel=error
+  fi
+  printf '%s\n' "$want_stamp" > "$stamp"
 fi
 
 echo "==> build"
-npx tsc -p tsconfig.json
+node node_modules/@typescript/native/bin/tsc -p tsconfig.json
 
 conf_dir=/etc/cni/net.d
 if [ -d cni ] && [ -z "$(ls -A "$conf_dir" 2>/dev/null || true)" ]; then

@@ -32,7 +32,7 @@ export interface AdminStatus {
 }
 
 /** CRI AuthConfig's fields (snake_case, as crictl and the kubelet send them). */
-export interface AdminAuth {
+interface AdminAuth {
   username?: string;
   password?: string;
   auth?: string;

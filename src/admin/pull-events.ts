@@ -6,7 +6,7 @@
 import type { LayerBytesEvent, LayerStateEvent, PullProgress } from '../image/pull.ts';
 import type { LayerState, PullEvent } from './protocol.ts';
 
-export const PROGRESS_INTERVAL_MS = 200;
+const PROGRESS_INTERVAL_MS = 200;
 
 interface LayerView { state: LayerState; bytes: number; total: number; dirty: boolean }
 

@@ -14,7 +14,7 @@ export interface StatusSources {
   storageUsage(): Promise<{ bytes: number; inodes: number; mountpoint: string }>;
 }
 
-export function countBy(values: readonly string[]): Record<string, number> {
+function countBy(values: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const v of values) out[v] = (out[v] ?? 0) + 1;
   return out;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { ConfigKey } from '../config/schema.ts';
 
 /** Flag name → config key. */
-export const CONFIG_FLAGS = {
+const CONFIG_FLAGS = {
   socket: 'socket',
   root: 'root',
   'run-root': 'run_root',
@@ -62,9 +62,10 @@ export function parseFlags(argv: string[], extra: Record<string, { type: 'string
     const v = (values as Record<string, unknown>)[flag];
     if (v !== undefined) overrides[key] = v;
   }
-  if (overrides['image.registries_conf'] !== undefined) {
+  const registriesConf = overrides['image.registries_conf'];
+  if (typeof registriesConf === 'string') {
     // A registries.conf given on the command line brings its own drop-in dir beside it.
-    overrides['image.registries_conf_dir'] = `${String(overrides['image.registries_conf'])}.d`;
+    overrides['image.registries_conf_dir'] = `${registriesConf}.d`;
   }
   const extraValues: Record<string, string | boolean | undefined> = {};
   for (const k of Object.keys(extra)) extraValues[k] = (values as Record<string, string | boolean | undefined>)[k];

@@ -54,7 +54,7 @@ export async function runImages(cmd: ImagesCommand): Promise<number> {
   }
 }
 
-export function formatImageTable(images: readonly AdminImage[]): string {
+function formatImageTable(images: readonly AdminImage[]): string {
   const rows = [['IMAGE ID', 'SIZE', 'NAMES']];
   for (const img of images) rows.push([img.id.replace(/^sha256:/, '').slice(0, 12), formatBytes(img.size), img.names.join(', ') || '<none>']);
   const widths = [0, 1].map((i) => Math.max(...rows.map((r) => r[i]!.length)));

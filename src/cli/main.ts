@@ -8,6 +8,8 @@ import { loadConfig, validateConfigFile } from '../config/load.ts';
 import { renderConfig } from '../config/render.ts';
 import { runHostChecks, formatChecks } from '../host/checks.ts';
 import { describeError } from '../lib/errors.ts';
+import { spawnSupport } from '../lib/spawn.ts';
+import { takeNotifySocket } from '../lib/sd-notify.ts';
 import { createRootLogger } from '../log/logger.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import { parseFlags, FLAG_HELP } from './flags.ts';
@@ -86,8 +88,15 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatChecks(results));
       return results.some((r) => r.required && !r.ok) ? 1 : 0;
     }
-    case 'daemon':
+    case 'daemon': {
+      // Before anything starts: without posix_spawn's closefrom no runtime can be run.
+      const unsupported = spawnSupport();
+      if (unsupported !== null) {
+        process.stderr.write(`critter: ${unsupported}\n`);
+        return 1;
+      }
       return runDaemon(flags.configFile, flags.overrides);
+    }
     case 'pull': {
       if (flags.positionals.length !== 1) {
         process.stderr.write(`critter pull: want exactly one IMAGE\n\n${PULL_HELP}`);
@@ -112,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
 async function runDaemon(configFile: string | undefined, overrides: ReturnType<typeof parseFlags>['overrides']): Promise<number> {
   const loaded = await loadConfig({ file: configFile, overrides });
   const log = createRootLogger(loaded.config.log_level);
-  const daemon = new Daemon({ loaded, log, version: VERSION });
+  const daemon = new Daemon({ loaded, log, version: VERSION, notifySocket: takeNotifySocket() });
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (stopping) {

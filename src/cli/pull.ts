@@ -34,7 +34,7 @@ export function adminSocketIn(runRoot: string): string {
 }
 
 /** `user:pass` → AuthConfig fields (split at the first colon, as docker does). */
-export function parseCreds(creds: string): { username: string; password: string } {
+function parseCreds(creds: string): { username: string; password: string } {
   const colon = creds.indexOf(':');
   if (colon <= 0) throw new InvalidArgumentError('--creds: want USER:PASSWORD');
   return { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
@@ -85,7 +85,7 @@ interface LayerLine { event: LayerEvent; firstAt: number; firstBytes: number; pr
 const BAR_WIDTH = 30;
 
 /** The per-layer display: one line per layer, redrawn in place on a TTY. */
-export class ProgressView {
+class ProgressView {
   readonly #out: NodeJS.WritableStream;
   readonly #tty: boolean;
   readonly #layers = new Map<string, LayerLine>();

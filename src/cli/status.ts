@@ -24,7 +24,7 @@ function counts(byState: Record<string, number>): string {
   return entries.length === 0 ? '0' : `${total} (${entries.map(([s, c]) => `${c} ${s}`).join(', ')})`;
 }
 
-export function formatStatus(s: AdminStatus): string {
+function formatStatus(s: AdminStatus): string {
   const lines = [`critter ${s.version}`];
   for (const c of s.conditions) lines.push(`${c.type.padEnd(13)} ${c.status ? 'true' : 'false'}${c.status ? '' : `  ${c.reason}: ${c.message}`}`);
   lines.push(`Pods          ${counts(s.pods)}`);

@@ -9,9 +9,9 @@ import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../lib/errors.ts';
 import { SCHEMA, type Config, type ConfigKey, type KeySpec } from './schema.ts';
 import { validateValue } from './validate.ts';
-import { isValidProfileName } from '../host/apparmor-profile.ts';
+import { isValidProfileName } from '../lib/apparmor-name.ts';
 
-export const DEFAULT_CONFIG_FILE = '/etc/critter/critter.yaml';
+const DEFAULT_CONFIG_FILE = '/etc/critter/critter.yaml';
 
 export interface LoadOptions {
   /** Main file. When it is the default and absent, defaults apply; an explicit file must exist. */

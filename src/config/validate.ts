@@ -52,7 +52,7 @@ function validateRuntimes(raw: unknown, fail: (why: string) => never): Record<st
     for (const k of Object.keys(entry)) if (k !== 'path' && k !== 'root') fail(`has handler "${name}" with unknown key "${k}"`);
     if (typeof entry.path !== 'string' || entry.path === '') fail(`has handler "${name}" without a path`);
     if (entry.root !== undefined && typeof entry.root !== 'string') fail(`has handler "${name}" whose root is not a string`);
-    out[name] = { path: entry.path as string, root: (entry.root as string | undefined) ?? '' };
+    out[name] = { path: entry.path, root: (entry.root) ?? '' };
   }
   return out;
 }

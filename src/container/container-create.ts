@@ -16,7 +16,7 @@ import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import { buildSpec } from './spec/build.ts';
 import { requestedCdiDevices, type ResolvedCdi } from './spec/cdi.ts';
-import type { ImageConfig, PodContext } from './spec/inputs.ts';
+import type { PodContext } from './spec/inputs.ts';
 import { checkImageConfig, imageLabel } from './image-config.ts';
 import { isSameProcessAlive } from '../state/process-identity.ts';
 import { uncoveredImageVolumes } from './spec/mounts.ts';

@@ -11,12 +11,12 @@ import type { RecordStore } from '../state/record-store.ts';
 import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import type { ContainerMetadata, ContainerRecord, ContainerStatusRecord } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import type { OomDetector } from './oom.ts';
 import type { HostFacts, RuntimeDefaults } from './spec/inputs.ts';
 import type { CdiResolver } from './cdi/cdi-registry.ts';
 
-export interface PodLookup {
+interface PodLookup {
   /** The pod by id or unique prefix. @throws NotFoundError */
   get(idOrPrefix: string): SandboxRecord;
 }
@@ -33,12 +33,12 @@ export interface LayerLookup {
   lowerDirs(topChainId: string): string[];
 }
 
-export interface SpecEnvironment {
+interface SpecEnvironment {
   hostFacts(privileged: boolean): Promise<HostFacts>;
   defaults(): Promise<RuntimeDefaults>;
 }
 
-export interface ExitFiles {
+interface ExitFiles {
   /** Deletes the container's exit file once its exit is recorded. */
   remove(id: string): Promise<void>;
 }
@@ -54,7 +54,7 @@ export interface ContainerObserver {
   checkpointOp?(kind: 'checkpoint' | 'restore', outcome: 'success' | 'failure', seconds: number): void;
 }
 
-export interface Clock {
+interface Clock {
   nowNs(): bigint;
 }
 

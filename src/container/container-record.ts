@@ -61,7 +61,7 @@ export interface ImageVolumeRecord {
  * being deleted (finished at start-up after a crash); it is the record's tombstone, not a
  * status.json value (containerRecordStore). removing is invisible to clients.
  */
-export type ContainerPhase = 'created' | 'running' | 'exited' | 'removing';
+type ContainerPhase = 'created' | 'running' | 'exited' | 'removing';
 
 export interface ContainerStatusRecord {
   phase: ContainerPhase;
@@ -91,7 +91,7 @@ export interface ContainerStatusRecord {
 export type ContainerRecord = StoredRecord<ContainerMetadata, ContainerStatusRecord>;
 
 /** The status of a container whose record carries a tombstone (RemoveContainer answered). */
-export function removingStatus(status: ContainerStatusRecord): ContainerStatusRecord {
+function removingStatus(status: ContainerStatusRecord): ContainerStatusRecord {
   return { ...status, phase: 'removing' };
 }
 

@@ -17,7 +17,7 @@ import type { Op } from '../lib/op.ts';
 import { ContainerService } from './container-service.ts';
 import type { ContainerServiceDeps } from './container-deps.ts';
 import { containerRecordStore } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import { containerConfig, sandboxConfig, specInputs } from './spec/testing.ts';
 
 const op: Op = { log: pino({ level: 'silent' }), signal: new AbortController().signal };

@@ -10,7 +10,7 @@ import { ContainerState, type ContainerState__Output } from '../generated/cri/ru
 import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
 import { signalEnumOf } from './stop-signal.ts';
 
-export function stateOf(status: ContainerStatusRecord): ContainerState__Output {
+function stateOf(status: ContainerStatusRecord): ContainerState__Output {
   switch (status.phase) {
     case 'created': return ContainerState.CONTAINER_CREATED;
     case 'running': return ContainerState.CONTAINER_RUNNING;

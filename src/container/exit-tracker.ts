@@ -15,9 +15,9 @@ import type { ContainerServiceDeps } from './container-deps.ts';
 import type { ContainerRecord, ContainerStatusRecord } from './container-record.ts';
 import { killCgroupProcesses, sharesPidNamespace } from './cgroup-kill.ts';
 
-export const REASON_COMPLETED = 'Completed';
-export const REASON_ERROR = 'Error';
-export const REASON_OOM_KILLED = 'OOMKilled';
+const REASON_COMPLETED = 'Completed';
+const REASON_ERROR = 'Error';
+const REASON_OOM_KILLED = 'OOMKilled';
 
 function isLive(s: ContainerStatusRecord): boolean {
   return s.phase === 'running' || (s.phase === 'created' && s.pid > 0);

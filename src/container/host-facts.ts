@@ -29,7 +29,7 @@ export function hasSysResource(procStatus: string): boolean {
  * without CAP_SYS_RESOURCE, nothing below the daemon's own value (containerd
  * `restrict_oom_score_adj`).
  */
-export async function detectMinOomScoreAdj(): Promise<{ min: number; restricted: boolean }> {
+async function detectMinOomScoreAdj(): Promise<{ min: number; restricted: boolean }> {
   const status = await readFile('/proc/self/status', 'utf8');
   if (hasSysResource(status)) return { min: -1000, restricted: false };
   const own = Number((await readFile('/proc/self/oom_score_adj', 'utf8')).trim());
@@ -88,7 +88,7 @@ export async function statDevice(path: string): Promise<HostDevice | undefined> 
 }
 
 /** Devices a privileged container gets: the host's /dev, minus pts, shm, mqueue and console (containerd). */
-export async function listHostDevices(dir = '/dev'): Promise<HostDevice[]> {
+async function listHostDevices(dir = '/dev'): Promise<HostDevice[]> {
   const out: HostDevice[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);

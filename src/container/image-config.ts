@@ -23,7 +23,7 @@ export const MAX_ARG_STRLEN = 32 * 4096;
 export const ARGV_TOTAL_MAX = 1024 * 1024;
 export const ENV_TOTAL_MAX = 1024 * 1024;
 /** sysconf(_SC_LOGIN_NAME_MAX) on Linux. */
-export const LOGIN_NAME_MAX = 256;
+const LOGIN_NAME_MAX = 256;
 /** More than any real image declares; each one is a directory made at CreateContainer. */
 export const VOLUMES_MAX = 1024;
 /** "SIGRTMAX-14" is the longest signal name. */
@@ -131,7 +131,7 @@ export function checkImageConfig(image: string, raw: unknown): ImageConfig {
   const volumes = raw.Volumes;
   if (volumes !== undefined && volumes !== null) {
     if (!isRecord(volumes)) fail('Volumes', 'is not a JSON object');
-    const names = Object.keys(volumes as Record<string, unknown>);
+    const names = Object.keys(volumes);
     if (names.length > VOLUMES_MAX) fail('Volumes', `declares ${names.length} volumes, over ${VOLUMES_MAX}`);
     for (const v of names) {
       const why = pathProblem(v, true);

@@ -18,7 +18,7 @@ import { resolveInRoot } from '../storage/rootfs-path.ts';
 import type { ImageRecord } from '../storage/store.ts';
 import type { ImageLookup, LayerLookup } from './container-deps.ts';
 import type { ContainerMetadata, ImageVolumeRecord } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import { imageSubPath, isImageMount } from './spec/mounts.ts';
 
 const VOLUMES_DIR = 'image-volumes';

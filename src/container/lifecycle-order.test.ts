@@ -63,7 +63,7 @@ test('start() clamps started_at to an exit recorded earlier than the runtime\'s 
 test('stop() racing the container\'s own exit records one exit and publishes one STOPPED', async () => {
   let openOom = (): void => undefined;
   const oomGate = new Promise<void>((resolve) => { openOom = resolve; });
-  await h.svc.close();
+  h.svc.close();
   h = containerHarness(dir, { killWaitMs: 0, oom: { memoryCgroupOf: async () => '/cg', wasOomKilled: async () => { await oomGate; return false; } } });
   await h.svc.recover(op);
   // No exit from the kill: Stop falls back to the runtime's word while the exit file's report is being recorded.

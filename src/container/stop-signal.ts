@@ -31,7 +31,7 @@ export function signalEnumOf(name: string): Signal__Output {
 }
 
 /** The CRI enum value as a signal name; undefined for RUNTIME_DEFAULT. */
-export function signalNameOf(value: number): string | undefined {
+function signalNameOf(value: number): string | undefined {
   if (value === Signal.SIGNAL_RUNTIME_DEFAULT) return undefined;
   const key = Object.entries(Signal).find(([, v]) => v === value)?.[0];
   if (key === undefined) throw new InvalidArgumentError(`stop_signal ${value} is not a known signal`);

@@ -13,14 +13,14 @@ import type { SandboxRecord } from '../sandbox/sandbox-service.ts';
 import { ContainerService } from './container-service.ts';
 import type { ContainerLifecycleEvent, ContainerServiceDeps } from './container-deps.ts';
 import { containerRecordStore } from './container-record.ts';
-import type { RootfsMounter } from './rootfs.ts';
+import type { RootfsMounter } from '../storage/overlay-rootfs.ts';
 import { specInputs } from './spec/testing.ts';
 import { sandboxConfig } from './spec/testing.ts';
 
 export const testOp: Op = { log: pino({ level: 'silent' }), signal: new AbortController().signal };
 export const TEST_IMAGE = { id: 'a'.repeat(64), names: ['docker.io/library/busybox:latest'], digests: [`docker.io/library/busybox@sha256:${'b'.repeat(64)}`], topLayer: 'c'.repeat(64), size: 1, created: '' };
 
-export class FakeRootfs implements RootfsMounter {
+class FakeRootfs implements RootfsMounter {
   mounted = new Set<string>();
   layers = new Set<string>();
   /** mount waits for this (a create in flight), or fails with its signal's reason as a killed mount helper would. */

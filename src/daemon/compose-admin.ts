@@ -20,7 +20,7 @@ export interface ComposedAdmin {
 }
 
 /** `<run_root>/admin.sock`: where `critter pull` finds the daemon. */
-export function adminSocketPath(runRoot: string): string {
+function adminSocketPath(runRoot: string): string {
   return join(runRoot, ADMIN_SOCKET_NAME);
 }
 

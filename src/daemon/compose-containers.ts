@@ -21,7 +21,7 @@ import type { ImageService } from '../image/image-service.ts';
 import type { SandboxService } from '../sandbox/sandbox-service.ts';
 import { ContainerService } from '../container/container-service.ts';
 import { containerRecordStore } from '../container/container-record.ts';
-import { OverlayRootfs } from '../container/rootfs.ts';
+import { OverlayRootfs } from '../storage/overlay-rootfs.ts';
 import { CgroupOomDetector } from '../container/oom.ts';
 import { CdiRegistry } from '../container/cdi/cdi-registry.ts';
 import { LIMITED_CONTROLLERS } from '../container/spec/resources.ts';

@@ -19,7 +19,7 @@ import { PodCheckpointService } from '../container/checkpoint/pod-checkpoint.ts'
 import { InfraProcesses } from '../sandbox/infra-process.ts';
 import { PauseImage } from '../sandbox/infra-image.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from '../sandbox/sandbox-record.ts';
-import type { Services } from './services.ts';
+import type { Services } from '../server/services.ts';
 import { composeImages } from './compose-images.ts';
 import { composeAdmin, type ComposedAdmin } from './compose-admin.ts';
 import { composeContainers, type ComposedContainers } from './compose-containers.ts';

@@ -9,7 +9,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { runHostChecks, type CheckResult } from '../host/checks.ts';
-import { FailedPreconditionError } from '../lib/errors.ts';
+import { describeError, FailedPreconditionError } from '../lib/errors.ts';
 import { InflightCalls, type AdaptDeps } from '../server/adapt.ts';
 import { afterSentInterceptor } from '../server/after-sent.ts';
 import { loadCri } from '../server/proto.ts';
@@ -21,6 +21,7 @@ import { MetricsServer } from '../metrics/server.ts';
 import { IdleTrimmer } from './idle-trim.ts';
 import { mallocTrim } from '../storage/libc.ts';
 import { bufferBytes, thoroughCollection } from './gc.ts';
+import { sdNotify } from '../lib/sd-notify.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
 const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -33,6 +34,8 @@ export interface DaemonInput {
   loaded: LoadedConfig;
   log: Logger;
   version: string;
+  /** systemd's $NOTIFY_SOCKET (Type=notify): told READY=1 once recovery is done, STOPPING=1 on stop. */
+  notifySocket?: string | undefined;
 }
 
 export class Daemon {
@@ -84,6 +87,18 @@ export class Daemon {
     this.#ready = true;
     await this.#composed.admin.start();
     log.info({ socket: config.socket, version: this.#input.version }, 'critter is ready');
+    this.#notify('READY=1\nSTATUS=serving CRI');
+  }
+
+  /** A failed notification is logged, never fatal: systemd then times the start out itself. */
+  #notify(state: string): void {
+    const socket = this.#input.notifySocket;
+    if (socket === undefined) return;
+    try {
+      sdNotify(socket, state);
+    } catch (err) {
+      this.#input.log.warn({ err: describeError(err), state }, 'Cannot notify systemd');
+    }
   }
 
   /** Applies the reloadable keys of `next` (SIGHUP). */
@@ -96,6 +111,7 @@ export class Daemon {
     const log = this.#input.log;
     const server = this.#server;
     this.#ready = false;
+    this.#notify('STOPPING=1');
     await this.#composed?.admin.close();
     if (server) {
       const timeoutMs = this.#input.loaded.config.shutdown_timeout_seconds * 1000;

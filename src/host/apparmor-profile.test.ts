@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../lib/errors.ts';
-import { cleanProfileName, hostProfileParams, isValidProfileName, renderProfile, PROFILE_TEMPLATE_PATH, type ProfileParams } from './apparmor-profile.ts';
+import { cleanProfileName, hostProfileParams, renderProfile, PROFILE_TEMPLATE_PATH, type ProfileParams } from './apparmor-profile.ts';
+import { isValidProfileName } from '../lib/apparmor-name.ts';
 
 const params = (over: Partial<ProfileParams> = {}): ProfileParams => ({
   name: 'critter-default', daemonProfile: 'unconfined', hasAbi3: false, hasTunables: false, hasBaseAbstraction: false, ...over,

@@ -8,6 +8,7 @@ import { access, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../lib/errors.ts';
+import { isValidProfileName, PROFILE_NAME_MAX } from '../lib/apparmor-name.ts';
 
 /** The profile name RuntimeDefault means unless `runtime.apparmor_profile` says otherwise. */
 export const DEFAULT_APPARMOR_PROFILE = 'critter-default';
@@ -17,19 +18,6 @@ export const PROFILE_TEMPLATE_PATH = fileURLToPath(new URL('../../../apparmor/cr
 
 /** Where the host's policy includes live (apparmor.d(5)). */
 export const APPARMOR_POLICY_DIR = '/etc/apparmor.d';
-
-/**
- * Profile names critter writes into a profile or a spec: the characters of every
- * distribution's profile names, no spaces or quotes, so the name needs no quoting in the
- * profile language and cannot break the `exec NAME` line runc writes to /proc.
- */
-const PROFILE_NAME = /^[A-Za-z0-9_/][A-Za-z0-9_.+:@/-]*$/;
-/** Longer names are not a profile anyone wrote; the kernel itself allows more. */
-export const PROFILE_NAME_MAX = 256;
-
-export function isValidProfileName(name: string): boolean {
-  return name.length <= PROFILE_NAME_MAX && PROFILE_NAME.test(name);
-}
 
 export interface ProfileParams {
   name: string;

@@ -22,7 +22,7 @@ export interface AppArmorPaths {
   profilesFile: string;
 }
 
-export const HOST_APPARMOR_PATHS: AppArmorPaths = {
+const HOST_APPARMOR_PATHS: AppArmorPaths = {
   enabledFile: '/sys/module/apparmor/parameters/enabled',
   securityfsDir: '/sys/kernel/security/apparmor',
   profilesFile: '/sys/kernel/security/apparmor/profiles',

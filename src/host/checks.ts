@@ -13,6 +13,7 @@ import type { Config } from '../config/schema.ts';
 import { criuVersion } from '../oci/runc-checkpoint.ts';
 import { probeUserNamespaces, searchableByOthers } from './userns-probe.ts';
 import { tmpdir } from 'node:os';
+import { MIN_GLIBC, spawnSupport } from '../lib/spawn.ts';
 
 export { findExecutable } from './find-executable.ts';
 
@@ -41,7 +42,7 @@ async function fileExists(path: string): Promise<boolean> {
 }
 
 /** Which cgroup hierarchy the host mounts: v1, v2 (unified) or hybrid (v1 + v2 at /sys/fs/cgroup/unified). */
-export async function detectCgroupLayout(): Promise<'v1' | 'v2' | 'hybrid' | 'none'> {
+async function detectCgroupLayout(): Promise<'v1' | 'v2' | 'hybrid' | 'none'> {
   if (await fileExists('/sys/fs/cgroup/cgroup.controllers')) return 'v2';
   const v1 = await fileExists('/sys/fs/cgroup/memory') || await fileExists('/sys/fs/cgroup/cpu');
   if (v1 && await fileExists('/sys/fs/cgroup/unified/cgroup.controllers')) return 'hybrid';
@@ -142,11 +143,19 @@ async function userNamespaces(config: Config): Promise<CheckResult> {
   };
 }
 
+/** Every child process starts through posix_spawn with closefrom (src/lib/spawn.ts). */
+async function glibc(): Promise<CheckResult> {
+  const why = spawnSupport();
+  const version = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  return { name: 'glibc', required: true, ok: why === null, detail: why ?? `glibc ${version ?? '?'} (>= ${MIN_GLIBC})`, pkg: 'libc6' };
+}
+
 /** Runs every check for this config. */
 export async function runHostChecks(config: Config): Promise<CheckResult[]> {
   const handler = config.runtime.handlers[config.runtime.default_handler];
   const runtimePkg = (name: string): string => (name.includes('crun') ? 'crun' : 'runc');
   return Promise.all([
+    glibc(),
     binary(`runtime ${config.runtime.default_handler}`, handler?.path ?? 'runc', true, runtimePkg(handler?.path ?? 'runc')),
     binary('conmon', config.runtime.conmon_path, true, 'conmon'),
     binary('unshare', 'unshare', true, 'util-linux'),

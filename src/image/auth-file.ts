@@ -70,7 +70,7 @@ export class AuthFile {
       }
       // An exact key beats a legacy URL key normalising to the same host.
       const normalised = normaliseKey(key);
-      if (!byKey.has(normalised) || normalised === key) byKey.set(normalised, [key, entry as AuthEntry]);
+      if (!byKey.has(normalised) || normalised === key) byKey.set(normalised, [key, entry]);
     }
     const wanted: string[] = [];
     const components = path === undefined ? [] : path.split('/');

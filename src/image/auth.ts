@@ -63,7 +63,7 @@ export function credentialsFromAuthConfig(fields: AuthConfigFields | null | unde
 }
 
 /** True when any secret is present. */
-export function hasCredentials(creds: RegistryCredentials | undefined): creds is RegistryCredentials {
+function hasCredentials(creds: RegistryCredentials | undefined): creds is RegistryCredentials {
   return creds !== undefined && (creds.username !== undefined || creds.identityToken !== undefined || creds.registryToken !== undefined);
 }
 

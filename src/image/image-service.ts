@@ -32,7 +32,7 @@ export interface PullObserver {
 }
 
 /** The failure reason label: the error's stable code without its prefix (NOT_FOUND, UNAVAILABLE…). */
-export function pullFailureReason(err: unknown, signal: AbortSignal): string {
+function pullFailureReason(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return 'CANCELLED';
   const code = typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : '';
   return code.startsWith('CRI_ERR_') ? code.slice('CRI_ERR_'.length) : 'UNKNOWN';

@@ -15,7 +15,6 @@ import { ingestArchiveImage } from './import-ingest.ts';
 import { isOciLayout, ociImages } from './import-oci.ts';
 import { isDockerSave, dockerImages } from './import-docker.ts';
 
-export { ImageArchiveError } from './import-archive.ts';
 
 export interface ImportDeps {
   store: Store;

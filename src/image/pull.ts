@@ -53,7 +53,7 @@ interface ImageConfigJson {
 }
 
 /** The diff IDs the config lists, checked against the manifest's layer count. */
-export function diffIdsOf(resolved: ResolvedImage): string[] {
+function diffIdsOf(resolved: ResolvedImage): string[] {
   let config: ImageConfigJson;
   try {
     config = JSON.parse(resolved.config.toString('utf8')) as ImageConfigJson;
@@ -144,7 +144,7 @@ async function pullChain(op: Op, deps: PullDeps, resolved: ResolvedImage, progre
       stop.abort(err);
     }));
   await Promise.all(workers);
-  if (firstError !== undefined) throw firstError;
+  if (firstError !== undefined) throw firstError as Error; // a worker's own rejection, passed on as it is
   const names = resolved.tag !== undefined ? [formatTagged(resolved.canonicalName, resolved.tag)] : [];
   return deps.store.putImage(op, {
     id: resolved.configDigest,

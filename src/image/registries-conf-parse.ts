@@ -9,11 +9,11 @@ import { parse as parseToml } from 'smol-toml';
 import { InvalidArgumentError } from '../lib/errors.ts';
 
 /** When a mirror may serve a pull (containers-registries.conf `pull-from-mirror`). */
-export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
+type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
 /** How short names are handled (`short-name-mode`); without a TTY "enforcing" refuses ambiguity. */
-export type ShortNameMode = 'enforcing' | 'permissive' | 'disabled';
+type ShortNameMode = 'enforcing' | 'permissive' | 'disabled';
 
-export interface MirrorEndpoint {
+interface MirrorEndpoint {
   location: string;
   insecure: boolean;
   pullFromMirror: PullFromMirror;
@@ -31,7 +31,7 @@ export interface RegistryEntry {
   file: string;
 }
 
-export interface ShortNameAlias {
+interface ShortNameAlias {
   /** Fully-qualified repository, no tag or digest. */
   value: string;
   file: string;
@@ -135,10 +135,10 @@ function parseRegistry(file: string, key: string, raw: unknown): RegistryEntry {
  * Validates one parsed TOML document.
  * @throws InvalidArgumentError naming the file, key and value.
  */
-export function parseRegistriesConfText(file: string, text: string): FileConfig {
+function parseRegistriesConfText(file: string, text: string): FileConfig {
   let doc: Record<string, unknown>;
   try {
-    doc = parseToml(text) as Record<string, unknown>;
+    doc = parseToml(text);
   } catch (err) {
     throw new InvalidArgumentError(`registries configuration ${file}: invalid TOML: ${(err as Error).message}`, { cause: err });
   }

@@ -15,10 +15,10 @@ import {
 } from './reference.ts';
 import { loadRegistriesConfData, type RegistriesConfData, type RegistryEntry } from './registries-conf-parse.ts';
 
-export type { MirrorEndpoint, PullFromMirror, RegistriesConfData, RegistryEntry, ShortNameMode } from './registries-conf-parse.ts';
+export type { RegistriesConfData, RegistryEntry } from './registries-conf-parse.ts';
 
 /** The default main file (containers-registries.conf(5)). */
-export const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
+const DEFAULT_REGISTRIES_CONF = '/etc/containers/registries.conf';
 
 /** One place to try pulling a reference from. */
 export interface PullSource {

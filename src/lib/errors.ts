@@ -58,6 +58,22 @@ export class ResourceExhaustedError extends CritterError {
   override readonly code = 'CRI_ERR_RESOURCE_EXHAUSTED';
 }
 
+/**
+ * A thrown or received value that is not an Error, as text: a plain object (a registry's
+ * JSON error field, a rejection with `{code, details}`) as JSON rather than "[object Object]".
+ */
+export function textOf(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && v !== null) {
+    try {
+      return JSON.stringify(v) ?? Object.prototype.toString.call(v);
+    } catch {
+      return Object.prototype.toString.call(v); // a cycle or a BigInt inside
+    }
+  }
+  return String(v);
+}
+
 /** Joins an error's message with those of its causes, as Go's `%w` chains read. */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
@@ -69,7 +85,7 @@ export function describeError(err: unknown): string {
       if (cur.message && !parts.some((p) => p.endsWith(cur instanceof Error ? cur.message : ''))) parts.push(cur.message);
       cur = cur.cause;
     } else {
-      parts.push(String(cur));
+      parts.push(textOf(cur));
       break;
     }
   }

@@ -100,6 +100,6 @@ export function runAllowFailure(file: string, args: readonly string[], opts: Exe
 }
 
 /** The command as a person would type it, for error messages. */
-export function commandLine(file: string, args: readonly string[]): string {
+function commandLine(file: string, args: readonly string[]): string {
   return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }

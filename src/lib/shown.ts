@@ -6,7 +6,7 @@
  */
 
 /** How many characters of a value a message quotes. */
-export const SHOWN_CHARS = 256;
+const SHOWN_CHARS = 256;
 
 /**
  * The value quoted as JSON (so NUL, newlines and control characters are visible escapes),

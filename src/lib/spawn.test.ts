@@ -4,7 +4,7 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exitStatus, spawnChild, type Child } from './spawn.ts';
+import { exitStatus, spawnChild, type Child, bindLibc, MIN_GLIBC, spawnSupport } from './spawn.ts';
 
 interface Outcome { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
@@ -65,7 +65,9 @@ test('a bare name is looked up in the PATH of the environment given', async () =
 test('the child starts clean: default signals, none blocked, only its stdio fds, the env and cwd given', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'critter-spawn-'));
   try {
-    const script = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/$$/fd | tr "\\n" " "; echo; pwd; env | grep -c .';
+    // `ls` alone, its output redirected in the child: in a pipeline the shell itself would
+    // still hold the pipe's read end (fd 3) for a moment while ls lists the shell's fds.
+    const script = 'grep -E "^Sig(Ign|Blk)" /proc/self/status; ls /proc/$$/fd > fds; tr "\\n" " " < fds; echo; pwd; env | grep -c .';
     const r = await collect(spawnChild('/bin/sh', ['-c', script], { env: { ONLY: 'this' }, cwd: dir }));
     const [blk, ign, fds, cwd, envCount] = r.out.trim().split('\n');
     // Node itself ignores SIGPIPE: the child must not inherit that.
@@ -105,4 +107,23 @@ test('exitStatus() is the exit code, or 128 + the number of the killing signal (
   assert.equal(exitStatus(null, 'SIGKILL'), 137);
   assert.equal(exitStatus(null, 'SIGUSR1'), 138);
   assert.equal(exitStatus(null, 15), 143);
+});
+
+test('bindLibc(): a C library without posix_spawn_file_actions_addclosefrom_np (glibc < 2.34) is one sentence naming it and the version, not a crash', () => {
+  let asked = 0;
+  const olderGlibc = (definition: string): ((...args: unknown[]) => unknown) => {
+    if (definition.includes('addclosefrom_np')) throw new Error('Cannot find function');
+    return () => 0;
+  };
+  const why = bindLibc(olderGlibc, () => { asked++; return '2.31'; });
+  assert.equal(why, `this host's C library (glibc 2.31) lacks posix_spawn_file_actions_addclosefrom_np: critter needs glibc ${MIN_GLIBC} or later (Debian 12, Ubuntu 22.04, RHEL 9 and newer)`);
+  assert.equal(asked, 1);
+  const notGlibc = bindLibc((d) => { if (d.includes('_np(')) throw new Error('no'); return () => 0; }, () => undefined);
+  assert.match(notGlibc as string, /^this host's C library \(not glibc\) lacks posix_spawn_file_actions_addclosefrom_np, posix_spawn_file_actions_addchdir_np:/);
+});
+
+test('bindLibc(): every function present binds them all, without asking for the version; this host can spawn', () => {
+  const bound = bindLibc(() => () => 0, () => assert.fail('version asked'));
+  assert.equal(typeof bound, 'object');
+  assert.equal(spawnSupport(), null);
 });

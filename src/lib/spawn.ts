@@ -19,22 +19,76 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import { errnoName } from './errno.ts';
 
-const libc = koffi.load('libc.so.6');
-const posixSpawnC = libc.func('int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)');
-const actionsInitC = libc.func('int posix_spawn_file_actions_init(void *actions)');
-const actionsDestroyC = libc.func('int posix_spawn_file_actions_destroy(void *actions)');
-const addDup2C = libc.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
-const addOpenC = libc.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)');
-const addCloseFromC = libc.func('int posix_spawn_file_actions_addclosefrom_np(void *actions, int from)');
-const addChdirC = libc.func('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
-const attrInitC = libc.func('int posix_spawnattr_init(void *attr)');
-const attrDestroyC = libc.func('int posix_spawnattr_destroy(void *attr)');
-const attrSetFlagsC = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
-const attrSetSigDefaultC = libc.func('int posix_spawnattr_setsigdefault(void *attr, const void *set)');
-const attrSetSigMaskC = libc.func('int posix_spawnattr_setsigmask(void *attr, const void *set)');
-const socketpairC = libc.func('int socketpair(int domain, int type, int protocol, _Out_ int *fds)');
-const closeC = libc.func('int close(int fd)');
-const waitpidC = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+/** The C functions used here, by the name the code calls them. */
+const LIBC_FUNCTIONS = {
+  posixSpawn: 'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+  actionsInit: 'int posix_spawn_file_actions_init(void *actions)',
+  actionsDestroy: 'int posix_spawn_file_actions_destroy(void *actions)',
+  addDup2: 'int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)',
+  addOpen: 'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
+  addCloseFrom: 'int posix_spawn_file_actions_addclosefrom_np(void *actions, int from)',
+  addChdir: 'int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)',
+  attrInit: 'int posix_spawnattr_init(void *attr)',
+  attrDestroy: 'int posix_spawnattr_destroy(void *attr)',
+  attrSetFlags: 'int posix_spawnattr_setflags(void *attr, short flags)',
+  attrSetSigDefault: 'int posix_spawnattr_setsigdefault(void *attr, const void *set)',
+  attrSetSigMask: 'int posix_spawnattr_setsigmask(void *attr, const void *set)',
+  socketpair: 'int socketpair(int domain, int type, int protocol, _Out_ int *fds)',
+  close: 'int close(int fd)',
+  waitpid: 'int waitpid(int pid, _Out_ int *status, int options)',
+} as const;
+type CFunction = (...args: unknown[]) => unknown;
+type LibcFunctions = Record<keyof typeof LIBC_FUNCTIONS, CFunction>;
+
+/** posix_spawn_file_actions_addclosefrom_np arrived in glibc 2.34 (addchdir_np in 2.29). */
+export const MIN_GLIBC = '2.34';
+
+/**
+ * Binds every function, or explains which ones this host's C library lacks: koffi throws
+ * on a missing symbol, and at module load that would be a crash with a stack trace instead
+ * of a sentence an operator can act on. `glibcVersion` is only asked when something is missing.
+ */
+export function bindLibc(bind: (definition: string) => CFunction, glibcVersion: () => string | undefined): LibcFunctions | string {
+  const bound: Partial<LibcFunctions> = {};
+  const missing: string[] = [];
+  for (const [name, definition] of Object.entries(LIBC_FUNCTIONS) as [keyof LibcFunctions, string][]) {
+    try {
+      bound[name] = bind(definition);
+    } catch {
+      missing.push(/ (\w+)\(/.exec(definition)?.[1] ?? name);
+    }
+  }
+  if (missing.length === 0) return bound as LibcFunctions;
+  const version = glibcVersion();
+  return `this host's C library (${version !== undefined ? `glibc ${version}` : 'not glibc'}) lacks ${missing.join(', ')}: ` +
+    `critter needs glibc ${MIN_GLIBC} or later (Debian 12, Ubuntu 22.04, RHEL 9 and newer)`;
+}
+
+function hostGlibcVersion(): string | undefined {
+  return (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+}
+
+function loadLibc(): LibcFunctions | string {
+  let lib: ReturnType<typeof koffi.load>;
+  try {
+    lib = koffi.load('libc.so.6');
+  } catch (err) {
+    return `cannot load the C library libc.so.6 (${err instanceof Error ? err.message : String(err)}): critter needs glibc ${MIN_GLIBC} or later`;
+  }
+  return bindLibc((definition) => lib.func(definition) as CFunction, hostGlibcVersion);
+}
+
+const libc = loadLibc();
+
+/** Null when children can be spawned here; else why not (checked at daemon start and by `critter check`). */
+export function spawnSupport(): string | null {
+  return typeof libc === 'string' ? libc : null;
+}
+
+function c(): LibcFunctions {
+  if (typeof libc === 'string') throw new Error(libc);
+  return libc;
+}
 
 const AF_UNIX = 1;
 const SOCK_STREAM_CLOEXEC = 1 | 0o2000000;
@@ -58,7 +112,7 @@ export function exitStatus(code: number | null, signal: string | number | null):
 }
 
 /** What each child fd from 0 up is: a socketpair to us, or /dev/null. */
-export type StdioKind = 'pipe' | 'ignore';
+type StdioKind = 'pipe' | 'ignore';
 
 export interface SpawnOptions {
   /** Default: the daemon's environment. Entries whose value is undefined are left out. */
@@ -148,7 +202,7 @@ let listening = false;
 function reap(): void {
   const status = [0];
   for (const [pid, child] of running) {
-    const got = waitpidC(pid, status, WNOHANG);
+    const got = c().waitpid(pid, status, WNOHANG) as number;
     if (got === 0) continue;
     running.delete(pid);
     // -1 (ECHILD) means somebody else reaped it: the child is gone, its status unknown.
@@ -210,48 +264,48 @@ export function spawnChild(file: string, args: readonly string[], opts: SpawnOpt
   const theirs: number[] = [];
   const actions = Buffer.alloc(ACTIONS_BYTES);
   const attr = Buffer.alloc(ATTR_BYTES);
-  actionsInitC(actions);
-  attrInitC(attr);
+  c().actionsInit(actions);
+  c().attrInit(attr);
   let errno = 0;
   const pid = [0];
   try {
     for (const [fd, kind] of kinds.entries()) {
       if (kind === 'ignore') {
         ours.push(null);
-        addOpenC(actions, fd, '/dev/null', O_RDWR, 0);
+        c().addOpen(actions, fd, '/dev/null', O_RDWR, 0);
         continue;
       }
       const pair = [-1, -1];
-      if (socketpairC(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, pair) !== 0) {
+      if (c().socketpair(AF_UNIX, SOCK_STREAM_CLOEXEC, 0, pair) !== 0) {
         errno = koffi.errno();
         break;
       }
       ours.push(pair[0]!);
       theirs.push(pair[1]!);
       // dup2 clears FD_CLOEXEC on the target, so the child keeps exactly these.
-      addDup2C(actions, pair[1]!, fd);
+      c().addDup2(actions, pair[1]!, fd);
     }
-    addCloseFromC(actions, kinds.length);
-    if (opts.cwd !== undefined) addChdirC(actions, opts.cwd);
+    c().addCloseFrom(actions, kinds.length);
+    if (opts.cwd !== undefined) c().addChdir(actions, opts.cwd);
     // Every signal (1-64, glibc's internal ones included) to its default, none blocked.
     const everySignal = Buffer.alloc(SIGSET_BYTES);
     everySignal.fill(0xff, 0, 8);
-    attrSetSigDefaultC(attr, everySignal);
-    attrSetSigMaskC(attr, Buffer.alloc(SIGSET_BYTES));
-    attrSetFlagsC(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    c().attrSetSigDefault(attr, everySignal);
+    c().attrSetSigMask(attr, Buffer.alloc(SIGSET_BYTES));
+    c().attrSetFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const path = resolveExecutable(file, env);
     if (path === undefined) errno ||= osConstants.errno.ENOENT;
     if (errno === 0) {
       const envp = Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`);
-      errno = posixSpawnC(pid, path!, actions, attr, [file, ...args, null], [...envp, null]);
+      errno = c().posixSpawn(pid, path!, actions, attr, [file, ...args, null], [...envp, null]) as number;
     }
   } finally {
-    actionsDestroyC(actions);
-    attrDestroyC(attr);
-    for (const fd of theirs) closeC(fd);
+    c().actionsDestroy(actions);
+    c().attrDestroy(attr);
+    for (const fd of theirs) c().close(fd);
   }
   if (errno !== 0) {
-    for (const fd of ours) if (fd !== null) closeC(fd);
+    for (const fd of ours) if (fd !== null) c().close(fd);
     // Pipes that are already closed, so the caller's listeners and writes find what they expect.
     const child = new Child(kinds.map((kind) => (kind === 'ignore' ? null : new Socket().destroy())));
     const err = spawnError(errno, file, args);

@@ -32,7 +32,7 @@ export class Metrics implements RpcObserver {
     this.pulls = new Counter({ name: 'critter_image_pulls_total', help: 'Image pulls by outcome (success, failure) and failure reason (gRPC code).', labelNames: ['outcome', 'reason'], registers });
     this.pullsInProgress = new Gauge({ name: 'critter_image_pulls_in_progress', help: 'Image pulls running now.', registers });
     this.oomKills = new Counter({ name: 'critter_container_oom_kills_total', help: 'Containers killed by the cgroup OOM killer.', registers });
-    this.cniDuration = new Histogram({ name: 'critter_cni_operation_duration_seconds', help: 'CNI operation latency (ADD, DEL, CHECK, GC).', labelNames: ['operation'], buckets: RPC_BUCKETS, registers });
+    this.cniDuration = new Histogram({ name: 'critter_cni_operation_duration_seconds', help: 'CNI operation latency (ADD, DEL).', labelNames: ['operation'], buckets: RPC_BUCKETS, registers });
     this.cniErrors = new Counter({ name: 'critter_cni_operation_errors_total', help: 'Failed CNI operations.', labelNames: ['operation'], registers });
     this.eventsDropped = new Counter({ name: 'critter_container_events_dropped_total', help: 'Container events dropped because a subscriber was too slow.', registers });
     const subscribers = (): number => this.#eventSubscriberCount();

@@ -64,7 +64,7 @@ export function parseCniConfig(source: string, text: string): CniNetworkConfig {
 }
 
 /** Reads the conf dir and returns the first config that parses; logs the ones that do not. */
-export async function loadFirstCniConfig(confDir: string, log: Logger): Promise<CniNetworkConfig | undefined> {
+async function loadFirstCniConfig(confDir: string, log: Logger): Promise<CniNetworkConfig | undefined> {
   let names: string[];
   try {
     names = await readdir(confDir);

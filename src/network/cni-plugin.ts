@@ -10,7 +10,7 @@ import { runAllowFailure } from '../lib/exec.ts';
 import { CritterError, NotFoundError } from '../lib/errors.ts';
 import { tailBounded } from '../lib/shown.ts';
 
-export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
+type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
 
 export interface CniInvocation {
   command: CniCommand;
@@ -26,7 +26,7 @@ export interface CniInvocation {
 }
 
 /** A plugin reported an error (SPEC.md "Error"): its code, msg and details are kept. */
-export class CniPluginError extends CritterError {
+class CniPluginError extends CritterError {
   override readonly code = 'CRI_ERR_CNI_PLUGIN';
   readonly cniCode: number | undefined;
   constructor(message: string, cniCode: number | undefined, options?: { cause?: unknown }) {

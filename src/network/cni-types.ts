@@ -21,7 +21,7 @@ export interface BandwidthSpec {
   egressBurst?: number;
 }
 
-export interface DnsSpec {
+interface DnsSpec {
   servers: string[];
   searches: string[];
   options: string[];

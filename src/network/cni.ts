@@ -22,12 +22,12 @@ export interface CniManagerDeps {
   /** Cached attachments: `<cacheDir>/<podId>.json`. */
   cacheDir: string;
   timeoutMs?: number;
-  /** Told how long each ADD / DEL / CHECK chain took and whether it failed (metrics). */
+  /** Told how long each ADD / DEL chain took and whether it failed (metrics). */
   observer?: CniObserver;
 }
 
 export interface CniObserver {
-  observe(operation: 'ADD' | 'DEL' | 'CHECK', seconds: number, failed: boolean): void;
+  observe(operation: 'ADD' | 'DEL', seconds: number, failed: boolean): void;
 }
 
 interface CachedAttachment {
@@ -72,18 +72,7 @@ export class CniManager implements Cni {
     await rm(this.#cacheFile(attachment.podId), { force: true });
   }
 
-  /** CHECK (CNI ≥ 0.4.0) of a pod's attachment; resolves when the plugins agree it is intact. */
-  async check(op: Op, podId: string): Promise<void> {
-    const cached = await readJsonIfExists<CachedAttachment>(this.#cacheFile(podId));
-    if (!cached || compareCniVersions(cached.network.cniVersion, '0.4.0') < 0 || cached.network.disableCheck) return;
-    await this.#observed('CHECK', async () => {
-      for (const plugin of cached.network.plugins) {
-        await this.#plugins.invoke(op, this.#invocation('CHECK', cached.network, plugin, cached.attachment, cached.result));
-      }
-    });
-  }
-
-  async #observed<T>(operation: 'ADD' | 'DEL' | 'CHECK', fn: () => Promise<T>): Promise<T> {
+  async #observed<T>(operation: 'ADD' | 'DEL', fn: () => Promise<T>): Promise<T> {
     const started = process.hrtime.bigint();
     let failed = true;
     try {
@@ -92,20 +81,6 @@ export class CniManager implements Cni {
       return out;
     } finally {
       this.#deps.observer?.observe(operation, Number(process.hrtime.bigint() - started) / 1e9, failed);
-    }
-  }
-
-  /** STATUS (CNI ≥ 1.1.0) of the current network; older plugins are assumed ready once configured. */
-  async probe(op: Op): Promise<NetworkReadiness> {
-    const network = this.#deps.configs.current();
-    if (!network || compareCniVersions(network.cniVersion, '1.1.0') < 0) return this.readiness();
-    try {
-      for (const plugin of network.plugins) {
-        await this.#plugins.invoke(op, { command: 'STATUS', type: plugin.type, config: pluginConfig(network, plugin, undefined, {}) });
-      }
-      return this.readiness();
-    } catch (err) {
-      return { ready: false, reason: 'NetworkPluginNotReady', message: describeError(err) };
     }
   }
 
@@ -158,7 +133,7 @@ export class CniManager implements Cni {
     });
   }
 
-  #invocation(command: 'ADD' | 'DEL' | 'CHECK', network: CniNetworkConfig, plugin: CniPluginConf, a: PodAttachment, prevResult: unknown) {
+  #invocation(command: 'ADD' | 'DEL', network: CniNetworkConfig, plugin: CniPluginConf, a: PodAttachment, prevResult: unknown) {
     return {
       command,
       type: plugin.type,

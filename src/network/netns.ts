@@ -7,11 +7,12 @@
  * user namespace (KEP-127) has it pinned too, and its other namespaces made inside it, in
  * the order userns.ts explains.
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
+import { mountPoints } from '../lib/mount-points.ts';
 import { normaliseSysctlName } from './sysctls.ts';
 import { createPinnedUserns, type IdMap } from './userns.ts';
 
@@ -139,13 +140,3 @@ export class NamespaceManager {
   }
 }
 
-/** Mount points of this process's mount namespace (mountinfo field 5, octal escapes decoded). */
-export async function mountPoints(): Promise<Set<string>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const points = new Set<string>();
-  for (const line of text.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field) points.add(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-  }
-  return points;
-}

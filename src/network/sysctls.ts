@@ -12,6 +12,8 @@ const IPC_PREFIXES = ['kernel.shm', 'kernel.msg', 'fs.mqueue.'];
 
 /** Kubernetes accepts both `a.b.c` and `a/b/c`; sysctl(8) wants dots between components. */
 export function normaliseSysctlName(name: string): string {
+  // NUL stands in for '.' while the two separators swap: no sysctl name can hold one.
+  // eslint-disable-next-line no-control-regex -- the NUL is the placeholder, on purpose
   return name.includes('/') ? name.replace(/\./g, '\u0000').replace(/\//g, '.').replace(/\u0000/g, '/') : name;
 }
 

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { exitStatus, spawnChild, type Child } from '../lib/spawn.ts';
 
 /** One JSON message conmon wrote on the sync pipe. */
-export type SyncMessage = Record<string, unknown>;
+type SyncMessage = Record<string, unknown>;
 
 export interface ConmonProcess {
   child: Child;

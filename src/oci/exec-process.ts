@@ -34,7 +34,7 @@ export interface RuntimeExecTarget {
   systemdCgroup: boolean;
 }
 
-export interface TermSize {
+interface TermSize {
   width: number;
   height: number;
 }

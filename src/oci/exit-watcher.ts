@@ -56,7 +56,8 @@ export class ExitWatcher {
     await mkdir(this.#deps.dir, { recursive: true, mode: 0o700 });
     // Watch before scanning: a file written in between is then seen at least once.
     this.#watcher = watch(this.#deps.dir, { persistent: false }, (_event, name) => {
-      if (name) this.#check(name.toString());
+      // onExit runs inside: a throw there must be logged, not left an unhandled rejection.
+      if (name) this.#check(name.toString()).catch((err: unknown) => this.#deps.log.error({ dir: this.#deps.dir, name, err: describeError(err) }, 'Exit file handling failed'));
     });
     this.#watcher.on('error', (err) => this.#deps.log.error({ dir: this.#deps.dir, err: describeError(err) }, 'Exit dir watch failed'));
     const names = await readdir(this.#deps.dir);

@@ -18,7 +18,7 @@ export interface Condition {
 }
 
 /** Reports whether pods can get a network (the CNI config watcher implements it). */
-export interface NetworkReadiness {
+interface NetworkReadiness {
   networkCondition(): Condition;
 }
 
@@ -40,7 +40,7 @@ export interface RuntimeInfoDeps {
 }
 
 /** The condition type the kubelet ignores but operators see in `crictl info`. */
-export const HOST_PREREQUISITES = 'HostPrerequisites';
+const HOST_PREREQUISITES = 'HostPrerequisites';
 
 export class RuntimeInfoService {
   #deps: RuntimeInfoDeps;

@@ -18,7 +18,7 @@ import { isSameProcess, processStartTime } from '../oci/process-identity.ts';
 import type { PinnedNamespaces } from '../network/netns.ts';
 import type { IdMap } from '../network/userns.ts';
 import type { ProcessRef } from '../state/process-identity.ts';
-import { OverlayRootfs, type RootfsIdmap } from '../container/rootfs.ts';
+import { OverlayRootfs, type RootfsIdmap } from '../storage/overlay-rootfs.ts';
 import { hostIdOfZero } from '../network/userns.ts';
 import { mkdirInRoot, writeFileInRoot } from '../storage/rootfs-path.ts';
 import { INFRA_ROOTFS_DIRS, INFRA_ROOTFS_FILES, buildInfraSpec, type InfraSpecInputs } from './infra-spec.ts';
@@ -77,7 +77,7 @@ export interface InfraProcessesDeps {
 const OVERLAY_ID = 'overlay';
 
 /** The bundle of a pod's infra process. */
-export function infraBundleDir(runDir: string): string {
+function infraBundleDir(runDir: string): string {
   return join(runDir, 'infra');
 }
 

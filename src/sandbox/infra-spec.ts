@@ -12,7 +12,7 @@ import type { InfraImageProcess } from './infra-image.ts';
 import { ociIdMappings, type IdMap } from '../network/userns.ts';
 
 /** Where the infra binary appears inside its (otherwise empty) rootfs. */
-export const INFRA_BINARY_PATH = '/catatonit';
+const INFRA_BINARY_PATH = '/catatonit';
 /** `-P`: catatonit's pause mode, it runs no child (catatonit usage). */
 export const INFRA_ARGS: readonly string[] = [INFRA_BINARY_PATH, '-P'];
 /** Mount points created in the empty rootfs so the runtime never writes into it. */

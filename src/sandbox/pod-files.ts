@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
-import { mountPoints } from '../network/netns.ts';
+import { mountPoints } from '../lib/mount-points.ts';
 
 export interface DnsSettings {
   servers: string[];
@@ -16,10 +16,10 @@ export interface DnsSettings {
 }
 
 /** Docker/kubelet shm default (64 MiB). */
-export const SHM_SIZE_BYTES = 64 * 1024 * 1024;
+const SHM_SIZE_BYTES = 64 * 1024 * 1024;
 
 /** resolv.conf text from the pod's DNSConfig (resolv.conf(5) keywords). */
-export function resolvConfFrom(dns: DnsSettings): string {
+function resolvConfFrom(dns: DnsSettings): string {
   const lines = dns.servers.map((s) => `nameserver ${s}`);
   if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
   if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
@@ -27,7 +27,7 @@ export function resolvConfFrom(dns: DnsSettings): string {
 }
 
 /** /etc/hosts as the kubelet writes it for a pod: loopback lines, then the pod's own name. */
-export function hostsFileFor(hostname: string, ips: readonly string[]): string {
+function hostsFileFor(hostname: string, ips: readonly string[]): string {
   const lines = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',

@@ -6,9 +6,18 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { FailedPreconditionError, InvalidArgumentError } from '../lib/errors.ts';
 import { RecordStore } from '../state/record-store.ts';
-import { resources } from '../container/spec/testing.ts';
+import type { LinuxContainerResources__Output } from '../generated/cri/runtime/v1/LinuxContainerResources.ts';
 import { podCgroupLimits, updatePodResources, type PodCgroups } from './pod-resources.ts';
 import type { SandboxMetadata, SandboxStatusRecord } from './sandbox-record.ts';
+
+/** Resources as proto-loader decodes them, with only what a test sets. */
+function resources(over: Partial<LinuxContainerResources__Output> = {}): LinuxContainerResources__Output {
+  return {
+    cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', oom_score_adj: '0',
+    cpuset_cpus: '', cpuset_mems: '', hugepage_limits: [], unified: {}, memory_swap_limit_in_bytes: '0',
+    ...over,
+  };
+}
 
 test('podCgroupLimits() adds the overhead to the resources, as the kubelet sizes the pod cgroup', () => {
   const overhead = resources({ cpu_shares: '102', cpu_quota: '10000', cpu_period: '100000', memory_limit_in_bytes: '10485760' });

@@ -93,7 +93,7 @@ const MULTIPLIERS: Record<string, number> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 
 const BANDWIDTH_BURST = 2147483647;
 
 /** Parses a Kubernetes resource quantity of bits per second (`10M`, `1Gi`). */
-export function parseBitRate(annotation: string, value: string): number {
+function parseBitRate(annotation: string, value: string): number {
   const m = QUANTITY.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`annotation ${annotation}: "${value}" is not a quantity like 10M`);
   return Math.round(Number(m[1]) * (MULTIPLIERS[m[2] ?? ''] ?? 1));

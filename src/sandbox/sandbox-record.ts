@@ -27,7 +27,7 @@ export interface SandboxMetadata {
  * creating: RunPodSandbox has not finished (a record left in this state by a crash is
  * cleaned at start-up); ready / notready as in CRI.
  */
-export type SandboxPhase = 'creating' | 'ready' | 'notready';
+type SandboxPhase = 'creating' | 'ready' | 'notready';
 
 export interface SandboxStatusRecord {
   phase: SandboxPhase;

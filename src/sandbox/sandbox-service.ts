@@ -29,7 +29,7 @@ import { updatePodResources, type PodCgroups } from './pod-resources.ts';
 export type SandboxRecord = StoredRecord<SandboxMetadata, SandboxStatusRecord>;
 
 /** Implemented by the container service; until it exists the composition passes one with nothing to stop. */
-export interface PodContainers {
+interface PodContainers {
   stopAllInPod(op: Op, podId: string, timeoutSec: number): Promise<void>;
   removeAllInPod(op: Op, podId: string): Promise<void>;
 }
@@ -50,7 +50,7 @@ export interface PodFileWriter {
   removeDir(op: Op, dir: string): Promise<void>;
 }
 
-export interface Clock {
+interface Clock {
   nowNs(): bigint;
 }
 

@@ -5,7 +5,7 @@
  * A rejected handler always reaches the client as a mapped status, never as UNKNOWN
  * from an unhandled rejection.
  */
-import { status as Code, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, type ServerErrorResponse } from '@grpc/grpc-js';
+import { status as Code, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Op } from '../lib/op.ts';
 import { UnavailableError } from '../lib/errors.ts';
@@ -23,7 +23,7 @@ export interface RpcObserver {
 }
 
 /** Tells whether start-up work (recovery) is done. */
-export interface Readiness {
+interface Readiness {
   ready(): boolean;
 }
 
@@ -117,7 +117,7 @@ function boundedError(err: unknown, details: string): { type: string; message: s
 export function unary<Req, Res>(rpc: string, deps: AdaptDeps, fn: UnaryHandler<Req, Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const started = process.hrtime.bigint();
-    const { op, done } = makeOp(rpc, call as AnyCall, deps);
+    const { op, done } = makeOp(rpc, call, deps);
     deps.inflight.enter();
     const run = async (): Promise<Res> => {
       if (!deps.readiness.ready()) throw new UnavailableError(`${rpc}: critter is starting up (recovering state); retry shortly`);
@@ -130,7 +130,7 @@ export function unary<Req, Res>(rpc: string, deps: AdaptDeps, fn: UnaryHandler<R
       },
       (err: unknown) => {
         const s = finish(rpc, op, deps, started, err ?? new Error('handler rejected without a reason'));
-        callback(toServiceError({ ...s, known: true }) as ServerErrorResponse);
+        callback(toServiceError({ ...s, known: true }));
       },
     ).finally(() => {
       done();
@@ -158,7 +158,7 @@ function writable(call: ServerWritableStream<unknown, unknown>, signal: AbortSig
 export function serverStream<Req, Res>(rpc: string, deps: AdaptDeps, fn: StreamHandler<Req, Res>) {
   return (call: ServerWritableStream<Req, Res>): void => {
     const started = process.hrtime.bigint();
-    const { op, done } = makeOp(rpc, call as AnyCall, deps);
+    const { op, done } = makeOp(rpc, call, deps);
     deps.inflight.enter();
     const run = async (): Promise<void> => {
       if (!deps.readiness.ready()) throw new UnavailableError(`${rpc}: critter is starting up (recovering state); retry shortly`);

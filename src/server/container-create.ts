@@ -8,6 +8,6 @@ import { checkCreateContainer } from './validate/requests.ts';
 export function createContainerHandler(containers: ContainerService): UnaryHandler<CreateContainerRequest__Output, CreateContainerResponse> {
   return async (req, op) => {
     checkCreateContainer(req);
-    return { container_id: await containers.create(op, req.pod_sandbox_id, req.config!) };
+    return { container_id: await containers.create(op, req.pod_sandbox_id, req.config) };
   };
 }

@@ -41,7 +41,7 @@ export function memoryUsage(u: { atNs: bigint; cgroup: ContainerUsage['cgroup'] 
   };
 }
 
-export function swapUsage(u: { atNs: bigint; cgroup: ContainerUsage['cgroup'] }): SwapUsage | null {
+function swapUsage(u: { atNs: bigint; cgroup: ContainerUsage['cgroup'] }): SwapUsage | null {
   const c = u.cgroup;
   if (!c || c.swapUsageBytes === undefined) return null;
   const available = c.swapLimitBytes === undefined ? undefined : Math.max(0, c.swapLimitBytes - c.swapUsageBytes);

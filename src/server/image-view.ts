@@ -6,7 +6,7 @@ import type { ImageView } from '../image/image-service.ts';
  * The config's User as CRI wants it: a numeric user (alone or as `uid:gid`) is `uid`,
  * anything else is `username` (containerd getUserFromImage).
  */
-export function imageUser(user: string): Pick<Image, 'uid' | 'username'> {
+function imageUser(user: string): Pick<Image, 'uid' | 'username'> {
   const name = user.split(':')[0] ?? '';
   if (name === '') return { uid: null, username: '' };
   if (/^\d+$/.test(name)) return { uid: { value: name }, username: '' };

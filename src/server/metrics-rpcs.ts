@@ -25,7 +25,7 @@ function metric(p: MetricPoint): Metric {
   };
 }
 
-export function podMetricsMessage({ record, usage, containers }: PodStatsEntry): PodSandboxMetrics {
+function podMetricsMessage({ record, usage, containers }: PodStatsEntry): PodSandboxMetrics {
   const md = record.metadata.config.metadata;
   const pod = { namespace: md?.namespace ?? '', pod: md?.name ?? '' };
   return {

@@ -17,7 +17,7 @@ export const LOADER_OPTIONS: Options = { keepCase: true, longs: String, enums: N
 export function loadCri(): { runtime: ServiceDefinition; image: ServiceDefinition; grpc: ProtoGrpcType } {
   const def = loadSync(PROTO_PATH, LOADER_OPTIONS);
   const grpc = loadPackageDefinition(def) as unknown as ProtoGrpcType;
-  const v1 = (loadPackageDefinition(def) as GrpcObject).runtime as GrpcObject;
+  const v1 = (loadPackageDefinition(def)).runtime as GrpcObject;
   const ns = v1.v1 as GrpcObject;
   const runtime = (ns.RuntimeService as unknown as { service: ServiceDefinition }).service;
   const image = (ns.ImageService as unknown as { service: ServiceDefinition }).service;

@@ -4,7 +4,7 @@
  * RPC means adding its handler file and one line here.
  */
 import type { UnaryHandler, StreamHandler } from './adapt.ts';
-import type { Services } from '../daemon/services.ts';
+import type { Services } from './services.ts';
 import { versionHandler, statusHandler, runtimeConfigHandler, updateRuntimeConfigHandler } from './runtime-status.ts';
 import { runPodSandboxHandler } from './sandbox-run.ts';
 import { stopPodSandboxHandler } from './sandbox-stop.ts';
@@ -35,9 +35,9 @@ export type RpcEntry =
   | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
   | { kind: 'stream'; fn: StreamHandler<never, unknown> };
 
-const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn as UnaryHandler<never, unknown> });
+const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn });
 // Streaming handlers get registered with `s(...)` as their RPCs are built.
-export const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
+const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
 
 /** The handlers built so far, keyed by RPC method name as in the proto. */
 export function rpcTable(svc: Services): Record<string, RpcEntry> {

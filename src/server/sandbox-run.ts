@@ -8,6 +8,6 @@ import { checkRunPodSandbox } from './validate/requests.ts';
 export function runPodSandboxHandler(sandboxes: SandboxService): UnaryHandler<RunPodSandboxRequest__Output, RunPodSandboxResponse> {
   return async (req, op) => {
     checkRunPodSandbox(req);
-    return { pod_sandbox_id: await sandboxes.run(op, req.config!, req.runtime_handler) };
+    return { pod_sandbox_id: await sandboxes.run(op, req.config, req.runtime_handler) };
   };
 }

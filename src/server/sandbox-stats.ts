@@ -23,7 +23,7 @@ function interfaceUsage(i: InterfaceCounters): NetworkInterfaceUsage {
   return { name: i.name, rx_bytes: u64(i.rxBytes), rx_errors: u64(i.rxErrors), tx_bytes: u64(i.txBytes), tx_errors: u64(i.txErrors) };
 }
 
-export function podStatsMessage({ record, usage, containers }: PodStatsEntry): PodSandboxStats {
+function podStatsMessage({ record, usage, containers }: PodStatsEntry): PodSandboxStats {
   const config = record.metadata.config;
   const net = usage.network;
   const def = net ? defaultInterface(net.interfaces) : undefined;

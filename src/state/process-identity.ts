@@ -22,7 +22,7 @@ export function parseStatStartTime(stat: string): string | undefined {
 }
 
 /** Reads the start time of `pid`; undefined when no such process exists. */
-export async function readProcessStartTime(pid: number, procRoot = '/proc'): Promise<string | undefined> {
+async function readProcessStartTime(pid: number, procRoot = '/proc'): Promise<string | undefined> {
   try {
     return parseStatStartTime(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
   } catch (err) {

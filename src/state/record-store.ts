@@ -16,7 +16,7 @@ import { InvalidArgumentError, NotFoundError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { shown } from '../lib/shown.ts';
 
-export const RECORD_VERSION = 1;
+const RECORD_VERSION = 1;
 
 export interface StoredRecord<M, S> {
   readonly id: string;
@@ -192,7 +192,7 @@ export class RecordStore<M extends object, S extends object> {
 }
 
 /** Renames `<dir>/<id>` aside, then deletes it; a no-op when it does not exist. */
-export async function removeRecordDir(dir: string, id: string): Promise<void> {
+async function removeRecordDir(dir: string, id: string): Promise<void> {
   const doomed = join(dir, `.removing-${id}-${randomBytes(4).toString('hex')}`);
   try {
     await rename(join(dir, id), doomed);

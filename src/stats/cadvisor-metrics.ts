@@ -22,7 +22,7 @@ import type { CgroupSample } from './cgroup.ts';
 import type { DeviceIo } from './cgroup-detail.ts';
 import type { BlockDevice } from './block-device.ts';
 
-export type MetricKind = 'counter' | 'gauge';
+type MetricKind = 'counter' | 'gauge';
 
 export interface MetricDescriptorSpec {
   name: string;

@@ -110,7 +110,7 @@ export function v1DevicesIo(bytesText: string | undefined, opsText: string | und
 }
 
 /** io.stat: `8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0`. */
-export function v2DevicesIo(text: string | undefined): DeviceIo[] {
+function v2DevicesIo(text: string | undefined): DeviceIo[] {
   const out: DeviceIo[] = [];
   for (const line of (text ?? '').split('\n')) {
     const [dev, ...pairs] = line.trim().split(/\s+/);

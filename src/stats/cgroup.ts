@@ -10,7 +10,6 @@ import { detailFromV1, detailFromV2, deviceNames, V1_DETAIL_FILES, V2_DETAIL_FIL
 import { parsePids, readTaskStats, type TaskStats } from './proc-tasks.ts';
 import { parseFlatKeyed } from './flat-keyed.ts';
 
-export { parseFlatKeyed };
 
 /** Where one cgroup's files are: v1 has a dir per controller, v2 one dir. */
 export type CgroupDirs =

@@ -46,7 +46,7 @@ export function containerTarget(layersDir: string, rec: ContainerRecord): Contai
   };
 }
 
-export function podTarget(rec: SandboxRecord): PodTarget {
+function podTarget(rec: SandboxRecord): PodTarget {
   return {
     id: rec.id,
     // A systemd slice is not a cgroupfs path: such pods report the sum of their containers.

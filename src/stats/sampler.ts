@@ -30,7 +30,7 @@ export interface CachedSample {
 }
 
 /** Sums container readings into a pod reading (pods without a cgroup of their own). */
-export function sumSamples(samples: readonly CgroupSample[]): CgroupSample {
+function sumSamples(samples: readonly CgroupSample[]): CgroupSample {
   const add = (f: (s: CgroupSample) => number | undefined): number | undefined =>
     samples.some((s) => f(s) !== undefined) ? samples.reduce((n, s) => n + (f(s) ?? 0), 0) : undefined;
   const cpu = samples.some((s) => s.cpuUsageNs !== undefined) ? samples.reduce((n, s) => n + (s.cpuUsageNs ?? 0n), 0n) : undefined;

@@ -116,7 +116,7 @@ async function* throughZstd(source: AsyncIterable<Buffer>, signal?: AbortSignal)
       const msg = Buffer.concat(stderr).toString('utf8').trim();
       throw new LayerFormatError(`zstd decompression failed (${sig ?? `exit ${code}`})${msg ? `: ${msg}` : ''}`);
     }
-    if (feedErr) throw feedErr;
+    if (feedErr) throw feedErr as Error; // the input stream's own error, passed on as it is
     finished = true;
   } finally {
     signal?.removeEventListener('abort', kill);

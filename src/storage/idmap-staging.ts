@@ -12,7 +12,7 @@ import { mkdir, open, readdir, rmdir, stat, unlink, writeFile } from 'node:fs/pr
 import { dirname, join } from 'node:path';
 import { idmappedBind } from './idmap.ts';
 import { MNT_DETACH, umount } from './libc.ts';
-import { mountPoints } from '../network/netns.ts';
+import { mountPoints } from '../lib/mount-points.ts';
 
 /** The run root's dir of staging places: `<runRoot>/idmap/<container id or infra-<pod id>>`. */
 export function idmapStagingRoot(runRoot: string): string {

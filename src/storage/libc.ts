@@ -32,7 +32,7 @@ function errnoError(call: string, path: string, extra = ''): NodeJS.ErrnoExcepti
 }
 
 /** dev_t in glibc's layout (sysmacros.h gnu_dev_makedev). */
-export function makedev(major: number, minor: number): bigint {
+function makedev(major: number, minor: number): bigint {
   const maj = BigInt(major >>> 0);
   const min = BigInt(minor >>> 0);
   return (min & 0xffn) | ((maj & 0xfffn) << 8n) | ((min & ~0xffn) << 12n) | ((maj & ~0xfffn) << 32n);

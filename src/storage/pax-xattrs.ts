@@ -35,7 +35,7 @@ export class PaxXattrScanner extends Transform {
 
   /** The raw xattrs of the next entry tar-stream will emit. */
   nextEntryXattrs(): RawXattrs {
-    return this.#queue.shift() ?? new Map();
+    return this.#queue.shift() ?? new Map<string, Buffer>();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -127,7 +127,7 @@ export class PaxXattrScanner extends Transform {
 }
 
 /** PAX records: "<len> <key>=<value>\n", where len counts the whole record in bytes. */
-export function parsePaxRecords(buf: Buffer): Array<[string, Buffer]> {
+function parsePaxRecords(buf: Buffer): Array<[string, Buffer]> {
   const out: Array<[string, Buffer]> = [];
   let off = 0;
   while (off < buf.length) {

@@ -48,7 +48,7 @@ export interface StreamPortForwardRequest {
 }
 
 /** The I/O of one exec or attach session; absent streams are null. */
-export interface SessionIo {
+interface SessionIo {
   tty: boolean;
   /** Ends when the client closes stdin (SPDY FIN, or the v5 WebSocket CLOSE signal). */
   stdin: Readable | null;

@@ -36,7 +36,7 @@ export interface ServePortForwardSpdyDeps {
 }
 
 /** Parses the `port` header; kubelet accepts 1–65535 only. */
-export function parsePort(value: string | undefined): number | null {
+function parsePort(value: string | undefined): number | null {
   if (value === undefined || !/^\d{1,5}$/.test(value)) return null;
   const port = Number(value);
   return port >= 1 && port <= 65535 ? port : null;

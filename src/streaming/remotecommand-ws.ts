@@ -15,7 +15,7 @@ import { IdleTimer } from './idle-timer.ts';
 import { runSession, type SessionSpec } from './session.ts';
 import { renderStatus, type RemoteCommandProtocol } from './status.ts';
 
-export const Channel = { STDIN: 0, STDOUT: 1, STDERR: 2, ERROR: 3, RESIZE: 4, CLOSE: 255 } as const;
+const Channel = { STDIN: 0, STDOUT: 1, STDERR: 2, ERROR: 3, RESIZE: 4, CLOSE: 255 } as const;
 
 /** Stdin buffered ahead of the backend before the WebSocket is paused. */
 const STDIN_HIGH_WATER_MARK = 256 * 1024;

@@ -23,7 +23,7 @@ export function negotiateSpdyProtocol(offered: string[]): RemoteCommandProtocol 
 }
 
 /** The streams client-go opens for these options (remotecommand v2 createStreams). */
-export function expectedStreamTypes(spec: SessionSpec, protocol: RemoteCommandProtocol): Set<StreamType> {
+function expectedStreamTypes(spec: SessionSpec, protocol: RemoteCommandProtocol): Set<StreamType> {
   const r = spec.request;
   const want = new Set<StreamType>(['error']);
   if (r.stdin) want.add('stdin');

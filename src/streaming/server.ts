@@ -23,7 +23,7 @@ import { TokenCache, systemClock, type Clock } from './token-cache.ts';
 import { httpServerOptions, limitServer } from '../lib/http-limits.ts';
 
 /** Port-forward tunnelled as SPDY inside WebSocket (client-go tunneling_dialer.go). */
-export const PORTFORWARD_WS_TUNNEL_PROTOCOL = `SPDY/3.1+${PORTFORWARD_PROTOCOL}`;
+const PORTFORWARD_WS_TUNNEL_PROTOCOL = `SPDY/3.1+${PORTFORWARD_PROTOCOL}`;
 
 export interface StreamingServerDeps {
   log: Logger;

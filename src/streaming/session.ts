@@ -66,7 +66,7 @@ export async function endAndWait(w: Writable | null): Promise<void> {
 }
 
 /** Bytes → TerminalSize objects. Go's json.Encoder ends each object with a newline. */
-export function resizeDecoder(log: Logger): Transform {
+function resizeDecoder(log: Logger): Transform {
   let pending = '';
   return new Transform({
     readableObjectMode: true,

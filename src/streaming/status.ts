@@ -28,7 +28,7 @@ export type SessionOutcome =
   | { kind: 'exited'; exitCode: number }
   | { kind: 'failed'; message: string };
 
-export function speaksJsonStatus(protocol: RemoteCommandProtocol): boolean {
+function speaksJsonStatus(protocol: RemoteCommandProtocol): boolean {
   return protocol.startsWith('v4.') || protocol === 'v5.channel.k8s.io';
 }
 

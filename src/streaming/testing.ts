@@ -84,7 +84,7 @@ export class FakeStreamingBackend implements StreamingBackend {
         await once(socket, 'connect');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(`dial tcp 127.0.0.1:${io.port}: ${code === 'ECONNREFUSED' ? 'connect: connection refused' : String(err)}`);
+        throw new Error(`dial tcp 127.0.0.1:${io.port}: ${code === 'ECONNREFUSED' ? 'connect: connection refused' : String(err)}`, { cause: err });
       }
       io.stream.pipe(socket);
       socket.pipe(io.stream);

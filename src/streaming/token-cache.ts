@@ -13,8 +13,8 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() };
 
-export const DEFAULT_TOKEN_TTL_MS = 60_000;
-export const DEFAULT_MAX_TOKENS_IN_FLIGHT = 1000;
+const DEFAULT_TOKEN_TTL_MS = 60_000;
+const DEFAULT_MAX_TOKENS_IN_FLIGHT = 1000;
 /** cri-streaming uses 8 bytes; twice that costs nothing. */
 const TOKEN_BYTES = 16;
 

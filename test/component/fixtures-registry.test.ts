@@ -30,6 +30,7 @@ function alive(pid: number): boolean {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a manifest of either family, read by the assertions
 async function getManifest(registry: RunningRegistry, repo: string, ref: string): Promise<{ mediaType: string; digest: string; body: Buffer; json: any }> {
   const res = await fetch(`${registry.url}/v2/${repo}/manifests/${ref}`, { headers: { accept: ACCEPT } });
   assert.equal(res.status, 200, `GET manifest ${repo}:${ref}`);
@@ -44,6 +45,7 @@ async function getBlob(registry: RunningRegistry, repo: string, digest: string):
 }
 
 /** Checks the manifest the registry serves is the one we pushed, and its config blob is the image ID. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the image config JSON, read by the assertions
 async function assertImage(registry: RunningRegistry, img: PushedImage, family: 'oci' | 'docker'): Promise<any> {
   const m = await getManifest(registry, img.repo, img.tag ?? img.manifestDigest);
   assert.equal(m.mediaType, MEDIA_TYPES[family].manifest, `${img.reference} media type`);

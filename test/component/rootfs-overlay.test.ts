@@ -4,8 +4,8 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, access } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { OverlayRootfs } from '../../src/container/rootfs.ts';
-import { mountPoints } from '../../src/network/netns.ts';
+import { OverlayRootfs } from '../../src/storage/overlay-rootfs.ts';
+import { mountPoints } from '../../src/lib/mount-points.ts';
 import type { Op } from '../../src/lib/op.ts';
 
 const op: Op = { log: pino({ level: 'silent' }), signal: new AbortController().signal };

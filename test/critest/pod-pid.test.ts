@@ -10,7 +10,6 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { PodDaemon } from '../integration/helpers/pod-network.ts';
 import { startCritestSuite, stopCritestSuite } from './helpers/suite.ts';
 import { type RunningRegistry } from '../fixtures/registry.ts';

@@ -65,7 +65,7 @@ test('a missing soft requirement shows as a false HostPrerequisites condition in
     const cond = (s.status.conditions as { type: string; status: boolean; reason: string; message: string }[]).find((c) => c.type === 'HostPrerequisites');
     assert.equal(cond?.status, false);
     assert.equal(cond?.reason, 'OptionalPrerequisitesMissing');
-    assert.match(cond!.message, /CNI plugins: missing bridge, host-local, loopback, portmap .*containernetworking-plugins/);
+    assert.match(cond.message, /CNI plugins: missing bridge, host-local, loopback, portmap .*containernetworking-plugins/);
     const runtime = (s.status.conditions as { type: string; status: boolean }[]).find((c) => c.type === 'RuntimeReady');
     assert.equal(runtime?.status, true);
   } finally {

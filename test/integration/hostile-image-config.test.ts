@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as Code } from '@grpc/grpc-js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.ts';
-import { buildImage, busyboxRootfsLayer, pushImage, type ImageConfigSpec, type LayerSpec, type PushedImage } from '../fixtures/image-builder.ts';
+import { buildImage, busyboxRootfsLayer, pushImage, type LayerSpec, type PushedImage } from '../fixtures/image-builder.ts';
 import { DEFAULT_PATH_ENV } from '../fixtures/busybox-rootfs.ts';
 import { TEST_REPO_PREFIX } from '../fixtures/standard-images.ts';
 import { registriesConfText } from '../fixtures/registries-conf.ts';
@@ -61,7 +61,7 @@ const images: Record<string, PushedImage> = {};
 
 async function push(name: string, layers: LayerSpec[], config: Any): Promise<void> {
   // The builder types a friendly config; these are not.
-  const built = await buildImage({ layers, config: { Cmd: ['sh'], ...config } as ImageConfigSpec });
+  const built = await buildImage({ layers, config: { Cmd: ['sh'], ...config } });
   images[name] = await pushImage(registry, `${TEST_REPO_PREFIX}/hostile-config-${name}`, 'latest', built);
 }
 

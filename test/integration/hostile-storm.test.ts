@@ -84,7 +84,7 @@ test('a storm of 10,000 hostile requests gets no UNKNOWN, INTERNAL or OK, and go
     while (next < requests.length) {
       const r: HostileRequest = requests[next++]!;
       const code = await d.client.call(r.rpc, r.req, { deadlineMs: 60_000 }).then(() => Code.OK, (e: ServiceError) => e.code);
-      byCode.set(Code[code]!, (byCode.get(Code[code]!) ?? 0) + 1);
+      byCode.set(Code[code], (byCode.get(Code[code]) ?? 0) + 1);
       if (code === Code.OK || code === Code.UNKNOWN || code === Code.INTERNAL || code === Code.DEADLINE_EXCEEDED) {
         if (wrong.length < 20) wrong.push(`${r.rpc} ${r.what}: ${Code[code]}`);
       }

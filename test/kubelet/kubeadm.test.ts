@@ -88,8 +88,8 @@ before(async () => {
   const env = { ...process.env, PATH: `${dirname(bins!.kubelet)}:${process.env.PATH ?? ''}` };
   const init = spawn(bins!.kubeadm, ['init', '--config', cfg, '--skip-phases=addon/coredns', '--v=1'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let initOut = '';
-  init.stdout!.on('data', (b: Buffer) => { initOut += b.toString(); });
-  init.stderr!.on('data', (b: Buffer) => { initOut += b.toString(); });
+  init.stdout.on('data', (b: Buffer) => { initOut += b.toString(); });
+  init.stderr.on('data', (b: Buffer) => { initOut += b.toString(); });
   const initDone = new Promise<number | null>((resolve) => init.once('exit', (code) => resolve(code)));
   await waitFor('kubeadm to write the kubelet config', async () => ((await access('/var/lib/kubelet/kubeadm-flags.env').then(() => true, () => false)) ? true : undefined), 300_000)
     .catch((err: unknown) => { throw new Error(`${String(err)}\nkubeadm said:\n${initOut}`); });
@@ -151,7 +151,7 @@ test('kubectl run, logs, exec, attach, cp and port-forward on critter', { skip, 
   const pf = spawn(bins!.kubectl, ['--kubeconfig', ADMIN, 'port-forward', 'pod/web', '18080:80'], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
     await waitFor('port-forward to listen', () => new Promise<true | undefined>((resolve) => {
-      pf.stdout!.once('data', (b: Buffer) => resolve(b.toString().includes('Forwarding') ? true : undefined));
+      pf.stdout.once('data', (b: Buffer) => resolve(b.toString().includes('Forwarding') ? true : undefined));
     }), 30_000);
     const body = (await run('busybox', ['wget', '-qO-', 'http://127.0.0.1:18080/'])).stdout;
     assert.match(body, /critter test web server/);

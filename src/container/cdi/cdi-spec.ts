@@ -7,11 +7,11 @@
 import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError } from '../../lib/errors.ts';
 
-export const CDI_VERSIONS: readonly string[] = ['0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0'];
+const CDI_VERSIONS: readonly string[] = ['0.3.0', '0.4.0', '0.5.0', '0.6.0', '0.7.0', '0.8.0'];
 
 /** OCI hook names a CDI edit may add to (runtime-spec config.md "POSIX-platform Hooks"). */
-export const CDI_HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
-export type CdiHookName = (typeof CDI_HOOK_NAMES)[number];
+const CDI_HOOK_NAMES = ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const;
+type CdiHookName = (typeof CDI_HOOK_NAMES)[number];
 
 export interface CdiDeviceNode {
   /** Path inside the container. */
@@ -28,14 +28,14 @@ export interface CdiDeviceNode {
   gid?: number;
 }
 
-export interface CdiMount {
+interface CdiMount {
   hostPath: string;
   containerPath: string;
   type?: string;
   options?: string[];
 }
 
-export interface CdiHook {
+interface CdiHook {
   hookName: CdiHookName;
   path: string;
   args?: string[];
@@ -51,7 +51,7 @@ export interface CdiContainerEdits {
   additionalGids?: number[];
 }
 
-export interface CdiDevice {
+interface CdiDevice {
   name: string;
   containerEdits: CdiContainerEdits;
 }
@@ -90,8 +90,8 @@ type Fail = (why: string) => never;
 
 function cleanAbsolute(p: unknown, what: string, fail: Fail): string {
   if (typeof p !== 'string' || !p.startsWith('/')) fail(`${what} ${JSON.stringify(p)} is not an absolute path`);
-  if ((p as string).split('/').includes('..') || (p as string).includes('\0')) fail(`${what} ${JSON.stringify(p)} must not contain ".." or NUL`);
-  return p as string;
+  if ((p).split('/').includes('..') || (p).includes('\0')) fail(`${what} ${JSON.stringify(p)} must not contain ".." or NUL`);
+  return p;
 }
 
 function strings(v: unknown, what: string, fail: Fail): string[] | undefined {
@@ -103,7 +103,7 @@ function strings(v: unknown, what: string, fail: Fail): string[] | undefined {
 function uint(v: unknown, what: string, fail: Fail): number | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) fail(`${what} ${JSON.stringify(v)} is not a non-negative integer`);
-  return v as number;
+  return v;
 }
 
 function deviceNode(raw: Record<string, unknown>, at: string, fail: Fail): CdiDeviceNode {
@@ -111,7 +111,7 @@ function deviceNode(raw: Record<string, unknown>, at: string, fail: Fail): CdiDe
   if (raw.hostPath !== undefined && raw.hostPath !== '') node.hostPath = cleanAbsolute(raw.hostPath, `${at}.hostPath`, fail);
   if (raw.type !== undefined && raw.type !== '') {
     if (raw.type !== 'c' && raw.type !== 'b') fail(`${at}.type ${JSON.stringify(raw.type)} must be "c" or "b"`);
-    node.type = raw.type as 'c' | 'b';
+    node.type = raw.type;
   }
   for (const k of ['major', 'minor', 'fileMode', 'uid', 'gid'] as const) {
     const n = uint(raw[k], `${at}.${k}`, fail);
@@ -120,7 +120,7 @@ function deviceNode(raw: Record<string, unknown>, at: string, fail: Fail): CdiDe
   if (raw.permissions !== undefined && raw.permissions !== '') {
     const p = raw.permissions;
     if (typeof p !== 'string' || !/^[rwm]{1,3}$/.test(p) || new Set(p).size !== p.length) fail(`${at}.permissions ${JSON.stringify(p)} must combine r, w and m`);
-    node.permissions = p as string;
+    node.permissions = p;
   }
   return node;
 }
@@ -150,7 +150,7 @@ function edits(raw: unknown, at: string, fail: Fail): CdiContainerEdits {
     const mount: CdiMount = { hostPath: cleanAbsolute(m.hostPath, `${at}.mounts[${i}].hostPath`, fail), containerPath: cleanAbsolute(m.containerPath, `${at}.mounts[${i}].containerPath`, fail) };
     if (m.type !== undefined && m.type !== '') {
       if (typeof m.type !== 'string') fail(`${at}.mounts[${i}].type must be a string`);
-      mount.type = m.type as string;
+      mount.type = m.type;
     }
     const options = strings(m.options, `${at}.mounts[${i}].options`, fail);
     if (options) mount.options = options;
@@ -198,10 +198,10 @@ export function parseCdiSpec(text: string, file: string): CdiSpec {
     if (typeof d !== 'object' || d === null) fail(`devices[${i}] is not a map`);
     const dev = d as Record<string, unknown>;
     if (typeof dev.name !== 'string' || !DEVICE_NAME.test(dev.name)) fail(`devices[${i}].name ${JSON.stringify(dev.name)} is not a valid device name`);
-    if (seen.has(dev.name as string)) fail(`device ${JSON.stringify(dev.name)} is defined twice`);
-    seen.add(dev.name as string);
+    if (seen.has(dev.name)) fail(`device ${JSON.stringify(dev.name)} is defined twice`);
+    seen.add(dev.name);
     const containerEdits = edits(dev.containerEdits, `devices[${i}].containerEdits`, fail);
-    return { name: dev.name as string, containerEdits };
+    return { name: dev.name, containerEdits };
   });
-  return { cdiVersion: r.cdiVersion as string, kind: r.kind as string, devices, containerEdits: edits(r.containerEdits, 'containerEdits', fail) };
+  return { cdiVersion: r.cdiVersion, kind: r.kind, devices, containerEdits: edits(r.containerEdits, 'containerEdits', fail) };
 }

@@ -7,12 +7,12 @@ import type { ContainerConfig__Output } from '../../generated/cri/runtime/v1/Con
 import type { PodSandboxConfig__Output } from '../../generated/cri/runtime/v1/PodSandboxConfig.ts';
 
 export const ANNOTATION_CONTAINER_TYPE = 'io.kubernetes.cri.container-type';
-export const ANNOTATION_CONTAINER_NAME = 'io.kubernetes.cri.container-name';
+const ANNOTATION_CONTAINER_NAME = 'io.kubernetes.cri.container-name';
 export const ANNOTATION_SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
-export const ANNOTATION_SANDBOX_NAME = 'io.kubernetes.cri.sandbox-name';
-export const ANNOTATION_SANDBOX_NAMESPACE = 'io.kubernetes.cri.sandbox-namespace';
-export const ANNOTATION_SANDBOX_UID = 'io.kubernetes.cri.sandbox-uid';
-export const ANNOTATION_IMAGE_NAME = 'io.kubernetes.cri.image-name';
+const ANNOTATION_SANDBOX_NAME = 'io.kubernetes.cri.sandbox-name';
+const ANNOTATION_SANDBOX_NAMESPACE = 'io.kubernetes.cri.sandbox-namespace';
+const ANNOTATION_SANDBOX_UID = 'io.kubernetes.cri.sandbox-uid';
+const ANNOTATION_IMAGE_NAME = 'io.kubernetes.cri.image-name';
 
 export function buildAnnotations(
   config: ContainerConfig__Output,

@@ -6,7 +6,7 @@
 import type { LinuxContainerSecurityContext__Output } from '../../generated/cri/runtime/v1/LinuxContainerSecurityContext.ts';
 import { _runtime_v1_SecurityProfile_ProfileType as ProfileType } from '../../generated/cri/runtime/v1/SecurityProfile.ts';
 import { FailedPreconditionError, InvalidArgumentError } from '../../lib/errors.ts';
-import { isValidProfileName } from '../../host/apparmor-profile.ts';
+import { isValidProfileName } from '../../lib/apparmor-name.ts';
 import { quoteBounded } from '../../storage/errors.ts';
 
 const LOCALHOST_PREFIX = 'localhost/';

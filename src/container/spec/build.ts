@@ -20,7 +20,7 @@ import { buildCapabilities } from './security.ts';
 import { resolveUser, type EffectiveUser } from './user.ts';
 
 /** runtime-spec version runc 1.1 and crun accept. */
-export const OCI_VERSION = '1.0.2';
+const OCI_VERSION = '1.0.2';
 
 export interface BuiltSpec {
   spec: OciSpec;

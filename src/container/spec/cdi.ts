@@ -9,7 +9,7 @@ import type { CdiContainerEdits, CdiDeviceNode } from '../cdi/cdi-spec.ts';
 import type { OciMount, OciSpec } from './oci-spec.ts';
 
 /** Device plugins still ask through annotations: `cdi.k8s.io/<plugin>_<id>: "vendor.com/class=a,vendor.com/class=b"`. */
-export const CDI_ANNOTATION_PREFIX = 'cdi.k8s.io/';
+const CDI_ANNOTATION_PREFIX = 'cdi.k8s.io/';
 
 /** A device node whose type and numbers are known (filled from the host when the spec left them out). */
 export type ResolvedDeviceNode = CdiDeviceNode & { type: 'c' | 'b'; major: number; minor: number };

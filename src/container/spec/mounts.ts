@@ -47,7 +47,7 @@ export const RRO_UNSUPPORTED = 'RROUnsupported';
 export type RootfsPropagation = 'rprivate' | 'rslave' | 'rshared';
 
 /** containerd pkg/oci defaultMounts, minus /run (WithoutRunMount), plus /sys/fs/cgroup. */
-export function defaultMounts(privileged: boolean): OciMount[] {
+function defaultMounts(privileged: boolean): OciMount[] {
   const sysMode = privileged ? 'rw' : 'ro';
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -208,7 +208,7 @@ export function bindOptions(req: BindRequest, host: BindMountHost): { options: s
 }
 
 /** Go's filepath.Clean for absolute paths: normalised, no trailing slash ("/a/b/" → "/a/b"). */
-export function cleanPath(p: string): string {
+function cleanPath(p: string): string {
   const n = posix.normalize(p);
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }

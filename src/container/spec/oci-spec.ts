@@ -5,7 +5,7 @@
  * only for some of them.
  */
 
-export interface OciUser {
+interface OciUser {
   uid: number;
   gid: number;
   additionalGids?: number[];
@@ -19,7 +19,7 @@ export interface OciCapabilities {
   ambient: string[];
 }
 
-export interface OciProcessSpec {
+interface OciProcessSpec {
   terminal: boolean;
   user: OciUser;
   args: string[];
@@ -38,7 +38,7 @@ export interface OciMount {
   options: string[];
 }
 
-export type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
+type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
 
 export interface OciNamespace {
   type: OciNamespaceType;
@@ -63,7 +63,7 @@ export interface OciDeviceCgroupRule {
   access: string;
 }
 
-export interface OciHugepageLimit {
+interface OciHugepageLimit {
   pageSize: string;
   limit: number;
 }
@@ -98,7 +98,7 @@ export interface OciSeccomp {
   syscalls?: OciSeccompSyscall[];
 }
 
-export interface OciLinux {
+interface OciLinux {
   namespaces: OciNamespace[];
   resources: OciResources;
   cgroupsPath: string;
@@ -118,14 +118,14 @@ export interface OciIdMapping {
 }
 
 /** runtime-spec config.md "POSIX-platform Hooks" (CDI edits add them). */
-export interface OciHook {
+interface OciHook {
   path: string;
   args?: string[];
   env?: string[];
   timeout?: number;
 }
 
-export type OciHookName = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
+type OciHookName = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
 
 export interface OciSpec {
   ociVersion: string;

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../../lib/errors.ts';
 import type { OciResources } from './oci-spec.ts';
 
 /** Prefix of our cgroup names (cgroupfs `crt-<id>`, systemd scope `crt-<id>.scope`). */
-export const CGROUP_PREFIX = 'crt';
+const CGROUP_PREFIX = 'crt';
 
 export interface ResourceHost {
   cgroupVersion: 1 | 2;

@@ -14,7 +14,7 @@ export interface RecordStreamTargetsDeps {
   sandboxes: { get(idOrPrefix: string): SandboxRecord };
 }
 
-export function containerTarget(rec: ContainerRecord): ContainerStreamTarget {
+function containerTarget(rec: ContainerRecord): ContainerStreamTarget {
   const cfg = rec.metadata.config;
   return {
     id: rec.id,

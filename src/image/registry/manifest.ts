@@ -31,7 +31,7 @@ export interface ImageManifest {
 }
 
 /** A malformed manifest from a registry: remote content we cannot use. */
-export class InvalidManifestError extends CritterError {
+class InvalidManifestError extends CritterError {
   override readonly code = 'CRI_ERR_INVALID_MANIFEST';
 }
 

@@ -2,7 +2,7 @@
  * Turns registry HTTP outcomes into critter's error classes. Messages name the image
  * reference and the registry host, and never carry credentials or tokens.
  */
-import { CritterError, NotFoundError, PermissionDeniedError, UnavailableError } from '../../lib/errors.ts';
+import { CritterError, NotFoundError, PermissionDeniedError, UnavailableError, textOf } from '../../lib/errors.ts';
 
 /**
  * Content did not match its digest: the storage layer's class, so one `instanceof` covers
@@ -24,12 +24,12 @@ interface RegistryErrorBody {
 }
 
 /** Extracts `{"errors":[{"code","message"}]}` from a response body, if it has that shape. */
-export function parseErrorBody(body: string): RegistryErrorBody {
+function parseErrorBody(body: string): RegistryErrorBody {
   try {
     const doc = JSON.parse(body) as { errors?: { code?: unknown; message?: unknown }[] };
     if (!Array.isArray(doc.errors)) return { codes: [], message: '' };
-    const codes = doc.errors.map((e) => String(e.code ?? ''));
-    const message = doc.errors.map((e) => `${String(e.code ?? '')}: ${String(e.message ?? '')}`).join('; ');
+    const codes = doc.errors.map((e) => textOf(e.code ?? ''));
+    const message = doc.errors.map((e) => `${textOf(e.code ?? '')}: ${textOf(e.message ?? '')}`).join('; ');
     return { codes, message: message.slice(0, MAX_REMOTE_MESSAGE) };
   } catch {
     return { codes: [], message: '' };

@@ -17,7 +17,7 @@ interface TlsFiles {
 }
 
 /** Reads the certs.d directory of one host; a missing directory means defaults. */
-export async function readHostTls(certsDir: string, host: string): Promise<TlsFiles> {
+async function readHostTls(certsDir: string, host: string): Promise<TlsFiles> {
   const dir = join(certsDir, host);
   let names: string[];
   try {

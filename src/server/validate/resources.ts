@@ -13,7 +13,7 @@ const SHARES = { min: 2n, max: 262144n };
 const PERIOD = { min: 1000n, max: 1_000_000n };
 const QUOTA_MIN = 1000n;
 /** Docker's documented floor for a memory limit: below it a container cannot even start its init. */
-export const MIN_MEMORY_LIMIT = 6n * 1024n * 1024n;
+const MIN_MEMORY_LIMIT = 6n * 1024n * 1024n;
 const PAGE_SIZE = /^[1-9][0-9]*(KB|MB|GB|TB|PB)$/;
 /** A cgroup v2 interface file name: `memory.high`, `hugetlb.2MB.max`; no `/`, so it stays in its cgroup. */
 const UNIFIED_KEY = /^[a-zA-Z0-9_]+(\.[a-zA-Z0-9_]+)+$/;

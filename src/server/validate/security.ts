@@ -23,7 +23,7 @@ const MAX_ID = 4294967294n;
  * Which modes each level may ask for: TARGET (another container's PID namespace) only
  * exists for a container's pid; network and IPC are the pod's or the node's.
  */
-export function checkNamespaceOptions(path: string, o: NamespaceOption__Output | null, level: 'pod' | 'container'): void {
+function checkNamespaceOptions(path: string, o: NamespaceOption__Output | null, level: 'pod' | 'container'): void {
   if (!o) return;
   const podOrNode = [M.POD, M.NODE];
   checkEnum(at(path, 'network'), o.network, M, podOrNode);
@@ -35,7 +35,7 @@ export function checkNamespaceOptions(path: string, o: NamespaceOption__Output |
 }
 
 /** seccomp's localhost_ref is a host file we read, apparmor's a profile name. */
-export function checkProfile(path: string, p: SecurityProfile__Output | null, kind: 'seccomp' | 'apparmor'): void {
+function checkProfile(path: string, p: SecurityProfile__Output | null, kind: 'seccomp' | 'apparmor'): void {
   if (!p) return;
   checkEnum(at(path, 'profile_type'), p.profile_type, ProfileType);
   if (kind === 'seccomp') checkAbsolutePath(at(path, 'localhost_ref'), p.localhost_ref);

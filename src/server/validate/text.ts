@@ -8,12 +8,13 @@ import { at, invalid } from './field.ts';
 /** Kubernetes object names and namespaces are DNS subdomains at most (253). */
 export const MAX_NAME = 253;
 /** Our ids are 64 hex characters; a prefix is shorter. Anything longer names nothing. */
-export const MAX_ID = 128;
+const MAX_ID = 128;
 /** PATH_MAX. */
 export const MAX_PATH = 4096;
 /** One argv element or env entry: ARG_MAX-ish bounds stay far above real use. */
-export const MAX_ARG = 128 * 1024;
+const MAX_ARG = 128 * 1024;
 
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** No NUL anywhere; `max` characters at most. */

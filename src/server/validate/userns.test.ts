@@ -8,8 +8,8 @@ const isInvalid = (err: unknown): boolean => err instanceof InvalidArgumentError
 const map = (container_id: number, host_id: number, length: number) => ({ container_id, host_id, length });
 
 test('checkUserNamespace() accepts NODE without mappings and POD with the kubelet mapping', () => {
-  checkUserNamespace('u', { mode: NamespaceMode.NODE, uids: [], gids: [] } as never);
-  checkUserNamespace('u', { mode: NamespaceMode.POD, uids: [map(0, 100000, 65536)], gids: [map(0, 100000, 65536)] } as never);
+  checkUserNamespace('u', { mode: NamespaceMode.NODE, uids: [], gids: [] });
+  checkUserNamespace('u', { mode: NamespaceMode.POD, uids: [map(0, 100000, 65536)], gids: [map(0, 100000, 65536)] });
 });
 
 test('checkUserNamespace() refuses CONTAINER, TARGET, empty, zero-length, overlapping and unmapped-root mappings', () => {

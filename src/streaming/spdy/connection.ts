@@ -29,7 +29,7 @@ const MAX_INFLATED_HEADER_BYTES = 256 * 1024;
  * parsed; spdystream writes what its caller writes (io.Copy: 32 KiB), so a bigger frame is
  * a hostile peer and ends the connection instead of growing the buffer (issue 12 class 5).
  */
-export const MAX_INBOUND_FRAME_BYTES = 4 * 1024 * 1024;
+const MAX_INBOUND_FRAME_BYTES = 4 * 1024 * 1024;
 /** After our GOAWAY, how long the peer gets to close before we drop the transport. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -109,6 +109,8 @@ export class SpdyConnection {
   }
 
   #makeOwner(): StreamOwner {
+    // An object literal's getter has its own `this`; `alive` must read this connection's state.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     return {
       get alive() { return !self.#torn; },

@@ -20,9 +20,7 @@ export const FrameType = {
 } as const;
 
 export const FLAG_FIN = 0x01;
-export const FRAME_HEADER_BYTES = 8;
-/** Lengths are 24-bit (§2.2). */
-export const MAX_FRAME_PAYLOAD = 0xffffff;
+const FRAME_HEADER_BYTES = 8;
 /** DATA frames we send are cut to this size so one busy stream cannot starve the others. */
 export const MAX_DATA_PAYLOAD = 32 * 1024;
 
@@ -119,7 +117,7 @@ export function decodeHeaderBlock(block: Buffer): Headers {
 }
 
 /** zlib's Adler-32, for the FDICT field of the zlib header. */
-export function adler32(buf: Buffer): number {
+function adler32(buf: Buffer): number {
   let a = 1;
   let b = 0;
   for (const byte of buf) {

@@ -26,7 +26,7 @@ export interface CriClient {
 /** Connects to `socket`; authority "localhost" as kubelet ≥ 1.31 sends it. */
 export function criClient(socket: string): CriClient {
   const def = loadSync(PROTO, { keepCase: true, longs: String, enums: Number, defaults: true, oneofs: true });
-  const v1 = ((loadPackageDefinition(def) as GrpcObject).runtime as GrpcObject).v1 as GrpcObject;
+  const v1 = ((loadPackageDefinition(def)).runtime as GrpcObject).v1 as GrpcObject;
   const opts = { 'grpc.default_authority': 'localhost', 'grpc.max_receive_message_length': 16 * 1024 * 1024 };
   const Runtime = v1.RuntimeService as unknown as new (addr: string, creds: unknown, o: unknown) => Client;
   const Image = v1.ImageService as unknown as new (addr: string, creds: unknown, o: unknown) => Client;

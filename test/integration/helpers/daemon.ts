@@ -24,6 +24,10 @@ export interface DaemonOptions {
   extraArgs?: string[];
   /** Wait for readiness (default true). */
   waitReady?: boolean;
+  /** Extra environment for the daemon process. */
+  env?: Record<string, string>;
+  /** The program and its first arguments instead of this Node with the checkout's CLI (an installed `critter`). */
+  command?: readonly string[];
 }
 
 export interface DaemonDirs {
@@ -73,14 +77,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
   const dirs = opts.dirs ?? (await makeDirs());
   await writeFile(dirs.configFile, opts.configYaml ?? '# test defaults\n');
   // Node flags as deployed (scripts/run-daemon.sh, the systemd unit): tests and benchmarks measure that daemon.
-  const args = [...DAEMON_NODE_FLAGS, CLI, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
+  const [program, ...lead] = opts.command ?? [process.execPath, ...DAEMON_NODE_FLAGS, CLI];
+  const args = [...lead, 'daemon', '--config', dirs.configFile, '--socket', dirs.socket, '--root', dirs.root, '--run-root', dirs.runRoot, '--cni-conf-dir', dirs.cniConfDir, '--log-level', 'debug', '--metrics-port', '0'];
   if (opts.registriesConf) {
     const f = join(dirs.base, 'etc', 'registries.conf');
     await writeFile(f, opts.registriesConf);
     args.push('--registries-conf', f);
   }
   args.push(...(opts.extraArgs ?? []));
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV } });
+  const proc = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...DAEMON_ENV, ...opts.env } });
   let logs = '';
   proc.stdout?.on('data', (d: Buffer) => { logs += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { logs += d.toString(); });
@@ -124,7 +129,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       } catch (err) {
         if (Date.now() > deadline) {
           await d.kill();
-          throw new Error(`critter not ready after 20 s: ${String(err)}\n${logs}`);
+          throw new Error(`critter not ready after 20 s: ${String(err)}\n${logs}`, { cause: err });
         }
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -143,8 +148,9 @@ export async function metricValue(d: RunningDaemon, name: string): Promise<numbe
 /** Polls /metrics, with a deadline, until `name` reads `value`: the daemon's own word that a state was reached. */
 export async function waitForMetric(d: RunningDaemon, name: string, value: number, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
-  let last = NaN;
-  while ((last = await metricValue(d, name)) !== value) {
+  for (;;) {
+    const last = await metricValue(d, name);
+    if (last === value) return;
     if (Date.now() > deadline) throw new Error(`${name} is ${last}, not ${value}, after ${ms} ms`);
     await new Promise((r) => setTimeout(r, 25));
   }

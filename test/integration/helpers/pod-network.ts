@@ -214,13 +214,15 @@ export interface PodDaemonOptions {
   configYaml?: string;
   /** containers-registries.conf text for the daemon. */
   registriesConf?: string;
+  /** See DaemonOptions.command. */
+  command?: readonly string[];
 }
 
 /** A critter daemon whose CNI conf dir holds a private network written before it starts. */
 export async function startPodDaemon(opts: PodDaemonOptions = {}): Promise<PodDaemon> {
   const dirs = await makeDirs();
   const net = await createPodNetwork({ confDir: dirs.cniConfDir, extraPlugins: opts.extraPlugins, defaultRoute: opts.defaultRoute });
-  const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml, registriesConf: opts.registriesConf });
+  const start = (): Promise<RunningDaemon> => startDaemon({ dirs, extraArgs: opts.extraArgs, configYaml: opts.configYaml, registriesConf: opts.registriesConf, command: opts.command });
   let daemon: RunningDaemon;
   try {
     daemon = await start();

@@ -139,8 +139,8 @@ export async function startKubeadmKubelet(kubelet: string, logFile: string): Pro
     '--kubeconfig=/etc/kubernetes/kubelet.conf', '--config=/var/lib/kubelet/config.yaml', ...flags];
   const out = createWriteStream(logFile);
   const proc = spawn('/usr/bin/setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.pipe(out);
-  proc.stderr!.pipe(out);
+  proc.stdout.pipe(out);
+  proc.stderr.pipe(out);
   return proc;
 }
 

@@ -1,4 +1,5 @@
 /** Polling with a deadline, for the real-client tests: a Kubernetes component converges on its own schedule. */
+import { describeError } from '../../../src/lib/errors.ts';
 
 export interface WaitOptions {
   /** Poll interval (default 250 ms). */
@@ -20,7 +21,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     if (Date.now() > deadline) {
       const context = opts.context ? `\n${await opts.context().catch(() => '')}` : '';
-      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}${context}`);
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${describeError(last)})` : ''}${context}`);
     }
     await new Promise((r) => setTimeout(r, opts.everyMs ?? 250));
   }

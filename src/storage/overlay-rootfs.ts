@@ -8,8 +8,8 @@ import { chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { run } from '../lib/exec.ts';
-import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from '../storage/libc.ts';
-import { releaseStaged, stageIdmapped, withUserns } from '../storage/idmap-staging.ts';
+import { MNT_DETACH, mount as mountSyscall, umount as umountSyscall } from './libc.ts';
+import { releaseStaged, stageIdmapped, withUserns } from './idmap-staging.ts';
 
 /**
  * An overlay for a pod with its own user namespace: each lower layer is mounted through
