@@ -69,6 +69,11 @@ async function main(): Promise<void> {
     for (const name of names) {
       const s = SCENARIOS[name as string];
       if (!s) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
+      if (s.measure) {
+        console.log(`\n== ${s.name}: ${s.describe}`);
+        await s.measure([{ label: 'critter', client }, ...(other ? [{ label: 'other', client: other }] : [])]);
+        continue;
+      }
       console.log(`\n== ${s.name}: ${s.describe} (${iterations} iterations)`);
       const [mine, theirs] = other
         ? await runInterleaved(s, client, other, iterations, round)
