@@ -4,7 +4,7 @@
  * the process count. Working set = usage − inactive file pages (cAdvisor
  * `setMemoryStats`), so page cache the kernel can drop cheaply does not count.
  */
-import { readSmallFileSync } from './read-small.ts';
+import { readSmallFileSync } from '../lib/read-small.ts';
 import { join } from 'node:path';
 import { detailFromV1, detailFromV2, deviceNames, V1_DETAIL_FILES, V2_DETAIL_FILES, type CgroupDetail } from './cgroup-detail.ts';
 import { parsePids, readTaskStats, type TaskStats } from './proc-tasks.ts';
