@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { DEMAND_PERIODS, StatsSampler } from './sampler.ts';
 import { StatsService } from './stats-service.ts';
+import type { PodTarget } from './targets.ts';
 
 test('a stats call during the sampler\'s own layer walk gets that walk\'s result, not "no layer"', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'sampler-'));
@@ -28,7 +29,7 @@ test('a stats call during the sampler\'s own layer walk gets that walk\'s result
 });
 
 /** A v2 cgroup tree in a temp dir, a controllable clock, and one container in it. */
-async function fakeHost() {
+async function fakeHost(...pods: PodTarget[]) {
   const root = await mkdtemp(join(tmpdir(), 'sampler-cg-'));
   const dir = join(root, 'pod1', 'c1');
   await mkdir(dir, { recursive: true });
@@ -39,12 +40,12 @@ async function fakeHost() {
   const target = { id: 'c1', podId: 'p1', running: true, pid: 0, memoryCgroupDir: dir, writableLayerDir: join(root, 'upper') };
   await mkdir(target.writableLayerDir);
   const sampler = new StatsSampler({
-    targets: { containers: () => [target], pods: () => [] }, mounts: { v1: new Map(), v2Root: root }, periodMs: 10_000,
+    targets: { containers: () => [target], pods: () => pods }, mounts: { v1: new Map(), v2Root: root }, periodMs: 10_000,
     log: pino({ level: 'silent' }), nowNs: () => now,
   });
   const service = new StatsService({ sampler, fsMountpoint: '/' });
   return {
-    root, sampler, service, target, setCpu,
+    root, sampler, service, target, setCpu, pods,
     advance: (ms: number) => { now += BigInt(ms) * 1_000_000n; },
     cachedCpu: () => sampler.cgroup('c:c1')?.cgroup.cpuUsageNs,
   };
@@ -103,6 +104,22 @@ test('stats calls get usage readings; a metrics call gets the full reading and k
     await h.service.container(h.target);
     await h.sampler.tick();
     assert.equal(h.sampler.cgroup('c:c1')?.scope, 'full', 'metrics asked within the demand window: still full');
+  } finally {
+    await rm(h.root, { recursive: true, force: true });
+  }
+});
+
+test('a pod without a cgroup of its own is rated from new container readings, not from summing the same ones twice', async () => {
+  const h = await fakeHost({ id: 'p1', cgroupfsParent: '', netnsPath: undefined, infraPid: 0 });
+  try {
+    await h.service.container(h.target);
+    h.advance(1000);
+    await h.setCpu(3000);
+    await h.sampler.tick();
+    assert.equal(h.sampler.rates.rate('c:c1'), 2_000_000);
+    h.advance(100);
+    const usage = await h.service.pod(h.pods[0]!, [h.target]);
+    assert.equal(usage.nanoCores, 2_000_000, 'the pod\'s first reading already held the containers\' latest: their rate, not 0');
   } finally {
     await rm(h.root, { recursive: true, force: true });
   }

@@ -228,11 +228,13 @@ export class StatsSampler {
     const key = `p:${pod.id}`;
     const dirs = pod.cgroupfsParent === '' ? undefined : cgroupDirsFor(this.#deps.mounts, pod.cgroupfsParent);
     let cgroup = dirs && (await readCgroup(dirs, 'usage'));
+    let atNs = this.#deps.nowNs();
     if (!cgroup) {
-      const own = containers.map((c) => this.#cgroups.get(`c:${c.id}`)?.cgroup).filter((s): s is CgroupSample => s !== undefined);
-      cgroup = own.length > 0 ? sumSamples(own) : undefined;
+      const own = containers.map((c) => this.#cgroups.get(`c:${c.id}`)).filter((s): s is CachedSample => s !== undefined);
+      cgroup = own.length > 0 ? sumSamples(own.map((s) => s.cgroup)) : undefined;
+      // A sum is as old as its newest reading: summing the same readings again is no new window.
+      if (own.length > 0) atNs = own.reduce((t, s) => (s.atNs > t ? s.atNs : t), 0n);
     }
-    const atNs = this.#deps.nowNs();
     if (cgroup) this.#record(key, { atNs, cgroup, scope: 'usage' });
     if (pod.netnsPath !== undefined) {
       const pids = [pod.infraPid, ...containers.filter((c) => c.running).map((c) => c.pid)];
