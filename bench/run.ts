@@ -95,30 +95,35 @@ async function main(): Promise<void> {
   if (!(round >= 1)) throw new Error(`--round must be a positive number of iterations, got "${values.round}"`);
   let podDaemon: PodDaemon | undefined;
   let daemon: RunningDaemon | undefined;
-  let client: CriClient;
+  let client: CriClient | undefined;
+  let confDir: string | undefined;
+  let bare: { socket: string; stop(): Promise<void> } | undefined;
+  let other: CriClient | undefined;
+  let otherNet: PodNetwork | undefined;
   const prepared: { registriesConf?: string; close(): Promise<void> }[] = [];
-  for (const name of names) {
-    const s = SCENARIOS[name as string] as WithDaemonSetup | undefined;
-    if (s?.beforeDaemon) prepared.push(await s.beforeDaemon());
-  }
-  const registriesConf = prepared.map((p) => p.registriesConf ?? '').join('\n').trim();
-  const confDir = registriesConf ? await mkdtemp(join(tmpdir(), 'critter-bench-conf-')) : undefined;
-  if (confDir) await writeFile(join(confDir, 'registries.conf'), registriesConf);
-  const confArgs = confDir ? ['--registries-conf', join(confDir, 'registries.conf')] : [];
-  if (values.endpoint) {
-    client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
-  } else {
-    podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn', ...confArgs] });
-    daemon = podDaemon.daemon;
-    client = daemon.client;
-    await new Promise((r) => setTimeout(r, 2000));
-    console.log(`critter idle RSS after start: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
-  }
-  const bare = values.compare === 'bare' ? await startBareServer() : undefined;
-  const compareSocket = bare?.socket ?? values.compare?.replace(/^unix:\/\//, '');
-  const other = compareSocket ? criClient(compareSocket) : undefined;
-  const otherNet: PodNetwork | undefined = values['compare-cni-conf-dir'] ? await createPodNetwork({ confDir: values['compare-cni-conf-dir'] }) : undefined;
+  // Everything started is stopped in `finally`, also when a later start fails.
   try {
+    for (const name of names) {
+      const s = SCENARIOS[name as string] as WithDaemonSetup | undefined;
+      if (s?.beforeDaemon) prepared.push(await s.beforeDaemon());
+    }
+    const registriesConf = prepared.map((p) => p.registriesConf ?? '').join('\n').trim();
+    confDir = registriesConf ? await mkdtemp(join(tmpdir(), 'critter-bench-conf-')) : undefined;
+    if (confDir) await writeFile(join(confDir, 'registries.conf'), registriesConf);
+    const confArgs = confDir ? ['--registries-conf', join(confDir, 'registries.conf')] : [];
+    if (values.endpoint) {
+      client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
+    } else {
+      podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn', ...confArgs] });
+      daemon = podDaemon.daemon;
+      client = daemon.client;
+      await new Promise((r) => setTimeout(r, 2000));
+      console.log(`critter idle RSS after start: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
+    }
+    bare = values.compare === 'bare' ? await startBareServer() : undefined;
+    const compareSocket = bare?.socket ?? values.compare?.replace(/^unix:\/\//, '');
+    other = compareSocket ? criClient(compareSocket) : undefined;
+    otherNet = values['compare-cni-conf-dir'] ? await createPodNetwork({ confDir: values['compare-cni-conf-dir'] }) : undefined;
     for (const name of names) {
       const s = SCENARIOS[name as string];
       if (!s) throw new Error(`unknown scenario "${name}"; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -140,7 +145,7 @@ async function main(): Promise<void> {
     other?.close();
     await bare?.stop();
     if (podDaemon) await podDaemon.close();
-    else client.close();
+    else client?.close();
     for (const p of prepared) await p.close();
     if (confDir) await rm(confDir, { recursive: true, force: true });
     if (otherNet) {
