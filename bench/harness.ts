@@ -9,6 +9,12 @@ import type { CriClient } from '../test/integration/helpers/cri-client.ts';
 /** Samples in milliseconds, per RPC name. */
 export type Timings = Map<string, number[]>;
 
+/** One runtime under test, by the name its figures are printed with. */
+export interface Endpoint {
+  label: string;
+  client: CriClient;
+}
+
 /** A scenario runs its RPCs `iterations` times against one client and records timings. */
 export interface Scenario {
   name: string;
@@ -19,6 +25,12 @@ export interface Scenario {
   teardown?(client: CriClient): Promise<void>;
   /** Iterations of the untimed warm-up run (default: a tenth of the timed ones, at least 1). */
   warmupIterations?(iterations: number): number;
+  /**
+   * A scenario that measures windows of time rather than timed calls: given every
+   * endpoint at once, it sets up, measures and tears down itself and prints its figures.
+   * run.ts calls this instead of setup/run/teardown.
+   */
+  measure?(endpoints: readonly Endpoint[]): Promise<void>;
 }
 
 /** Times one call and files it under `rpc`. */

@@ -7,6 +7,7 @@ import { streaming } from './streaming.ts';
 import { containers } from './containers.ts';
 import { stats } from './stats.ts';
 import { memory } from './memory.ts';
+import { idleCpu } from './idle-cpu.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
@@ -16,4 +17,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   [containers.name]: containers,
   [stats.name]: stats,
   [memory.name]: memory,
+  [idleCpu.name]: idleCpu,
 };

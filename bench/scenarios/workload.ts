@@ -11,14 +11,22 @@ export interface BenchPod {
 
 const DEADLINE = { deadlineMs: 120_000 };
 
-/** RunPodSandbox of a labelled pod logging into `logDir`. */
-export async function runBenchPod(client: CriClient, name: string, logDir: string, namespaceOptions: object): Promise<BenchPod> {
+/** NamespaceMode.NODE: the pod shares the host's network namespace. */
+const NODE = 2;
+
+/**
+ * RunPodSandbox of a labelled pod logging into `logDir`. A host-network pod gets no
+ * hostname (it has no UTS namespace of its own, and runc ≥ 1.2 refuses to set one there);
+ * `cgroupParent` (cgroupfs form) gives it a pod cgroup, which containerd's
+ * ListPodSandboxStats needs.
+ */
+export async function runBenchPod(client: CriClient, name: string, logDir: string, namespaceOptions: { network?: number }, cgroupParent?: string): Promise<BenchPod> {
   const config = {
     metadata: { name, namespace: 'critter-bench', uid: `uid-${name}`, attempt: 0 },
-    hostname: name,
+    ...(namespaceOptions.network === NODE ? {} : { hostname: name }),
     log_directory: logDir,
     labels: { 'io.kubernetes.pod.name': name },
-    linux: { security_context: { namespace_options: namespaceOptions } },
+    linux: { security_context: { namespace_options: namespaceOptions }, ...(cgroupParent ? { cgroup_parent: cgroupParent } : {}) },
   };
   const r = await client.call('RunPodSandbox', { config }, DEADLINE);
   return { id: r.pod_sandbox_id as string, config };

@@ -79,7 +79,7 @@ export const SCHEMA = {
   'metrics.enabled': { type: { kind: 'bool' }, default: true, doc: 'Serve Prometheus metrics.' },
   'metrics.address': { type: { kind: 'string' }, default: '127.0.0.1', doc: 'Metrics listener address.' },
   'metrics.port': { type: { kind: 'int', min: 0, max: 65535 }, default: 9090, doc: 'Metrics listener port (path /metrics); 0 = random.' },
-  'stats.sample_period_seconds': { type: { kind: 'int', min: 1, max: 300 }, default: 10, doc: 'How often container and pod stats are sampled; usage_nano_cores is the CPU rate over this window (10 s = cAdvisor\'s housekeeping interval).' },
+  'stats.sample_period_seconds': { type: { kind: 'int', min: 1, max: 300 }, default: 10, doc: 'How often the containers and pods a stats call asked for in the last three periods are sampled; usage_nano_cores is the CPU rate over this window (10 s = cAdvisor\'s housekeeping interval).' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof SCHEMA;

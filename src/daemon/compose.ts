@@ -94,7 +94,7 @@ async function detectHandlerFeatures(
 
 export async function compose(input: ComposeInput): Promise<Composed> {
   const { config, sources } = input.loaded;
-  const metrics = new Metrics();
+  const metrics = new Metrics({ processMetrics: config.metrics.enabled });
   // The pod and container services need each other: pods stop and remove their containers.
   let containerPart: ComposedContainers | undefined;
   let sandboxesLate: SandboxService | undefined;

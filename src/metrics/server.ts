@@ -24,7 +24,7 @@ export class MetricsServer {
         return;
       }
       metrics.registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(prometheusNaN(text)),
         (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${String(err)}\n`),
       );
     }));
@@ -46,4 +46,13 @@ export class MetricsServer {
     this.#server = undefined;
     if (s) await new Promise<void>((resolve) => { s.close(() => resolve()); s.closeAllConnections(); });
   }
+}
+
+/**
+ * prom-client prints a NaN gauge as `Nan`; the exposition format spells it `NaN`. The
+ * event-loop lag gauges are NaN when two scrapes fall within one monitor interval (no
+ * delay sampled in between).
+ */
+export function prometheusNaN(text: string): string {
+  return text.replace(/ Nan$/gm, ' NaN');
 }

@@ -6,6 +6,7 @@
  * counted after the last `)`.
  */
 import { readFile } from 'node:fs/promises';
+import { readSmallFileSync } from '../lib/read-small.ts';
 
 /** Parses the start time out of a `/proc/<pid>/stat` line. */
 export function parseStatStartTime(stat: string): string | undefined {
@@ -29,13 +30,12 @@ export async function processStartTime(pid: number): Promise<string | undefined>
 
 /** True when `pid` still runs and started at `startTime` (not a zombie, not a reused PID). */
 export async function isSameProcess(pid: number, startTime: string): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X' && parseStatStartTime(stat) === startTime;
-  } catch {
-    return false;
-  }
+  // A synchronous read: /proc never waits on a disk, and the exit backstop asks this of
+  // every running container every few seconds (an async readFile is 4 thread-pool hops).
+  const stat = Number.isInteger(pid) && pid > 0 ? readSmallFileSync(`/proc/${pid}/stat`) : undefined;
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X' && parseStatStartTime(stat) === startTime;
 }
 
 /**

@@ -49,12 +49,12 @@ export function listMetricDescriptorsHandler(): UnaryHandler<ListMetricDescripto
 }
 
 export function listPodSandboxMetricsHandler(stats: RecordStats): UnaryHandler<ListPodSandboxMetricsRequest__Output, ListPodSandboxMetricsResponse> {
-  return async () => ({ pod_metrics: (await stats.pods(null)).map(podMetricsMessage) });
+  return async () => ({ pod_metrics: (await stats.pods(null, 'full')).map(podMetricsMessage) });
 }
 
 export function streamPodSandboxMetricsHandler(stats: RecordStats): StreamHandler<StreamPodSandboxMetricsRequest__Output, StreamPodSandboxMetricsResponse> {
   return async function* () {
-    const items = (await stats.pods(null)).map(podMetricsMessage);
+    const items = (await stats.pods(null, 'full')).map(podMetricsMessage);
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield { pod_sandbox_metrics: items.slice(i, i + STREAM_BATCH) };
   };
 }

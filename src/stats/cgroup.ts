@@ -4,7 +4,7 @@
  * the process count. Working set = usage − inactive file pages (cAdvisor
  * `setMemoryStats`), so page cache the kernel can drop cheaply does not count.
  */
-import { readFile } from 'node:fs/promises';
+import { readSmallFileSync } from '../lib/read-small.ts';
 import { join } from 'node:path';
 import { detailFromV1, detailFromV2, deviceNames, V1_DETAIL_FILES, V2_DETAIL_FILES, type CgroupDetail } from './cgroup-detail.ts';
 import { parsePids, readTaskStats, type TaskStats } from './proc-tasks.ts';
@@ -98,7 +98,6 @@ function limitOrUndefined(text: string | undefined): number | undefined {
   return n === undefined || n >= UNLIMITED ? undefined : n;
 }
 
-const readText = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(() => undefined);
 
 /** v1: cpuacct.usage, memory.usage_in_bytes, memory.stat total_*, memory.memsw.*, pids.current. */
 export function sampleFromV1(files: Record<string, string | undefined>): CgroupSample {
@@ -169,12 +168,12 @@ export async function readCgroup(dirs: CgroupDirs, scope: 'usage' | 'full' = 'fu
   const v1Files = full ? V1_FILES : V1_USAGE_FILES;
   const names = dirs.version === 1 ? v1Files.map(([n]) => n) : full ? V2_FILES : V2_USAGE_FILES;
   const paths = dirs.version === 1 ? v1Files.map(([n, c]) => join(dirs[c], n)) : names.map((n) => join(dirs.dir, n));
-  const texts = await Promise.all(paths.map(readText));
+  const texts = paths.map(readSmallFileSync);
   if (texts.every((t) => t === undefined)) return undefined;
   const files = Object.fromEntries(names.map((n, i) => [n, texts[i]]));
   const sample = dirs.version === 1 ? sampleFromV1(files) : sampleFromV2(files);
   if (!full) return { ...sample, detail: undefined };
-  const procs = await readText(join(dirs.version === 1 ? dirs.pids : dirs.dir, 'cgroup.procs'));
+  const procs = readSmallFileSync(join(dirs.version === 1 ? dirs.pids : dirs.dir, 'cgroup.procs'));
   const detail = sample.detail && { ...sample.detail, devices: await deviceNames(sample.detail.devices) };
   return { ...sample, detail, tasks: procs === undefined ? undefined : await readTaskStats(parsePids(procs)) };
 }

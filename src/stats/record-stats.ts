@@ -11,6 +11,7 @@ import type { ContainerStatsFilter__Output } from '../generated/cri/runtime/v1/C
 import type { PodSandboxStatsFilter__Output } from '../generated/cri/runtime/v1/PodSandboxStatsFilter.ts';
 import { NotFoundError } from '../lib/errors.ts';
 import type { StatsService } from './stats-service.ts';
+import type { ReadScope } from './sampler.ts';
 import type { ContainerTarget, ContainerUsage, PodTarget, PodUsage, StatsTargets } from './targets.ts';
 import { shown } from '../lib/shown.ts';
 
@@ -91,17 +92,24 @@ export class RecordStats {
   async pod(idOrPrefix: string): Promise<PodStatsEntry> {
     const record = this.#deps.pods.get(idOrPrefix);
     if (record.status.phase === 'creating') throw new NotFoundError(`pod sandbox ${shown(idOrPrefix)} not found`);
-    return this.#podEntry(record);
+    return this.#podEntry(record, this.#deps.containers.list(null).filter((c) => c.metadata.podId === record.id));
   }
 
-  async pods(filter: PodSandboxStatsFilter__Output | null): Promise<PodStatsEntry[]> {
+  /** `full` for metrics: also the settings, block I/O and tasks only they export. */
+  async pods(filter: PodSandboxStatsFilter__Output | null, scope: ReadScope = 'usage'): Promise<PodStatsEntry[]> {
     const records = this.#deps.pods.list().filter((r) => (!filter?.id || r.id.startsWith(filter.id)) && labelsMatch(r.metadata.config.labels, filter?.label_selector));
-    return Promise.all(records.map((r) => this.#podEntry(r)));
+    // Containers by pod once, not a scan of every container per pod.
+    const byPod = new Map<string, ContainerRecord[]>();
+    for (const c of this.#deps.containers.list(null)) {
+      const list = byPod.get(c.metadata.podId);
+      if (list) list.push(c);
+      else byPod.set(c.metadata.podId, [c]);
+    }
+    return Promise.all(records.map((r) => this.#podEntry(r, byPod.get(r.id) ?? [], scope)));
   }
 
-  async #podEntry(record: SandboxRecord): Promise<PodStatsEntry> {
-    const containers = this.#deps.containers.list(null).filter((c) => c.metadata.podId === record.id);
-    const usage = await this.#deps.stats.pod(podTarget(record), containers.map((c) => containerTarget(this.#deps.layersDir, c)));
+  async #podEntry(record: SandboxRecord, containers: ContainerRecord[], scope: ReadScope = 'usage'): Promise<PodStatsEntry> {
+    const usage = await this.#deps.stats.pod(podTarget(record), containers.map((c) => containerTarget(this.#deps.layersDir, c)), scope);
     return { record, usage, containers };
   }
 }

@@ -1,16 +1,14 @@
 /**
- * Answers stats questions from the sampler's cache. A container the sampler has not
- * seen twice yet (it just started) gets a fresh cgroup reading and a rate over the time
- * since its first sample, so even the first call after a start carries usage_nano_cores
- * (cri-api.md item 29); a container never walked gets its writable layer walked once.
+ * Answers stats questions from the sampler's cache, and tells the sampler what was asked
+ * for so it keeps those targets fresh. A target with no rate yet (it just started), with
+ * a reading too old (nobody asked for a while, so the sampler let it be) or one lacking
+ * what metrics need gets a fresh reading now; the rate then spans the time since its
+ * previous reading, so even the first call after a start carries usage_nano_cores
+ * (cri-api.md item 29). A container never walked gets its writable layer walked once.
  */
-import { nanoCoresBetween } from './cpu-rate.ts';
-import type { StatsSampler } from './sampler.ts';
+import type { ReadScope, StatsSampler } from './sampler.ts';
 import type { BlockDevice } from './block-device.ts';
 import type { ContainerTarget, ContainerUsage, PodTarget, PodUsage } from './targets.ts';
-
-/** A window shorter than this gives a rate too noisy to report. */
-const MIN_WINDOW_NS = 50_000_000n;
 
 export interface StatsServiceDeps {
   sampler: StatsSampler;
@@ -32,40 +30,38 @@ export class StatsService {
     await this.#deps.sampler.sampleContainer(target);
   }
 
-  async container(target: ContainerTarget): Promise<ContainerUsage> {
+  async container(target: ContainerTarget, scope: ReadScope = 'usage'): Promise<ContainerUsage> {
     const { sampler } = this.#deps;
     const key = `c:${target.id}`;
+    sampler.demanded(key, scope);
     let cached = sampler.cgroup(key);
-    let nanoCores = sampler.rates.rate(key);
-    if (target.running && nanoCores === undefined) {
-      const fresh = await sampler.readContainer(target);
-      const first = sampler.rates.last(key);
-      if (fresh) {
-        if (first && fresh.cgroup.cpuUsageNs !== undefined && fresh.atNs - first.atNs >= MIN_WINDOW_NS) {
-          nanoCores = nanoCoresBetween(first, { cpuNs: fresh.cgroup.cpuUsageNs, atNs: fresh.atNs });
-        } else if (!first) {
-          await sampler.sampleContainer(target);
-        }
-        cached = fresh;
-      }
+    const unfit = cached === undefined || sampler.stale(cached.atNs) || (scope === 'full' && cached.scope !== 'full') || sampler.rates.rate(key) === undefined;
+    if (target.running && unfit) {
+      await sampler.sampleContainer(target, scope);
+      cached = sampler.cgroup(key);
     }
     const disk = sampler.disk(target.id) ?? (await sampler.walkLayer(target).catch(() => undefined));
     return {
-      id: target.id, podId: target.podId, atNs: cached?.atNs ?? disk?.atNs ?? 0n, cgroup: cached?.cgroup, nanoCores, loadMilli: sampler.loads.milliLoad(key), disk,
-      fsMountpoint: this.#deps.fsMountpoint, layerDevice: this.#deps.layerDevice,
+      id: target.id, podId: target.podId, atNs: cached?.atNs ?? disk?.atNs ?? 0n, cgroup: cached?.cgroup, nanoCores: sampler.rates.rate(key),
+      loadMilli: sampler.loads.milliLoad(key), disk, fsMountpoint: this.#deps.fsMountpoint, layerDevice: this.#deps.layerDevice,
     };
   }
 
   /** Many containers, read in parallel (ListContainerStats). */
-  containers(targets: readonly ContainerTarget[]): Promise<ContainerUsage[]> {
-    return Promise.all(targets.map((t) => this.container(t)));
+  containers(targets: readonly ContainerTarget[], scope: ReadScope = 'usage'): Promise<ContainerUsage[]> {
+    return Promise.all(targets.map((t) => this.container(t, scope)));
   }
 
-  async pod(pod: PodTarget, containers: readonly ContainerTarget[]): Promise<PodUsage> {
+  async pod(pod: PodTarget, containers: readonly ContainerTarget[], scope: ReadScope = 'usage'): Promise<PodUsage> {
     const { sampler } = this.#deps;
     const key = `p:${pod.id}`;
-    const cached = sampler.cgroup(key);
-    const usages = await this.containers(containers);
+    sampler.demanded(key, scope);
+    const usages = await this.containers(containers, scope);
+    let cached = sampler.cgroup(key);
+    if (cached === undefined || sampler.stale(cached.atNs) || sampler.rates.rate(key) === undefined) {
+      await sampler.samplePod(pod, containers);
+      cached = sampler.cgroup(key);
+    }
     // Before the pod's own second sample, its rate is its running containers' rates.
     const running = usages.filter((u, i) => containers[i]!.running);
     const summed = running.length > 0 && running.every((u) => u.nanoCores !== undefined) ? running.reduce((n, u) => n + u.nanoCores!, 0) : undefined;
