@@ -16,9 +16,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
-import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
-import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type LayerSpec, type PushedImage } from '../../test/fixtures/image-builder.ts';
+import type { PushedImage } from '../../test/fixtures/image-builder.ts';
+import { pushBenchBusybox } from './bench-image.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
 import { rssKiB, pssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
@@ -35,22 +34,11 @@ async function networkReady(client: CriClient): Promise<boolean> {
   return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
 }
 
-/**
- * The test busybox rootfs with its applets as symlinks: its hard-link entries carry mode
- * 0644 in their tar headers, and containerd applies a hard link's header mode to the
- * shared inode, leaving /bin/busybox not executable there.
- */
-async function portableBusybox(): Promise<LayerSpec> {
-  const base = await busyboxRootfsLayer();
-  return { ...base, entries: base.entries.map((e) => (e.type === 'hardlink' ? symlink(e.path, 'busybox') : e)) };
-}
-
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
 class ContainersBenchmark implements Scenario {
   readonly name = 'containers';
   readonly describe = 'Create/Start/ExecSync/Stop/RemoveContainer for N busybox containers in one pod, pod + container from scratch, RSS at 20 pods';
-  #registry: RunningRegistry | undefined;
   #image: PushedImage | undefined;
   #logs = '';
   #run = '';
@@ -65,12 +53,9 @@ class ContainersBenchmark implements Scenario {
   }
 
   async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    // PATH set as real images do: containerd adds none of its own.
-    const built = await buildImage({ layers: [await portableBusybox()], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
-    this.#registry = await startRegistry();
-    this.#image = await pushImage(this.#registry, 'critter-bench/busybox', 'latest', built);
-    const registry = this.#registry;
-    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+    const pushed = await pushBenchBusybox();
+    this.#image = pushed.image;
+    return pushed.setup;
   }
 
   async setup(client: CriClient): Promise<void> {

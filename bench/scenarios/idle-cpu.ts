@@ -13,9 +13,8 @@
  * it waited for a core.
  */
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
-import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
-import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type PushedImage } from '../../test/fixtures/image-builder.ts';
+import type { PushedImage } from '../../test/fixtures/image-builder.ts';
+import { pushBenchBusybox } from './bench-image.ts';
 import type { Endpoint, Scenario } from '../harness.ts';
 import { Fleet } from './fleet.ts';
 import { cpuTicks, serverPid, socketOf } from '../proc.ts';
@@ -76,18 +75,12 @@ async function kubeletLoad(client: CriClient, expectPods: number, stopAt: number
 class IdleCpuBenchmark implements Scenario {
   readonly name = 'idle-cpu';
   readonly describe = `daemon CPU with N host-network pods × 1 container (N = $${PODS_ENV}, default 100) idle and under a kubelet-like call pattern`;
-  #registry: RunningRegistry | undefined;
   #image: PushedImage | undefined;
 
   async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    // Applets as symlinks, so the image also runs under containerd (--compare).
-    const base = await busyboxRootfsLayer();
-    const layer = { ...base, entries: base.entries.map((e) => (e.type === 'hardlink' ? symlink(e.path, 'busybox') : e)) };
-    const built = await buildImage({ layers: [layer], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
-    this.#registry = await startRegistry();
-    this.#image = await pushImage(this.#registry, 'critter-bench/busybox', 'latest', built);
-    const registry = this.#registry;
-    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+    const pushed = await pushBenchBusybox();
+    this.#image = pushed.image;
+    return pushed.setup;
   }
 
   async run(): Promise<void> {

@@ -11,9 +11,8 @@
  * The server process is found from the unix socket the client talks to.
  */
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
-import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
-import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, symlink, type PushedImage } from '../../test/fixtures/image-builder.ts';
+import type { PushedImage } from '../../test/fixtures/image-builder.ts';
+import { pushBenchBusybox } from './bench-image.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { Fleet } from './fleet.ts';
 import { rssKiB, cpuTicks, serverPid, socketOf } from '../proc.ts';
@@ -36,19 +35,13 @@ const mib = (kib: number): string => (kib / 1024).toFixed(1);
 class StatsBenchmark implements Scenario {
   readonly name = 'stats';
   readonly describe = `ListContainerStats and ListPodSandboxStats with N host-network pods × 1 busybox container (N = $${PODS_ENV}, default ${DEFAULT_PODS}), RSS and idle sampler CPU`;
-  #registry: RunningRegistry | undefined;
   #image: PushedImage | undefined;
   readonly #fleets = new Map<CriClient, Fleet>();
 
   async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    // Applets as symlinks, as in the containers scenario, so the image also runs under containerd (--compare).
-    const base = await busyboxRootfsLayer();
-    const layer = { ...base, entries: base.entries.map((e) => (e.type === 'hardlink' ? symlink(e.path, 'busybox') : e)) };
-    const built = await buildImage({ layers: [layer], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
-    this.#registry = await startRegistry();
-    this.#image = await pushImage(this.#registry, 'critter-bench/busybox', 'latest', built);
-    const registry = this.#registry;
-    return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
+    const pushed = await pushBenchBusybox();
+    this.#image = pushed.image;
+    return pushed.setup;
   }
 
   async setup(client: CriClient): Promise<void> {
