@@ -84,7 +84,9 @@ export class FakeStreamingBackend implements StreamingBackend {
         await once(socket, 'connect');
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(`dial tcp 127.0.0.1:${io.port}: ${code === 'ECONNREFUSED' ? 'connect: connection refused' : String(err)}`, { cause: err });
+        // The Go-style message already says what failed (as the real dialer's does); a cause
+        // would add Node's own wording after it (describeError follows causes).
+        throw new Error(`dial tcp 127.0.0.1:${io.port}: ${code === 'ECONNREFUSED' ? 'connect: connection refused' : String(err)}`);
       }
       io.stream.pipe(socket);
       socket.pipe(io.stream);
