@@ -86,6 +86,7 @@ export class FakeStreamingBackend implements StreamingBackend {
         const code = (err as NodeJS.ErrnoException).code;
         // The Go-style message already says what failed (as the real dialer's does); a cause
         // would add Node's own wording after it (describeError follows causes).
+        // eslint-disable-next-line preserve-caught-error -- the message carries the cause's code
         throw new Error(`dial tcp 127.0.0.1:${io.port}: ${code === 'ECONNREFUSED' ? 'connect: connection refused' : String(err)}`);
       }
       io.stream.pipe(socket);
