@@ -9,7 +9,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerConfig__Output } from '../../generated/cri/runtime/v1/ContainerConfig.ts';
 import type { Op } from '../../lib/op.ts';
-import { InvalidArgumentError, NotFoundError } from '../../lib/errors.ts';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../lib/errors.ts';
+import { shown } from '../../lib/shown.ts';
 import type { ImageRecord } from '../../storage/store.ts';
 import { resolveInRoot } from '../../storage/rootfs-path.ts';
 import type { ImageLookup } from '../container-deps.ts';
@@ -43,6 +44,40 @@ export async function isCheckpointArchive(image: string): Promise<boolean> {
   return (await stat(image).catch(() => undefined))?.isFile() ?? false;
 }
 
+/** What planRestore reads of spec.dump (the OCI spec the container ran with). */
+interface CheckpointedSpec {
+  annotations?: Record<string, string>;
+  mounts?: { destination?: string; source?: string; type?: string; options?: string[] }[];
+}
+
+/** Binds every container gets from its pod (spec/mounts.ts podMounts): the new pod's own are used, as CRI-O does. */
+const POD_OWN_DESTINATIONS = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/dev/shm']);
+
+/**
+ * The checkpointed container's bind mounts that `config` does not mount itself. CRIU
+ * restores the mount namespace as it was dumped and fails ("No mapping for … mountpoint")
+ * when a bind mount of the dump is missing, so, as CRI-O does, each one the restore
+ * request leaves out is carried over with its original host path (a kubelet's
+ * /dev/termination-log, say); one whose host path is gone is refused before anything is
+ * made, naming it.
+ */
+export async function carriedMounts(spec: CheckpointedSpec, config: ContainerConfig__Output, archive: string): Promise<ContainerConfig__Output['mounts']> {
+  const claimed = new Set(config.mounts.map((m) => m.container_path));
+  const out: ContainerConfig__Output['mounts'] = [];
+  for (const m of spec.mounts ?? []) {
+    const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+    if (!bind || !m.destination || !m.source || POD_OWN_DESTINATIONS.has(m.destination) || claimed.has(m.destination)) continue;
+    if (!(await stat(m.source).then(() => true, () => false))) {
+      throw new FailedPreconditionError(`checkpoint archive ${shown(archive)}: the container had ${shown(m.source)} mounted at ${shown(m.destination)}, which no longer exists; mount something there in the restore config`);
+    }
+    out.push({
+      container_path: m.destination, host_path: m.source, readonly: (m.options ?? []).includes('ro'), selinux_relabel: false,
+      propagation: 0, uidMappings: [], gidMappings: [], recursive_read_only: false, image: null, image_sub_path: '', mount_options: [],
+    });
+  }
+  return out;
+}
+
 export interface RestorePlan {
   config: ContainerConfig__Output;
   image: ImageRecord;
@@ -65,7 +100,7 @@ export async function planRestore(op: Op, scratchRoot: string, archive: string, 
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const tmp = await mkdtemp(join(scratchRoot, 'restore-'));
   let dump: ConfigDump;
-  let spec: { annotations?: Record<string, string> };
+  let spec: CheckpointedSpec;
   try {
     await extractTar(op, archive, tmp, members.filter((m) => [CONFIG_DUMP, SPEC_DUMP].includes(m.replace(/^\.\//, ''))));
     dump = parseConfigDump(await readFile(join(tmp, CONFIG_DUMP), 'utf8'));
@@ -95,6 +130,7 @@ export async function planRestore(op: Op, scratchRoot: string, archive: string, 
     config: {
       ...config, image: { ...(config.image ?? { annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' }), image: imageName },
       annotations: opts.requestAnnotationsWin ? { ...annotations, ...config.annotations } : { ...config.annotations, ...annotations },
+      mounts: [...config.mounts, ...(await carriedMounts(spec, config, archive))],
     },
     image,
     info: { archive, checkpointedId: dump.id, checkpointedAt: dump.checkpointedTime },
