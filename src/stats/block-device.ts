@@ -6,7 +6,7 @@
  * a cgroup that has done I/O does for every device it touched.
  */
 import { stat } from 'node:fs/promises';
-import { deviceNames } from './cgroup-detail.ts';
+import { blockDeviceName } from './cgroup-detail.ts';
 
 export interface BlockDevice {
   device: string;
@@ -27,6 +27,6 @@ export async function blockDeviceOf(dir: string, sys = '/sys'): Promise<BlockDev
   if (!st) return undefined;
   const { major, minor } = splitDevT(st.dev);
   if (major === 0) return undefined; // anonymous devices: tmpfs, overlay, btrfs subvolumes…
-  const [named] = await deviceNames([{ device: `${major}:${minor}`, major, minor, readBytes: 0, writeBytes: 0, reads: 0, writes: 0 }], sys);
-  return named && named.device.startsWith('/dev/') ? { device: named.device, major, minor } : undefined;
+  const device = await blockDeviceName(major, minor, sys);
+  return device === undefined ? undefined : { device, major, minor };
 }

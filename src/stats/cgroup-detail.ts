@@ -91,13 +91,19 @@ export function devName(uevent: string): string | undefined {
 /** `<sys>/dev/block/<major>:<minor>` → DEVNAME: a block device keeps its name, so sysfs is read once per device, not per sample. */
 const devNames = new Map<string, string>();
 
-/** Names each device `/dev/<DEVNAME>` from sysfs (`sys` is the sysfs mount; tests point it elsewhere). */
+/** `/dev/<DEVNAME>` of a block device from sysfs (`sys` is the sysfs mount; tests point it elsewhere); undefined when sysfs has no name. */
+export async function blockDeviceName(major: number, minor: number, sys = '/sys'): Promise<string | undefined> {
+  const key = `${sys}/dev/block/${major}:${minor}`;
+  const name = devNames.get(key) ?? devName(await readFile(`${key}/uevent`, 'utf8').catch(() => ''));
+  if (name !== undefined) devNames.set(key, name);
+  return name === undefined ? undefined : `/dev/${name}`;
+}
+
+/** Names each device as cAdvisor does (blockDeviceName); one sysfs has no name for keeps `major:minor`. */
 export async function deviceNames(devices: readonly DeviceIo[], sys = '/sys'): Promise<DeviceIo[]> {
   return Promise.all(devices.map(async (d) => {
-    const key = `${sys}/dev/block/${d.major}:${d.minor}`;
-    const name = devNames.get(key) ?? devName(await readFile(`${key}/uevent`, 'utf8').catch(() => ''));
-    if (name !== undefined) devNames.set(key, name);
-    return name === undefined ? d : { ...d, device: `/dev/${name}` };
+    const name = await blockDeviceName(d.major, d.minor, sys);
+    return name === undefined ? d : { ...d, device: name };
   }));
 }
 
