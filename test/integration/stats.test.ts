@@ -175,7 +175,12 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
   assert.ok(start <= Date.now() / 1000 && start > Date.now() / 1000 - 120, `start time ${start}`);
   assert.ok(value(lim, 'container_last_seen') >= start);
   assert.equal(value(lim, 'container_oom_events_total'), 0);
-  const burn = series(pm, burner);
+  // A reading may be up to two sample periods old (the sampler's cache): wait, with a
+  // deadline, for one taken after the burner's first CPU second rather than assume it.
+  const burn = await waitFor('a reading with the burner past one CPU second', async () => {
+    const b = series(await metricsOf(), burner);
+    return value(b, 'container_cpu_usage_seconds_total', 'total') >= 1 ? b : undefined;
+  }, 60_000);
   assert.ok(value(burn, 'container_cpu_usage_seconds_total', 'total') >= 1, 'the burner has used a whole CPU second by now');
   assert.ok(value(burn, 'container_cpu_user_seconds_total') + value(burn, 'container_cpu_system_seconds_total') >= 1);
   assert.ok(value(burn, 'container_memory_failures_total', 'pgfault', 'hierarchy') > 0);
