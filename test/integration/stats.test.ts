@@ -137,18 +137,23 @@ test('ListContainerStats() and ListPodSandboxStats() filter by id prefix, pod id
   await assert.rejects(call('ContainerStats', { container_id: 'nonexistent' }), (e: { code: number }) => e.code === 5);
 });
 
-test('ListPodSandboxMetrics() labels every series with namespace, pod and container, as the kubelet serves them at /metrics/cadvisor', async () => {
+test('ListPodSandboxMetrics() labels every series with namespace, pod and container, as the kubelet serves them at /metrics/cadvisor', async (t) => {
   const descriptors = (await call('ListMetricDescriptors', {})).descriptors as Any[];
   const keys = new Map(descriptors.map((d) => [d.name as string, d.label_keys as string[]]));
   for (const d of descriptors) assert.deepEqual(d.label_keys.slice(0, 6), ['container', 'id', 'image', 'name', 'namespace', 'pod'], d.name);
   // A container with its own settings, so the spec_* series are checked against real values.
   const limited = await startContainer('limited', ['sleep', '3600'], { linux: { resources: { memory_limit_in_bytes: String(64 * 2 ** 20), cpu_shares: '512', cpu_period: '100000', cpu_quota: '50000' } } });
+  // Removed whatever happens, so a failure here does not change what the next tests count.
+  t.after(() => call('RemoveContainer', { container_id: limited }).catch(() => undefined));
   const metricsOf = async (): Promise<Any> => ((await call('ListPodSandboxMetrics', {})).pod_metrics as Any[]).find((p) => p.pod_sandbox_id === pod.id)!;
   const series = (pm: Any, id: string): Any[] => pm.container_metrics.find((c: Any) => c.container_id === id)?.metrics ?? [];
-  const pm = await waitFor('the new container\'s first sample', async () => {
+  // The first reading may be from the container's start, before sleep(1) runs and waits:
+  // take one from once it sleeps (the sampler's readings may be two periods old).
+  const pm = await waitFor('a sample of the new container sleeping', async () => {
     const m = await metricsOf();
-    return series(m, limited).some((x: Any) => x.name === 'container_memory_usage_bytes') ? m : undefined;
-  });
+    const lim = series(m, limited);
+    return lim.some((x: Any) => x.name === 'container_tasks_state' && x.label_values[6] === 'sleeping' && num(x.value) === 1) ? m : undefined;
+  }, 60_000);
   for (const m of [...pm.metrics, ...pm.container_metrics.flatMap((c: Any) => c.metrics)] as Any[]) {
     assert.equal(m.label_values.length, keys.get(m.name)?.length, `${m.name} has one value per label key`);
   }
@@ -191,7 +196,6 @@ test('ListPodSandboxMetrics() labels every series with namespace, pod and contai
   assert.ok(value(eth0, 'container_network_receive_bytes_total', 'eth0') > 0);
   const streamed = (await pd.daemon.client.stream('StreamPodSandboxMetrics', {})).flatMap((m) => m.pod_sandbox_metrics as Any[]);
   assert.ok(streamed.some((p) => p.pod_sandbox_id === pod.id));
-  await call('RemoveContainer', { container_id: limited });
 });
 
 test('ListContainerStats() for many containers stays cheap (measured)', async () => {
