@@ -99,8 +99,10 @@ async function runInDir(op: Op, runtime: RuntimeExecTarget, opts: ExecProcessOpt
   if (op.signal.aborted) throw abortError(op.signal, opts.containerId);
   const child = opts.tty ? spawnWithPty(runtime.binary, args, opts) : spawnWithPipes(runtime.binary, args, opts);
   let killTimer: NodeJS.Timeout | undefined;
+  let runtimeExited = false;
+  void child.exited.then(() => { runtimeExited = true; }, () => { runtimeExited = true; });
   const onAbort = (): void => {
-    void killCommand(pidFile);
+    void killCommand(pidFile, () => runtimeExited);
     killTimer = setTimeout(() => child.killRuntime(), RUNTIME_KILL_GRACE_MS);
     killTimer.unref();
   };
@@ -232,12 +234,27 @@ export function runtimeFailure(log: string): string | null {
   return messages.length > 0 ? messages.join('; ') : null;
 }
 
-async function killCommand(pidFile: string): Promise<void> {
-  try {
-    const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    if (pid > 0) process.kill(pid, 'SIGKILL');
-  } catch {
-    // not started yet, or already gone
+/**
+ * Kills the command by the PID the runtime wrote. The command can be running before its
+ * PID file is written (an abort in that window found no file, killed only the runtime and
+ * left the command running), so an absent file is looked for again until the runtime
+ * exits or the grace runs out.
+ */
+async function killCommand(pidFile: string, runtimeExited: () => boolean): Promise<void> {
+  const deadline = Date.now() + RUNTIME_KILL_GRACE_MS;
+  for (;;) {
+    const text = await readFile(pidFile, 'utf8').catch(() => '');
+    const pid = Number(text.trim());
+    if (pid > 0) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      return;
+    }
+    if (runtimeExited() || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
