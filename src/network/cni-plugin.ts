@@ -7,7 +7,7 @@ import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Op } from '../lib/op.ts';
 import { runAllowFailure } from '../lib/exec.ts';
-import { CritterError, NotFoundError } from '../lib/errors.ts';
+import { CritterError, FailedPreconditionError } from '../lib/errors.ts';
 import { tailBounded } from '../lib/shown.ts';
 
 type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'GC' | 'STATUS' | 'VERSION';
@@ -25,13 +25,25 @@ export interface CniInvocation {
   args?: Record<string, string>;
 }
 
-/** A plugin reported an error (SPEC.md "Error"): its code, msg and details are kept. */
-class CniPluginError extends CritterError {
-  override readonly code = 'CRI_ERR_CNI_PLUGIN';
+/** CNI's "try again later" error code (SPEC.md "Error"). */
+const CNI_TRY_AGAIN_LATER = 11;
+
+/**
+ * A plugin reported an error (SPEC.md "Error"): its code, msg and details are kept. The
+ * domain code says what the caller can do: a plugin asking to be retried is UNAVAILABLE,
+ * an exhausted address pool RESOURCE_EXHAUSTED, anything else a condition of the host's
+ * network set-up (FAILED_PRECONDITION), never critter's own fault.
+ */
+export class CniPluginError extends CritterError {
+  override readonly code: string;
   readonly cniCode: number | undefined;
   constructor(message: string, cniCode: number | undefined, options?: { cause?: unknown }) {
     super(message, options);
     this.cniCode = cniCode;
+    this.code = cniCode === CNI_TRY_AGAIN_LATER ? 'CRI_ERR_UNAVAILABLE'
+      // host-local and other IPAM plugins: "no IP addresses available in range set".
+      : /no (?:IP )?addresses available|no free (?:IP|address)/i.test(message) ? 'CRI_ERR_RESOURCE_EXHAUSTED'
+        : 'CRI_ERR_CNI_PLUGIN';
   }
 }
 
@@ -61,7 +73,7 @@ export class CniPluginRunner {
 
   /** Finds the plugin binary in the plugin dirs. */
   async find(type: string): Promise<string> {
-    if (type.includes('/')) throw new NotFoundError(`CNI plugin type "${type}" must be a bare name`);
+    if (type.includes('/')) throw new FailedPreconditionError(`CNI plugin type "${type}" must be a bare name`);
     for (const dir of this.#deps.pluginDirs) {
       const file = join(dir, type);
       try {
@@ -71,7 +83,8 @@ export class CniPluginRunner {
         // not in this dir; try the next one
       }
     }
-    throw new NotFoundError(`CNI plugin "${type}" not found in ${this.#deps.pluginDirs.join(':')}`);
+    // The host lacks what its network config names: a host condition, not a missing CRI object.
+    throw new FailedPreconditionError(`CNI plugin "${type}" not found in ${this.#deps.pluginDirs.join(':')}`);
   }
 
   /** Runs the plugin; resolves with its parsed stdout (or undefined when empty), rejects with CniPluginError. */

@@ -2,6 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status as Code } from '@grpc/grpc-js';
 import * as E from '../lib/errors.ts';
+import { ExecError } from '../lib/exec.ts';
+import { CniPluginError } from '../network/cni-plugin.ts';
+import { UsernsSetupError } from '../network/userns.ts';
+import { OciRuntimeError } from '../oci/runtime.ts';
 import { MAX_DETAILS_BYTES, toServiceError, toStatus } from './status.ts';
 
 const table: [string, Error, Code][] = [
@@ -72,4 +76,37 @@ test('toStatus() answers a full disk anywhere in the cause chain with RESOURCE_E
   assert.equal(toStatus(Object.assign(new Error('EDQUOT'), { code: 'EDQUOT' })).code, Code.RESOURCE_EXHAUSTED);
   assert.equal(toStatus(new Error('runc create failed: write /sys/x: no space left on device')).code, Code.RESOURCE_EXHAUSTED, 'the runtime\'s words');
   assert.equal(toStatus(new Error('something else')).code, Code.UNKNOWN);
+});
+
+test('toStatus() maps the host\'s other limits by errno anywhere in the chain, naming the operation', () => {
+  const errno = (code: string, syscall: string, path?: string): Error => Object.assign(new Error(code), { code, syscall, path });
+  const cases: [Error, Code, RegExp][] = [
+    [errno('EMFILE', 'open', '/var/lib/critter/x'), Code.RESOURCE_EXHAUSTED, /^too many open files in the daemon \(open "\/var\/lib\/critter\/x"\)/],
+    [errno('ENFILE', 'open'), Code.RESOURCE_EXHAUSTED, /^too many open files on the host \(open\)/],
+    [errno('ENOMEM', 'spawn'), Code.RESOURCE_EXHAUSTED, /^out of memory \(spawn\)/],
+    [errno('EROFS', 'mkdir', '/var/log/pods/p'), Code.FAILED_PRECONDITION, /^read-only file system \(mkdir "\/var\/log\/pods\/p"\)/],
+  ];
+  for (const [cause, code, details] of cases) {
+    const s = toStatus(new Error('creating the container', { cause }));
+    assert.equal(s.code, code, s.details);
+    assert.match(s.details, details);
+    assert.ok(s.known);
+  }
+  // An errno that may well be critter's own mistake stays UNKNOWN.
+  assert.equal(toStatus(errno('ENOENT', 'open', '/x')).code, Code.UNKNOWN);
+});
+
+test('toStatus() keeps the code of a domain error wrapped by a plain one', () => {
+  const s = toStatus(new Error('starting the pod', { cause: new E.NotFoundError('image "x" not found') }));
+  assert.equal(s.code, Code.NOT_FOUND);
+  assert.equal(s.details, 'starting the pod: image "x" not found');
+});
+
+test('toStatus() answers a refusal of the runtime, a CNI plugin or a host tool with FAILED_PRECONDITION, not UNKNOWN', () => {
+  assert.equal(toStatus(new OciRuntimeError('runc create "c1" failed: exec: "nope": executable file not found in $PATH')).code, Code.FAILED_PRECONDITION);
+  assert.equal(toStatus(new CniPluginError('CNI plugin bridge ADD failed: failed to set bridge addr', 100)).code, Code.FAILED_PRECONDITION);
+  assert.equal(toStatus(new CniPluginError('CNI plugin bridge ADD failed: busy (code 11)', 11)).code, Code.UNAVAILABLE);
+  assert.equal(toStatus(new CniPluginError('CNI plugin host-local ADD failed: failed to allocate for range 0: no IP addresses available in range set: 10.0.0.1-10.0.0.2', 999)).code, Code.RESOURCE_EXHAUSTED);
+  assert.equal(toStatus(new ExecError('iptables exited 4', { exitCode: 4, stderr: 'Another app is currently holding the xtables lock', stdout: '' })).code, Code.FAILED_PRECONDITION);
+  assert.equal(toStatus(new UsernsSetupError('writing uid_map: EPERM')).code, Code.FAILED_PRECONDITION);
 });

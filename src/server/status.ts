@@ -32,8 +32,28 @@ const BY_CODE: Record<string, Code> = {
   // A path from the image loops or crosses a non-directory inside its rootfs: the image is unusable as it is.
   CRI_ERR_PATH_IN_ROOT: Code.FAILED_PRECONDITION,
   CRI_ERR_INVALID_MANIFEST: Code.FAILED_PRECONDITION,
-  // The OCI runtime or conmon refused (bad spec, missing binary in the image…): the runtime's words are in the details.
-  CRI_ERR_OCI_RUNTIME: Code.UNKNOWN,
+  // The OCI runtime or conmon refused (bad spec, missing binary in the image, a host limit):
+  // the runtime's words are in the details. Not critter's own fault, so not UNKNOWN (issue 12 class 4).
+  CRI_ERR_OCI_RUNTIME: Code.FAILED_PRECONDITION,
+  // A CNI plugin failed in a way that is not "retry" or "pool exhausted" (those carry their own codes).
+  CRI_ERR_CNI_PLUGIN: Code.FAILED_PRECONDITION,
+  // A host tool (iptables, nsenter, unshare…) failed: its stderr is in the details.
+  CRI_ERR_EXEC: Code.FAILED_PRECONDITION,
+  // The host refused a pod user namespace (mappings, id-mapped mounts).
+  CRI_ERR_USERNS: Code.FAILED_PRECONDITION,
+};
+
+/**
+ * Host conditions met by a system call anywhere in the cause chain, with what the caller can
+ * do about them: out of a resource (retry later, free some) or a read-only filesystem.
+ */
+const HOST_ERRNO: Record<string, { code: Code; what: string }> = {
+  ENOSPC: { code: Code.RESOURCE_EXHAUSTED, what: 'no space left on device' },
+  EDQUOT: { code: Code.RESOURCE_EXHAUSTED, what: 'disk quota exceeded' },
+  EMFILE: { code: Code.RESOURCE_EXHAUSTED, what: 'too many open files in the daemon' },
+  ENFILE: { code: Code.RESOURCE_EXHAUSTED, what: 'too many open files on the host' },
+  ENOMEM: { code: Code.RESOURCE_EXHAUSTED, what: 'out of memory' },
+  EROFS: { code: Code.FAILED_PRECONDITION, what: 'read-only file system' },
 };
 
 /** A status ready to hand to a grpc-js callback or stream. */
@@ -50,12 +70,10 @@ export interface RpcStatus {
  */
 export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
   const details = capMessage(describeError(err) || 'unknown error', MAX_DETAILS_BYTES);
-  const full = diskFull(err);
-  if (full !== undefined) return { code: Code.RESOURCE_EXHAUSTED, details: capMessage(`${full}: ${details}`, MAX_DETAILS_BYTES), known: true };
-  if (err instanceof CritterError) {
-    const code = BY_CODE[err.code];
-    if (code !== undefined) return { code, details, known: true };
-  }
+  const host = hostCondition(err);
+  if (host !== undefined) return { code: host.code, details: capMessage(`${host.what}: ${details}`, MAX_DETAILS_BYTES), known: true };
+  const domain = domainCode(err);
+  if (domain !== undefined) return { code: domain, details, known: true };
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
     const isDeadline = reason instanceof Error && reason.name === 'TimeoutError';
@@ -66,21 +84,36 @@ export function toStatus(err: unknown, signal?: AbortSignal): RpcStatus {
   return { code: Code.UNKNOWN, details, known: false };
 }
 
-/**
- * A full disk or quota anywhere in the cause chain (issue 12 class 4): a host condition,
- * RESOURCE_EXHAUSTED whatever wrapped it, named with its path and operation where Node has
- * them. The runtime's own words count too (runc writes the errno as text).
- */
-function diskFull(err: unknown): string | undefined {
+/** The errors of a cause chain, outermost first (a cycle ends it). */
+function* causeChain(err: unknown): Generator<Error> {
   const seen = new Set<unknown>();
   for (let cur: unknown = err; cur instanceof Error && !seen.has(cur); cur = cur.cause) {
     seen.add(cur);
-    const e = cur as NodeJS.ErrnoException;
-    if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+    yield cur;
+  }
+}
+
+/** The code of the outermost domain error in the chain that has one: a wrapper keeps its cause's meaning. */
+function domainCode(err: unknown): Code | undefined {
+  for (const e of causeChain(err)) {
+    if (e instanceof CritterError && BY_CODE[e.code] !== undefined) return BY_CODE[e.code];
+  }
+  return undefined;
+}
+
+/**
+ * A host condition anywhere in the cause chain (issue 12 class 4), whatever wrapped it, named
+ * with its path and operation where Node has them. The runtime's own words count too for a
+ * full disk (runc writes the errno as text).
+ */
+function hostCondition(err: unknown): { code: Code; what: string } | undefined {
+  for (const e of causeChain(err) as Iterable<NodeJS.ErrnoException>) {
+    const known = e.code === undefined ? undefined : HOST_ERRNO[e.code];
+    if (known) {
       const where = [e.syscall, e.path === undefined ? undefined : shown(e.path)].filter(Boolean).join(' ');
-      return `${e.code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded'}${where ? ` (${where})` : ''}`;
+      return { code: known.code, what: `${known.what}${where ? ` (${where})` : ''}` };
     }
-    if (/no space left on device|disk quota exceeded/i.test(e.message)) return 'no space left on device';
+    if (/no space left on device|disk quota exceeded/i.test(e.message)) return { code: Code.RESOURCE_EXHAUSTED, what: 'no space left on device' };
   }
   return undefined;
 }

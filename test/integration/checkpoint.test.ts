@@ -241,7 +241,7 @@ test('CheckpointContainer() with a CRIU that fails on this host reports CRIU\'s 
     const location = join(scratch, 'failing.tar');
     await assert.rejects(d.client.call('CheckpointContainer', { container_id: id, location, timeout: 60 }), (err: { code: number; details: string }) => {
       t.diagnostic(err.details);
-      assert.equal(err.code, Code.UNKNOWN, err.details);
+      assert.equal(err.code, Code.FAILED_PRECONDITION, err.details);
       assert.match(err.details, /checkpoint .* failed/);
       return true;
     });

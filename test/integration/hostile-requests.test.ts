@@ -112,3 +112,20 @@ test('UpdateContainerResources() refuses values runc would reject and keeps the 
   const s = await d.client.call('ContainerStatus', { container_id: ctr });
   assert.equal(s.status.state, 1);
 });
+
+test('StartContainer() of a command the image lacks answers FAILED_PRECONDITION with the runtime\'s words, and the daemon keeps serving', async () => {
+  const missing = 'no-such-command-in-this-image';
+  const id = (await d.client.call('CreateContainer', {
+    pod_sandbox_id: pod.id, sandbox_config: pod.config,
+    config: containerConfig({ metadata: { name: 'missing-command', attempt: 0 }, command: [missing], log_path: 'missing.log' }),
+  })).container_id as string;
+  try {
+    // runc's refusal is about what the request and image hold, not a fault of critter's: never UNKNOWN.
+    await fails(d.client.call('StartContainer', { container_id: id }), Code.FAILED_PRECONDITION, missing);
+    const status = (await d.client.call('ContainerStatus', { container_id: id })).status as Any;
+    assert.notEqual(status.state, 'CONTAINER_RUNNING');
+    assert.equal((await d.client.call('Version', {})).runtime_name, 'critter');
+  } finally {
+    await d.client.call('RemoveContainer', { container_id: id });
+  }
+});
