@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantile, formatTimings, runInterleaved, type Scenario } from './harness.ts';
+import { quantile, formatTimings, runInterleaved, PerEndpoint, type Scenario } from './harness.ts';
 import type { CriClient } from '../test/integration/helpers/cri-client.ts';
 
 test('quantile() picks the nearest rank', () => {
@@ -30,13 +30,43 @@ test('runInterleaved() sets both up, warms both, then alternates timed rounds an
       for (let i = 0; i < n; i++) await time('X', async () => undefined);
     },
     async teardown(c) { calls.push(`teardown ${who(c)}`); },
+    beginTimed(c) { calls.push(`begin ${who(c)}`); },
+    summary(c) { calls.push(`summary ${who(c)}`); return `of ${who(c)}`; },
   };
-  const [ta, tb] = await runInterleaved(scenario, a, b, 7, 3);
+  const [ra, rb] = await runInterleaved(scenario, a, b, 7, 3);
   assert.deepEqual(calls, [
-    'setup A', 'setup B', 'run A 1', 'run B 1',
+    'setup A', 'setup B', 'run A 1', 'run B 1', 'begin A', 'begin B',
     'run A 3', 'run B 3', 'run A 3', 'run B 3', 'run A 1', 'run B 1',
-    'teardown A', 'teardown B',
+    'summary A', 'summary B', 'teardown A', 'teardown B',
   ]);
-  assert.equal(ta.get('X')?.length, 7, 'warm-up runs are not timed');
-  assert.equal(tb.get('X')?.length, 7);
+  assert.equal(ra.timings.get('X')?.length, 7, 'warm-up runs are not timed');
+  assert.equal(rb.timings.get('X')?.length, 7);
+  assert.equal(ra.summary, 'of A');
+  assert.equal(rb.summary, 'of B');
+});
+
+test('a scenario\'s own samples are per endpoint and add up over interleaved rounds', async () => {
+  const a = { name: 'A' } as unknown as CriClient;
+  const b = { name: 'B' } as unknown as CriClient;
+  // Like the streaming scenario: a sample per call, capped per endpoint over the whole timed run.
+  const cap = 4;
+  const samples = new PerEndpoint<number[]>('fake');
+  const value = (c: CriClient): number => (c === a ? 1 : 2);
+  const scenario: Scenario = {
+    name: 'fake',
+    describe: 'keeps its own samples',
+    warmupIterations: () => 2,
+    async setup(c) { samples.set(c, []); },
+    async run(c, n) {
+      const mine = samples.get(c);
+      for (let i = 0; i < Math.min(n, cap - mine.length); i++) mine.push(value(c));
+    },
+    beginTimed(c) { samples.set(c, []); },
+    summary(c) { return samples.get(c).join(','); },
+    async teardown(c) { samples.take(c); },
+  };
+  const [ra, rb] = await runInterleaved(scenario, a, b, 10, 3);
+  assert.equal(ra.summary, '1,1,1,1', 'A\'s own samples, capped over all rounds, warm-up left out');
+  assert.equal(rb.summary, '2,2,2,2', 'B\'s figures are not A\'s last round');
+  assert.throws(() => samples.get(a), /did not set up/);
 });

@@ -23,6 +23,14 @@ export interface Scenario {
   setup?(client: CriClient): Promise<void>;
   run(client: CriClient, iterations: number, time: Timer): Promise<void>;
   teardown?(client: CriClient): Promise<void>;
+  /**
+   * Called once per endpoint after its warm-up and before its first timed round: samples
+   * a scenario keeps itself (throughput, wall times) start here, so warm-up calls are not
+   * among them and interleaved rounds add up instead of replacing each other.
+   */
+  beginTimed?(client: CriClient): void;
+  /** The scenario's own figures for one endpoint, printed under its label before teardown. */
+  summary?(client: CriClient): string | undefined;
   /** Iterations of the untimed warm-up run (default: a tenth of the timed ones, at least 1). */
   warmupIterations?(iterations: number): number;
   /**
@@ -31,6 +39,44 @@ export interface Scenario {
    * run.ts calls this instead of setup/run/teardown.
    */
   measure?(endpoints: readonly Endpoint[]): Promise<void>;
+}
+
+/** What one endpoint's timed run produced: per-RPC samples and the scenario's own summary. */
+export interface RunResult {
+  timings: Timings;
+  summary?: string | undefined;
+}
+
+/**
+ * State a scenario keeps for each endpoint. With --compare both endpoints share one scenario
+ * object, so anything endpoint-specific kept in a plain field would be overwritten by the
+ * second endpoint's set-up (and its figures printed for both).
+ */
+export class PerEndpoint<T> {
+  readonly #byClient = new Map<CriClient, T>();
+  readonly #scenario: string;
+
+  constructor(scenario: string) {
+    this.#scenario = scenario;
+  }
+
+  set(client: CriClient, value: T): T {
+    this.#byClient.set(client, value);
+    return value;
+  }
+
+  get(client: CriClient): T {
+    const v = this.#byClient.get(client);
+    if (v === undefined) throw new Error(`the ${this.#scenario} scenario ran for an endpoint it did not set up`);
+    return v;
+  }
+
+  /** The endpoint's state, forgotten here (for teardown). */
+  take(client: CriClient): T | undefined {
+    const v = this.#byClient.get(client);
+    this.#byClient.delete(client);
+    return v;
+  }
 }
 
 /** Times one call and files it under `rpc`. */
@@ -76,13 +122,15 @@ export function formatTimings(label: string, t: Timings, baseline?: { label: str
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n');
 }
 
-export async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<Timings> {
+export async function runOne(s: Scenario, client: CriClient, iterations: number): Promise<RunResult> {
   const t: Timings = new Map();
   await s.setup?.(client);
   await warmUp(s, client, iterations);
+  s.beginTimed?.(client);
   await s.run(client, iterations, makeTimer(t));
+  const summary = s.summary?.(client);
   await s.teardown?.(client);
-  return t;
+  return { timings: t, summary };
 }
 
 /** Warm-up: connection set-up and JIT are not what we measure. */
@@ -96,19 +144,22 @@ async function warmUp(s: Scenario, client: CriClient, iterations: number): Promi
  * the other's turned that drift into ratios ±30 % apart between runs. Set-up, warm-up and
  * teardown (the memory figures) stay one endpoint at a time.
  */
-export async function runInterleaved(s: Scenario, mine: CriClient, theirs: CriClient, iterations: number, round: number): Promise<[Timings, Timings]> {
+export async function runInterleaved(s: Scenario, mine: CriClient, theirs: CriClient, iterations: number, round: number): Promise<[RunResult, RunResult]> {
   const tm: Timings = new Map();
   const tt: Timings = new Map();
   await s.setup?.(mine);
   await s.setup?.(theirs);
   await warmUp(s, mine, iterations);
   await warmUp(s, theirs, iterations);
+  s.beginTimed?.(mine);
+  s.beginTimed?.(theirs);
   for (let done = 0; done < iterations; done += round) {
     const n = Math.min(round, iterations - done);
     await s.run(mine, n, makeTimer(tm));
     await s.run(theirs, n, makeTimer(tt));
   }
+  const summaries = [s.summary?.(mine), s.summary?.(theirs)];
   await s.teardown?.(mine);
   await s.teardown?.(theirs);
-  return [tm, tt];
+  return [{ timings: tm, summary: summaries[0] }, { timings: tt, summary: summaries[1] }];
 }

@@ -137,8 +137,10 @@ async function main(): Promise<void> {
       const [mine, theirs] = other
         ? await runInterleaved(s, client, other, iterations, round)
         : [await runOne(s, client, iterations), undefined];
-      console.log(formatTimings('critter', mine, theirs ? { label: 'other', timings: theirs } : undefined));
-      console.log(await cpu.report(mine, theirs));
+      console.log(formatTimings('critter', mine.timings, theirs ? { label: 'other', timings: theirs.timings } : undefined));
+      if (mine.summary) console.log(`critter: ${mine.summary}`);
+      if (theirs?.summary) console.log(`other: ${theirs.summary}`);
+      console.log(await cpu.report(mine.timings, theirs?.timings));
     }
     if (daemon) console.log(`\ncritter RSS after the run: ${(await rssMiB(daemon.proc.pid!)).toFixed(1)} MiB`);
   } finally {

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
 import type { PushedImage } from '../../test/fixtures/image-builder.ts';
 import { pushBenchBusybox } from './bench-image.ts';
-import type { Scenario, Timer } from '../harness.ts';
+import { PerEndpoint, type Scenario, type Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
 import { rssKiB, pssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
 
@@ -40,7 +40,8 @@ class ContainersBenchmark implements Scenario {
   readonly name = 'containers';
   readonly describe = 'Create/Start/ExecSync/Stop/RemoveContainer for N busybox containers in one pod, pod + container from scratch, RSS at 20 pods';
   #image: PushedImage | undefined;
-  #logs = '';
+  /** Per endpoint: the log dir its pods write under. */
+  readonly #logs = new PerEndpoint<string>('containers');
   #run = '';
 
   /**
@@ -67,7 +68,7 @@ class ContainersBenchmark implements Scenario {
     }
     // containerd pulls from 127.0.0.1 over plain HTTP by itself; critter through its registries.conf.
     await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
-    this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-ctr-logs-'));
+    this.#logs.set(client, await mkdtemp(join(tmpdir(), 'critter-bench-ctr-logs-')));
   }
 
   async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
@@ -123,7 +124,8 @@ class ContainersBenchmark implements Scenario {
         `${helpers.size} helper processes (conmon / shims) ${mib(helperKiB)} MiB (PSS ${mib(helperPssKiB)}); total ${mib(busy + helperKiB)} MiB (PSS ${mib(busyPss + helperPssKiB)})`);
     } finally {
       await this.#removePods(client, pods);
-      if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
+      const logs = this.#logs.take(client);
+      if (logs) await rm(logs, { recursive: true, force: true });
     }
   }
 
@@ -145,7 +147,7 @@ class ContainersBenchmark implements Scenario {
   }
 
   #pod(client: CriClient, suffix: string): Promise<BenchPod> {
-    return runBenchPod(client, `bench-${this.#run}-${suffix}`, this.#logs, POD_NETWORK);
+    return runBenchPod(client, `bench-${this.#run}-${suffix}`, this.#logs.get(client), POD_NETWORK);
   }
 
   #create(client: CriClient, pod: BenchPod, name: string): Promise<string> {

@@ -13,7 +13,7 @@ import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
 import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, busyboxRootfsLayer, DEFAULT_PATH_ENV, pushImage, type PushedImage } from '../../test/fixtures/image-builder.ts';
-import type { Scenario, Timer } from '../harness.ts';
+import { PerEndpoint, type Scenario, type Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
 import { rssKiB, serverPid, socketOf } from '../proc.ts';
 
@@ -52,9 +52,8 @@ class MemoryBenchmark implements Scenario {
   readonly describe = 'RSS around an ExecSync storm (1,000 calls, 50 concurrent, some > 16 MiB) and after 100 pods come and go';
   #registry: RunningRegistry | undefined;
   #image: PushedImage | undefined;
-  #logs = '';
-  #pod: BenchPod | undefined;
-  #container = '';
+  /** Per endpoint: its log dir, its exec pod and container. */
+  readonly #state = new PerEndpoint<{ logs: string; pod?: BenchPod; container: string }>('memory');
 
   async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
     const built = await buildImage({ layers: [await busyboxRootfsLayer()], config: { Cmd: ['sh'], Env: [DEFAULT_PATH_ENV] } });
@@ -67,18 +66,20 @@ class MemoryBenchmark implements Scenario {
   async setup(client: CriClient): Promise<void> {
     if (!this.#image) throw new Error('the memory scenario needs run.ts to call beforeDaemon() first');
     await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
-    this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-mem-logs-'));
-    this.#pod = await runBenchPod(client, `bench-mem-${randomBytes(3).toString('hex')}`, this.#logs, POD_NETWORK);
-    this.#container = await createSleeper(client, this.#pod, 'exec', this.#image.reference, POD_NETWORK);
-    await client.call('StartContainer', { container_id: this.#container }, DEADLINE);
+    const state = this.#state.set(client, { logs: await mkdtemp(join(tmpdir(), 'critter-bench-mem-logs-')), container: '' });
+    state.pod = await runBenchPod(client, `bench-mem-${randomBytes(3).toString('hex')}`, state.logs, POD_NETWORK);
+    state.container = await createSleeper(client, state.pod, 'exec', this.#image.reference, POD_NETWORK);
+    await client.call('StartContainer', { container_id: state.container }, DEADLINE);
   }
 
   async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
-    for (let i = 0; i < iterations; i++) await time('ExecSync', () => client.call('ExecSync', { container_id: this.#container, cmd: ['true'], timeout: 10 }, DEADLINE));
+    const { container } = this.#state.get(client);
+    for (let i = 0; i < iterations; i++) await time('ExecSync', () => client.call('ExecSync', { container_id: container, cmd: ['true'], timeout: 10 }, DEADLINE));
   }
 
   async teardown(client: CriClient): Promise<void> {
     const pid = await serverPid(socketOf(client));
+    const state = this.#state.get(client);
     try {
       await delay(5000);
       const outcomes = { ok: 0, big: 0, bigEmpty: 0, exhausted: 0, other: 0 };
@@ -91,7 +92,7 @@ class MemoryBenchmark implements Scenario {
           const big = i % BIG_EVERY === 0;
           const cmd = big ? ['head', '-c', String(BIG_BYTES), '/dev/zero'] : ['echo', 'ok'];
           try {
-            const r = await client.call('ExecSync', { container_id: this.#container, cmd, timeout: 30 }, DEADLINE);
+            const r = await client.call('ExecSync', { container_id: state.container, cmd, timeout: 30 }, DEADLINE);
             if (!big) outcomes.ok++;
             else if ((r.stdout as Buffer).length > 0) outcomes.big++;
             else outcomes.bigEmpty++;
@@ -114,18 +115,19 @@ class MemoryBenchmark implements Scenario {
 
       const pods = await measureAround(pid, async () => {
         for (let i = 0; i < PODS; i++) {
-          const p = await runBenchPod(client, `bench-mem-pod-${i}-${randomBytes(2).toString('hex')}`, this.#logs, POD_NETWORK);
+          const p = await runBenchPod(client, `bench-mem-pod-${i}-${randomBytes(2).toString('hex')}`, state.logs, POD_NETWORK);
           await client.call('StopPodSandbox', { pod_sandbox_id: p.id }, DEADLINE);
           await client.call('RemovePodSandbox', { pod_sandbox_id: p.id }, DEADLINE);
         }
       });
       console.log(`${PODS} pods created and removed one after another in ${(pods.ms / 1000).toFixed(1)} s: ${pods.text} (target: ≤ +10 MiB)`);
     } finally {
-      if (this.#pod) {
-        await client.call('StopPodSandbox', { pod_sandbox_id: this.#pod.id }, DEADLINE).catch(() => undefined);
-        await client.call('RemovePodSandbox', { pod_sandbox_id: this.#pod.id }, DEADLINE).catch(() => undefined);
+      this.#state.take(client);
+      if (state.pod) {
+        await client.call('StopPodSandbox', { pod_sandbox_id: state.pod.id }, DEADLINE).catch(() => undefined);
+        await client.call('RemovePodSandbox', { pod_sandbox_id: state.pod.id }, DEADLINE).catch(() => undefined);
       }
-      if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
+      await rm(state.logs, { recursive: true, force: true });
     }
   }
 }

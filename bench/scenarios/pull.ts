@@ -15,7 +15,7 @@ import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
 import { startRegistry, type RunningRegistry } from '../../test/fixtures/registry.ts';
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, dir, file, pushImage, type LayerEntry, type LayerSpec, type PushedImage, type BuiltImage } from '../../test/fixtures/image-builder.ts';
-import { quantile, type Scenario, type Timer } from '../harness.ts';
+import { PerEndpoint, quantile, type Scenario, type Timer } from '../harness.ts';
 
 const LAYERS = 5;
 const PULL_DEADLINE_MS = 10 * 60_000;
@@ -65,9 +65,8 @@ class PullBenchmark implements Scenario {
   #registry: RunningRegistry | undefined;
   #built: BuiltImage | undefined;
   #image: PushedImage | undefined;
-  #scratch = '';
-  readonly #pulls: number[] = [];
-  readonly #tars: number[] = [];
+  /** Per endpoint: its tar scratch dir and the wall times since beginTimed(). */
+  readonly #state = new PerEndpoint<{ scratch: string; pulls: number[]; tars: number[] }>('pull');
 
   /** Builds (cached on disk after the first run) and pushes the image; called before the daemon starts. */
   async beforeDaemon(): Promise<DaemonSetup> {
@@ -83,40 +82,48 @@ class PullBenchmark implements Scenario {
 
   async setup(client: CriClient): Promise<void> {
     if (!this.#image) throw new Error('the pull scenario needs run.ts to call beforeDaemon() first');
-    this.#scratch = await mkdtemp(join(tmpdir(), 'critter-bench-tar-'));
+    this.#state.set(client, { scratch: await mkdtemp(join(tmpdir(), 'critter-bench-tar-')), pulls: [], tars: [] });
     await client.call('RemoveImage', { image: { image: this.#image.reference } });
   }
 
   async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
     const image = this.#image!;
-    // run.ts calls run() for a warm-up first: keep only the last call's samples.
-    this.#pulls.length = 0;
-    this.#tars.length = 0;
+    const state = this.#state.get(client);
     for (let i = 0; i < iterations; i++) {
       const t0 = process.hrtime.bigint();
       await time('PullImage', () => client.call('PullImage', { image: { image: image.reference } }, { deadlineMs: PULL_DEADLINE_MS }));
       const pullMs = Number(process.hrtime.bigint() - t0) / 1e6;
       await client.call('RemoveImage', { image: { image: image.reference } });
       const t1 = process.hrtime.bigint();
-      await time('tar -xzf (5 layers)', () => this.#untarAll(i));
+      await time('tar -xzf (5 layers)', () => this.#untarAll(state.scratch, i));
       const tarMs = Number(process.hrtime.bigint() - t1) / 1e6;
-      this.#pulls.push(pullMs);
-      this.#tars.push(tarMs);
+      state.pulls.push(pullMs);
+      state.tars.push(tarMs);
     }
   }
 
-  async teardown(): Promise<void> {
-    await rm(this.#scratch, { recursive: true, force: true });
-    const p = quantile(this.#pulls, 0.5);
-    const t = quantile(this.#tars, 0.5);
-    console.log(`pull wall times ms: ${this.#pulls.map((x) => x.toFixed(0)).join(', ')}`);
-    console.log(`tar  wall times ms: ${this.#tars.map((x) => x.toFixed(0)).join(', ')}`);
-    console.log(`median pull ${p.toFixed(0)} ms, median tar ${t.toFixed(0)} ms, ratio pull/tar ${(p / t).toFixed(2)} (target <= 1.0)`);
+  beginTimed(client: CriClient): void {
+    const state = this.#state.get(client);
+    state.pulls = [];
+    state.tars = [];
+  }
+
+  summary(client: CriClient): string {
+    const { pulls, tars } = this.#state.get(client);
+    const p = quantile(pulls, 0.5);
+    const t = quantile(tars, 0.5);
+    return `pull wall times ms: ${pulls.map((x) => x.toFixed(0)).join(', ')}; tar wall times ms: ${tars.map((x) => x.toFixed(0)).join(', ')}; ` +
+      `median pull ${p.toFixed(0)} ms, median tar ${t.toFixed(0)} ms, ratio pull/tar ${(p / t).toFixed(2)} (target <= 1.0)`;
+  }
+
+  async teardown(client: CriClient): Promise<void> {
+    const state = this.#state.take(client);
+    if (state) await rm(state.scratch, { recursive: true, force: true });
   }
 
   /** GNU tar, one layer after another, each into its own fresh dir (as layers are stored). */
-  async #untarAll(iteration: number): Promise<void> {
-    const base = join(this.#scratch, String(iteration));
+  async #untarAll(scratch: string, iteration: number): Promise<void> {
+    const base = join(scratch, String(iteration));
     try {
       for (const [i, layer] of this.#built!.layers.entries()) {
         const dest = join(base, String(i));

@@ -17,17 +17,22 @@ import { startRegistry, type RunningRegistry } from '../../test/fixtures/registr
 import { standardTestImages, type StandardTestImages } from '../../test/fixtures/standard-images.ts';
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { SpdyClient, openPortForward, spdyExec, upgradeSpdy } from '../../test/support/spdy-client.ts';
-import { quantile, type Scenario, type Timer } from '../harness.ts';
+import { PerEndpoint, quantile, type Scenario, type Timer } from '../harness.ts';
 
 const BULK_BYTES = 64 * 1024 * 1024;
 const BULK_PORT = 8080;
-/** Port-forward iterations are bulk transfers: cap them so a 200-iteration run stays short. */
+/**
+ * Port-forward iterations are bulk transfers: at most this many timed ones per endpoint over
+ * the whole run (interleaved rounds included), so a 200-iteration run stays short.
+ */
 const MAX_BULK_ITERATIONS = 8;
 const NETWORK_READY_TIMEOUT_MS = 15_000;
 
 interface Target {
   podId: string;
   containerId: string;
+  /** Throughput of each transfer since beginTimed(), MB/s. */
+  rates: number[];
 }
 
 async function networkReady(client: CriClient): Promise<boolean> {
@@ -66,8 +71,7 @@ class StreamingBenchmark implements Scenario {
   readonly describe = 'Exec + SPDY session of `true` (round trip), and a 64 MiB GET through PortForward (MB/s)';
   #registry: RunningRegistry | undefined;
   #images: StandardTestImages | undefined;
-  #targets = new Map<CriClient, Target>();
-  #rates: number[] = [];
+  readonly #targets = new PerEndpoint<Target>('streaming');
 
   async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
     this.#registry = await startRegistry();
@@ -99,7 +103,7 @@ class StreamingBenchmark implements Scenario {
     };
     const { container_id: containerId } = await client.call('CreateContainer', { pod_sandbox_id: podId, config, sandbox_config: podConfig });
     await client.call('StartContainer', { container_id: containerId });
-    this.#targets.set(client, { podId: podId as string, containerId: containerId as string });
+    this.#targets.set(client, { podId: podId as string, containerId: containerId as string, rates: [] });
     // httpd starts once the file is written.
     for (let i = 0; i < 100; i++) {
       const r = await forwardOnce(client, podId as string).catch(() => ({ bytes: 0 }));
@@ -109,8 +113,7 @@ class StreamingBenchmark implements Scenario {
   }
 
   async run(client: CriClient, iterations: number, time: Timer): Promise<void> {
-    const target = this.#targets.get(client)!;
-    this.#rates.length = 0; // run.ts warms up with a first call: keep the last call's samples
+    const target = this.#targets.get(client);
     for (let i = 0; i < iterations; i++) {
       await time('Exec true (RPC + SPDY session)', async () => {
         const { url } = await time('Exec RPC', () => client.call('Exec', { container_id: target.containerId, cmd: ['true'], stdout: true, stderr: true }));
@@ -118,22 +121,29 @@ class StreamingBenchmark implements Scenario {
         if (!r.status.includes('Success')) throw new Error(`exec failed: ${r.status}`);
       });
     }
-    for (let i = 0; i < Math.min(iterations, MAX_BULK_ITERATIONS); i++) {
+    const transfers = Math.min(iterations, MAX_BULK_ITERATIONS - target.rates.length);
+    for (let i = 0; i < transfers; i++) {
       const { bytes, seconds } = await time('port-forward GET 64 MiB (whole connection)', () => forwardOnce(client, target.podId));
       if (bytes < BULK_BYTES) throw new Error(`port-forward returned ${bytes} of ${BULK_BYTES} bytes`);
-      this.#rates.push(bytes / 1e6 / seconds);
+      target.rates.push(bytes / 1e6 / seconds);
     }
   }
 
+  beginTimed(client: CriClient): void {
+    this.#targets.get(client).rates = [];
+  }
+
+  summary(client: CriClient): string | undefined {
+    const rates = this.#targets.get(client).rates;
+    if (rates.length === 0) return undefined;
+    return `port-forward throughput MB/s: p50 ${quantile(rates, 0.5).toFixed(1)}, min ${Math.min(...rates).toFixed(1)}, max ${Math.max(...rates).toFixed(1)} (${rates.length} × 64 MiB)`;
+  }
+
   async teardown(client: CriClient): Promise<void> {
-    const target = this.#targets.get(client);
-    if (this.#rates.length > 0) {
-      console.log(`port-forward throughput MB/s: p50 ${quantile(this.#rates, 0.5).toFixed(1)}, min ${Math.min(...this.#rates).toFixed(1)}, max ${Math.max(...this.#rates).toFixed(1)} (${this.#rates.length} × 64 MiB)`);
-    }
+    const target = this.#targets.take(client);
     if (!target) return;
     await client.call('StopPodSandbox', { pod_sandbox_id: target.podId }).catch(() => undefined);
     await client.call('RemovePodSandbox', { pod_sandbox_id: target.podId }).catch(() => undefined);
-    this.#targets.delete(client);
   }
 }
 
