@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../lib/errors.ts';
 import { OciRuntimeError } from './runtime.ts';
-import { parseFeatureMountOptions, parseFeatureNamespaces, parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Op } from '../lib/op.ts';
+import { RuncCli, parseFeatureMountOptions, parseFeatureNamespaces, parseState, runtimeError, runtimeMessage, signalArg } from './runc.ts';
 
 test('runtimeMessage() reads JSON log lines, logfmt and plain text', () => {
   assert.equal(runtimeMessage('{"level":"error","msg":"container does not exist","time":"x"}\n'), 'container does not exist');
@@ -90,4 +94,32 @@ test('parseFeatureNamespaces() reads linux.namespaces of `features` (user namesp
   assert.deepEqual([...parseFeatureNamespaces('{"linux":{"namespaces":["cgroup","user","uts"]}}')!], ['cgroup', 'user', 'uts']);
   assert.equal(parseFeatureNamespaces('{"mountOptions":[]}'), undefined);
   assert.equal(parseFeatureNamespaces('unknown command features'), undefined);
+});
+
+test('RuncCli.delete(force) deletes a stopped container without --force and adds it only for one that is not stopped', async () => {
+  // runc >= 1.2 sleeps at least 100 ms in every `delete --force`, stopped container or not.
+  const dir = await mkdtemp(join(tmpdir(), 'critter-runc-delete-'));
+  try {
+    const calls = join(dir, 'calls');
+    const bin = join(dir, 'fake-runc');
+    await writeFile(bin, [
+      '#!/bin/sh',
+      `echo "$*" >> ${calls}`,
+      'case "$*" in',
+      '  *--force*) exit 0 ;;',
+      `  *running-ctr*) echo '{"level":"error","msg":"cannot delete container running-ctr that is not stopped: running"}' >&2; exit 1 ;;`,
+      `  *broken-ctr*) echo '{"level":"error","msg":"unable to remove container state dir: permission denied"}' >&2; exit 1 ;;`,
+      'esac',
+    ].join('\n') + '\n', { mode: 0o755 });
+    const cli = new RuncCli({ handler: 'runc', binary: bin, root: '/r', systemdCgroup: false, timeoutMs: 10_000 });
+    const op: Op = { log: {} as Op['log'], signal: new AbortController().signal };
+    await cli.delete(op, 'stopped-ctr', true);
+    await cli.delete(op, 'running-ctr', true);
+    await assert.rejects(cli.delete(op, 'running-ctr', false), FailedPreconditionError);
+    await assert.rejects(cli.delete(op, 'broken-ctr', true), OciRuntimeError);
+    const argv = (await readFile(calls, 'utf8')).trim().split('\n').map((l) => l.replace('--root /r --log-format json ', ''));
+    assert.deepEqual(argv, ['delete stopped-ctr', 'delete running-ctr', 'delete --force running-ctr', 'delete running-ctr', 'delete broken-ctr']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
