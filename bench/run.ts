@@ -1,13 +1,16 @@
 /**
  * `npm run bench -- [--scenario NAME] [--iterations N] [--endpoint unix:///path]
- *                   [--compare unix:///run/containerd/containerd.sock | bare] [--compare-cni-conf-dir DIR] [--round N]`
+ *                   [--compare unix:///run/containerd/containerd.sock | bare] [--compare-cni-conf-dir DIR] [--round N]
+ *                   [--runtime-path /path/to/runc]`
  * `--compare bare` compares with a bare grpc-js server (bare-server.ts): critter's cost per call beyond grpc-js.
  * Without --endpoint a critter daemon is started on temp dirs for the run, with a private
  * CNI bridge network in its conf dir (pod scenarios need one). --compare-cni-conf-dir
  * writes another private network into the compared runtime's CNI conf dir for the run. With
  * --compare the same scenario runs against that endpoint too and ratios are printed
  * (critter / other: below 1 means critter is faster); the two endpoints take turns, N
- * timed iterations each (default 5).
+ * timed iterations each (default 5). --runtime-path points the started daemon's default handler
+ * (runc) at another OCI runtime binary: give it the compared runtime's runc so that Start, Stop
+ * and ExecSync, which mostly wait on runc, are compared on the same one.
  */
 import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
@@ -15,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../src/cli/daemon-runtime-options.ts';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { criClient, type CriClient } from '../test/integration/helpers/cri-client.ts';
 import type { RunningDaemon } from '../test/integration/helpers/daemon.ts';
 import { createPodNetwork, startPodDaemon, type PodDaemon, type PodNetwork } from '../test/integration/helpers/pod-network.ts';
@@ -78,6 +81,14 @@ async function serverCpu(clients: readonly CriClient[]): Promise<{ report(mine: 
 /** A scenario that needs something before the daemon starts (its own registry, say). */
 type WithDaemonSetup = Scenario & { beforeDaemon?(): Promise<{ registriesConf?: string; close(): Promise<void> }> };
 
+/** The started daemon's config: quiet logs, and the runc handler's binary when one is given. */
+function daemonConfigYaml(runtimePath: string | undefined): string {
+  const quiet = 'log_level: warn\n';
+  if (runtimePath === undefined) return quiet;
+  if (!isAbsolute(runtimePath)) throw new Error(`--runtime-path must be an absolute path, got "${runtimePath}"`);
+  return `${quiet}runtime:\n  handlers:\n    runc:\n      path: ${JSON.stringify(runtimePath)}\n      root: ""\n`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -87,6 +98,7 @@ async function main(): Promise<void> {
       compare: { type: 'string' },
       'compare-cni-conf-dir': { type: 'string' },
       round: { type: 'string', default: '5' },
+      'runtime-path': { type: 'string' },
     },
   });
   const names = values.scenario === 'all' ? Object.keys(SCENARIOS) : [values.scenario];
@@ -111,10 +123,13 @@ async function main(): Promise<void> {
     confDir = registriesConf ? await mkdtemp(join(tmpdir(), 'critter-bench-conf-')) : undefined;
     if (confDir) await writeFile(join(confDir, 'registries.conf'), registriesConf);
     const confArgs = confDir ? ['--registries-conf', join(confDir, 'registries.conf')] : [];
+    if (values.endpoint && values['runtime-path']) throw new Error('--runtime-path applies to the daemon the bench starts, not to --endpoint');
     if (values.endpoint) {
       client = criClient(values.endpoint.replace(/^unix:\/\//, ''));
     } else {
-      podDaemon = await startPodDaemon({ configYaml: 'log_level: warn\n', extraArgs: ['--log-level', 'warn', ...confArgs] });
+      const runtimePath = values['runtime-path'];
+      if (runtimePath) console.log(`critter's runc handler: ${runtimePath}`);
+      podDaemon = await startPodDaemon({ configYaml: daemonConfigYaml(runtimePath), extraArgs: ['--log-level', 'warn', ...confArgs] });
       daemon = podDaemon.daemon;
       client = daemon.client;
       await new Promise((r) => setTimeout(r, 2000));

@@ -19,20 +19,16 @@ import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
 import type { PushedImage } from '../../test/fixtures/image-builder.ts';
 import { pushBenchBusybox } from './bench-image.ts';
 import { PerEndpoint, type Scenario, type Timer } from '../harness.ts';
-import { runBenchPod, createSleeper, type BenchPod } from './workload.ts';
-import { rssKiB, pssKiB, parentPid, serverPid, socketOf } from '../proc.ts';
+import { runBenchPod, createSleeper, waitForNetworkReady, type BenchPod } from './workload.ts';
+import { rssKiB, pssKiB, serverPid, socketOf } from '../proc.ts';
+import { helperPidsOf } from './fleet.ts';
 
 const MEMORY_PODS = 20;
-const NETWORK_READY_TIMEOUT_MS = 15_000;
 const DEADLINE = { deadlineMs: 120_000 };
 const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-async function networkReady(client: CriClient): Promise<boolean> {
-  const s = await client.call('Status', {});
-  return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
-}
 
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
@@ -61,11 +57,7 @@ class ContainersBenchmark implements Scenario {
 
   async setup(client: CriClient): Promise<void> {
     if (!this.#image) throw new Error('the containers scenario needs run.ts to call beforeDaemon() first');
-    const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
-    while (!(await networkReady(client))) {
-      if (Date.now() > deadline) throw new Error('the endpoint never reported NetworkReady: give it a CNI network');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForNetworkReady(client);
     // containerd pulls from 127.0.0.1 over plain HTTP by itself; critter through its registries.conf.
     await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
     this.#logs.set(client, await mkdtemp(join(tmpdir(), 'critter-bench-ctr-logs-')));
@@ -110,7 +102,7 @@ class ContainersBenchmark implements Scenario {
         containers.push(id);
       }
       await new Promise((r) => setTimeout(r, 2000));
-      const helpers = await this.#helperPids(client, containers, pods);
+      const helpers = await helperPidsOf(client, containers, pods);
       let helperKiB = 0;
       let helperPssKiB = 0;
       for (const h of helpers) {
@@ -127,23 +119,6 @@ class ContainersBenchmark implements Scenario {
       const logs = this.#logs.take(client);
       if (logs) await rm(logs, { recursive: true, force: true });
     }
-  }
-
-  /** Parents of the container and sandbox processes: conmon (critter) or the pod's shim (containerd). */
-  async #helperPids(client: CriClient, containers: string[], pods: string[]): Promise<Set<number>> {
-    const pids: number[] = [];
-    for (const id of containers) pids.push(Number(JSON.parse((await client.call('ContainerStatus', { container_id: id, verbose: true })).info.info as string).pid));
-    for (const id of pods) {
-      const info = (await client.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info as Record<string, string>;
-      const pid = Number((JSON.parse(info['info'] ?? '{}') as Any).pid ?? 0);
-      if (pid > 0) pids.push(pid);
-    }
-    const out = new Set<number>();
-    for (const p of pids) {
-      const parent = await parentPid(p);
-      if (parent !== undefined && parent > 1) out.add(parent);
-    }
-    return out;
   }
 
   #pod(client: CriClient, suffix: string): Promise<BenchPod> {

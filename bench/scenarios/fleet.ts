@@ -1,6 +1,6 @@
 /**
- * A fleet of N host-network pods, each with one `sleep 3600` container, on one endpoint:
- * what the stats and idle-CPU scenarios run against. Each endpoint gets its own fleet
+ * A fleet of N pods, each with one `sleep 3600` container, on one endpoint: what the stats,
+ * idle-CPU (host network) and scale (CNI network) scenarios run against. Each endpoint gets its own fleet
  * (own ids, own log dir, own pod cgroup parent), so a comparison never mixes the two
  * runtimes' lists. Pods sit under a cgroup parent of their own (`/critter-bench-<tag>/podN`),
  * which containerd's ListPodSandboxStats needs; `remove()` removes the pods and then the
@@ -31,15 +31,23 @@ export async function inLanes<T>(items: readonly T[], lanes: number, fn: (item: 
   await Promise.all(Array.from({ length: lanes }, lane));
 }
 
+export interface FleetOptions {
+  /** The pods' namespace options (default HOST_NETWORK). */
+  namespaceOptions?: { network: number; pid: number; ipc: number };
+}
+
 export class Fleet {
   readonly pods: string[] = [];
   readonly containers: string[] = [];
   readonly #client: CriClient;
   readonly #tag = randomBytes(3).toString('hex');
+  readonly #ns: { network: number; pid: number; ipc: number };
   #logs = '';
+  #created = 0;
 
-  constructor(client: CriClient) {
+  constructor(client: CriClient, opts: FleetOptions = {}) {
     this.#client = client;
+    this.#ns = opts.namespaceOptions ?? HOST_NETWORK;
   }
 
   get cgroupParentRoot(): string {
@@ -48,49 +56,80 @@ export class Fleet {
 
   /** Pulls nothing: `image` must be present. Returns the seconds it took. */
   async create(n: number, image: string): Promise<number> {
-    const client = this.#client;
-    this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-fleet-logs-'));
     const started = Date.now();
-    const createOne = async (i: number): Promise<void> => {
-      const pod = await runBenchPod(client, `bench-${this.#tag}-p${i}`, this.#logs, HOST_NETWORK, `${this.cgroupParentRoot}/pod${i}`);
-      this.pods.push(pod.id);
-      const id = await createSleeper(client, pod, 'app', image, HOST_NETWORK);
-      await client.call('StartContainer', { container_id: id }, DEADLINE);
-      this.containers.push(id);
-    };
     // The first pod alone: the first use of a runtime's state dirs is not what this measures.
-    await createOne(0);
-    await inLanes(Array.from({ length: n - 1 }, (_, i) => i + 1), LANES, createOne);
+    await this.add(1, image, 1);
+    await this.add(n - 1, image, LANES);
     return (Date.now() - started) / 1000;
   }
 
-  /** Parents of the containers' pids: critter's conmons, containerd's shims. */
-  async helperPids(): Promise<Set<number>> {
-    const out = new Set<number>();
-    for (const id of this.containers) {
-      const info = (await this.#client.call('ContainerStatus', { container_id: id, verbose: true })).info as Record<string, string>;
-      const pid = Number((JSON.parse(info['info'] ?? '{}') as Any).pid ?? 0);
-      const parent = pid > 0 ? await parentPid(pid) : undefined;
-      if (parent !== undefined) out.add(parent);
-    }
-    return out;
+  /**
+   * `count` more pods (RunPodSandbox + CreateContainer + StartContainer each) in `lanes`
+   * parallel lanes; returns each pod's wall time in ms, in the order they finished.
+   */
+  async add(count: number, image: string, lanes: number): Promise<number[]> {
+    const client = this.#client;
+    if (!this.#logs) this.#logs = await mkdtemp(join(tmpdir(), 'critter-bench-fleet-logs-'));
+    const first = this.#created;
+    this.#created += count;
+    const times: number[] = [];
+    await inLanes(Array.from({ length: count }, (_, i) => first + i), lanes, async (i) => {
+      const t0 = process.hrtime.bigint();
+      const pod = await runBenchPod(client, `bench-${this.#tag}-p${i}`, this.#logs, this.#ns, `${this.cgroupParentRoot}/pod${i}`);
+      this.pods.push(pod.id);
+      const id = await createSleeper(client, pod, 'app', image, this.#ns);
+      await client.call('StartContainer', { container_id: id }, DEADLINE);
+      this.containers.push(id);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    });
+    return times;
   }
 
-  /** Removes every pod, then the log dir and the cgroup dirs left under the parent. */
-  async remove(): Promise<void> {
+  /** Parents of the containers' and pod processes' pids: critter's conmons, containerd's shims. */
+  async helperPids(): Promise<Set<number>> {
+    return helperPidsOf(this.#client, this.containers, this.pods);
+  }
+
+  /**
+   * Removes every pod (`lanes` at a time), then the log dir and the cgroup dirs left under
+   * the parent. Returns the seconds the pods' removal took.
+   */
+  async remove(lanes = LANES): Promise<number> {
     const client = this.#client;
     const pods = this.pods.splice(0);
     this.containers.splice(0);
-    await inLanes(pods, LANES, async (id) => {
+    const started = Date.now();
+    await inLanes(pods, lanes, async (id) => {
       // `sleep` as pid 1 ignores SIGTERM: no grace period to wait out.
       const listed = (await client.call('ListContainers', { filter: { pod_sandbox_id: id } }).catch(() => ({ containers: [] }))).containers as Any[];
       for (const c of listed) await client.call('StopContainer', { container_id: c.id, timeout: 0 }, DEADLINE).catch(() => undefined);
       await client.call('StopPodSandbox', { pod_sandbox_id: id }, DEADLINE).catch(() => undefined);
       await client.call('RemovePodSandbox', { pod_sandbox_id: id }, DEADLINE).catch(() => undefined);
     });
+    const seconds = (Date.now() - started) / 1000;
     if (this.#logs) await rm(this.#logs, { recursive: true, force: true });
+    this.#logs = '';
     await removeCgroupTree(this.cgroupParentRoot);
+    return seconds;
   }
+}
+
+/**
+ * Parents of the given containers' and pods' processes, as the runtime reports them in
+ * verbose status: conmon for critter, the pod's shim for containerd (whose pause process
+ * is the pod's).
+ */
+export async function helperPidsOf(client: CriClient, containers: readonly string[], pods: readonly string[]): Promise<Set<number>> {
+  const pids: number[] = [];
+  const pidOf = (info: Record<string, string> | undefined): number => Number((JSON.parse(info?.['info'] ?? '{}') as Any).pid ?? 0);
+  for (const id of containers) pids.push(pidOf((await client.call('ContainerStatus', { container_id: id, verbose: true })).info as Record<string, string>));
+  for (const id of pods) pids.push(pidOf((await client.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info as Record<string, string>));
+  const out = new Set<number>();
+  for (const p of pids) {
+    const parent = p > 0 ? await parentPid(p) : undefined;
+    if (parent !== undefined) out.add(parent);
+  }
+  return out;
 }
 
 /** rmdir of `path` in every hierarchy under /sys/fs/cgroup, children first. */

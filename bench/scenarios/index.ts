@@ -8,6 +8,7 @@ import { containers } from './containers.ts';
 import { stats } from './stats.ts';
 import { memory } from './memory.ts';
 import { idleCpu } from './idle-cpu.ts';
+import { scale } from './scale.ts';
 
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
@@ -18,4 +19,5 @@ export const SCENARIOS: Record<string, Scenario> = {
   [stats.name]: stats,
   [memory.name]: memory,
   [idleCpu.name]: idleCpu,
+  [scale.name]: scale,
 };

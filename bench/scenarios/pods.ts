@@ -7,14 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Scenario } from '../harness.ts';
-import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
+import { waitForNetworkReady } from './workload.ts';
 
-const NETWORK_READY_TIMEOUT_MS = 15_000;
-
-async function networkReady(client: CriClient): Promise<boolean> {
-  const s = await client.call('Status', {});
-  return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
-}
 
 /** A minimal pod as the kubelet sends it for a plain Deployment replica: pod network, cgroupfs parent unset. */
 function benchPod(run: string, i: number): Record<string, unknown> {
@@ -33,11 +27,7 @@ export const pods: Scenario = {
   name: 'pods',
   describe: 'RunPodSandbox for N pods on a CNI bridge network, then StopPodSandbox and RemovePodSandbox for each',
   async setup(client) {
-    const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
-    while (!(await networkReady(client))) {
-      if (Date.now() > deadline) throw new Error('the endpoint never reported NetworkReady: give it a CNI network (bench/run.ts writes one into the conf dirs it is told about)');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForNetworkReady(client);
   },
   async run(client, iterations, time) {
     const run = randomBytes(3).toString('hex');

@@ -18,6 +18,7 @@ import { standardTestImages, type StandardTestImages } from '../../test/fixtures
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { SpdyClient, openPortForward, spdyExec, upgradeSpdy } from '../../test/support/spdy-client.ts';
 import { PerEndpoint, quantile, type Scenario, type Timer } from '../harness.ts';
+import { waitForNetworkReady } from './workload.ts';
 
 const BULK_BYTES = 64 * 1024 * 1024;
 const BULK_PORT = 8080;
@@ -26,7 +27,6 @@ const BULK_PORT = 8080;
  * the whole run (interleaved rounds included), so a 200-iteration run stays short.
  */
 const MAX_BULK_ITERATIONS = 8;
-const NETWORK_READY_TIMEOUT_MS = 15_000;
 
 interface Target {
   podId: string;
@@ -35,10 +35,6 @@ interface Target {
   rates: number[];
 }
 
-async function networkReady(client: CriClient): Promise<boolean> {
-  const s = await client.call('Status', {});
-  return (s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status);
-}
 
 /**
  * GET of the bulk file through one port-forward connection; resolves with the bytes received
@@ -82,11 +78,7 @@ class StreamingBenchmark implements Scenario {
 
   async setup(client: CriClient): Promise<void> {
     if (!this.#images) throw new Error('the streaming scenario needs run.ts to call beforeDaemon() first');
-    const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
-    while (!(await networkReady(client))) {
-      if (Date.now() > deadline) throw new Error('the endpoint never reported NetworkReady: give it a CNI network');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await waitForNetworkReady(client);
     const image = this.#images.busybox.reference;
     await client.call('PullImage', { image: { image } });
     const name = `bench-stream-${randomBytes(3).toString('hex')}`;

@@ -11,6 +11,19 @@ export interface BenchPod {
 
 const DEADLINE = { deadlineMs: 120_000 };
 
+const NETWORK_READY_TIMEOUT_MS = 15_000;
+
+/** Waits for Status to report NetworkReady (pods on the CNI network need it). */
+export async function waitForNetworkReady(client: CriClient): Promise<void> {
+  const deadline = Date.now() + NETWORK_READY_TIMEOUT_MS;
+  for (;;) {
+    const s = await client.call('Status', {});
+    if ((s.status.conditions as { type: string; status: boolean }[]).some((c) => c.type === 'NetworkReady' && c.status)) return;
+    if (Date.now() > deadline) throw new Error(`the endpoint did not report NetworkReady within ${NETWORK_READY_TIMEOUT_MS} ms: give it a CNI network (--compare-cni-conf-dir)`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** NamespaceMode.NODE: the pod shares the host's network namespace. */
 const NODE = 2;
 
