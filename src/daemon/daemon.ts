@@ -20,7 +20,7 @@ import { prepareSocketPath, restrictSocket } from './socket.ts';
 import { MetricsServer } from '../metrics/server.ts';
 import { IdleTrimmer } from './idle-trim.ts';
 import { mallocTrim } from '../storage/libc.ts';
-import { bufferBytes, thoroughCollection } from './gc.ts';
+import { bufferBytes, heapBytes, thoroughCollection } from './gc.ts';
 import { sdNotify } from '../lib/sd-notify.ts';
 
 /** The kubelet's CRI client allows 16 MiB messages (cri-api.md item 32); accept as much. */
@@ -66,7 +66,7 @@ export class Daemon {
     await chmod(config.run_root, 0o711);
     this.#composed = await compose({ loaded: this.#input.loaded, log, version: this.#input.version, hostChecks: checks });
     const metrics = this.#composed.metrics;
-    const trimmer = new IdleTrimmer({ trim: mallocTrim, collect: thoroughCollection, bufferBytes, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });
+    const trimmer = new IdleTrimmer({ trim: mallocTrim, collect: thoroughCollection, bufferBytes, heapBytes, quietMs: TRIM_QUIET_MS, minIntervalMs: TRIM_MIN_INTERVAL_MS, log });
     this.#trimmer = trimmer;
     const observer = { observe(rpc: string, code: string, seconds: number) { metrics.observe(rpc, code, seconds); trimmer.observe(); } };
     const deps: AdaptDeps = { log, readiness: { ready: () => this.#ready }, inflight: this.#inflight, observer };

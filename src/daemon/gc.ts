@@ -4,6 +4,8 @@
  * kernel within seconds (src/daemon/idle-trim.ts); started without it (a plain `node
  * main.js daemon`), nothing collects early and only the malloc trim runs.
  */
+import { getHeapStatistics } from 'node:v8';
+
 export const fullCollection: (() => void) | undefined = typeof globalThis.gc === 'function'
   ? () => globalThis.gc!({ type: 'major', execution: 'sync' })
   : undefined;
@@ -17,6 +19,11 @@ export const fullCollection: (() => void) | undefined = typeof globalThis.gc ===
 export const thoroughCollection: (() => void) | undefined = typeof globalThis.gc === 'function'
   ? () => globalThis.gc!({ type: 'major', execution: 'sync', flavor: 'last-resort' })
   : undefined;
+
+/** Bytes of V8 heap in use, live or not yet collected. */
+export function heapBytes(): number {
+  return getHeapStatistics().used_heap_size;
+}
 
 /** Bytes of ArrayBuffers (Buffers) JS holds, reachable or not yet collected. */
 export function bufferBytes(): number {

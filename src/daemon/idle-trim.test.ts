@@ -125,3 +125,31 @@ test('GarbageAfterBigBuffers.dropped(): one collection per batch of dropped byte
   await turn();
   assert.equal(collections, 2, 'the bytes kept from before count towards the next batch');
 });
+
+test('IdleTrimmer with a collector: collects when the V8 heap grew past the mark since the last collection, then measures growth from there', (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  t.after(() => mock.timers.reset());
+  const log: string[] = [];
+  let heap = 1000;
+  const trimmer = new IdleTrimmer({
+    trim: () => { log.push('trim'); return true; },
+    collect: () => { log.push('collect'); heap -= 300; },
+    bufferBytes: () => 0,
+    heapBytes: () => heap,
+    collectAfterHeapGrowthBytes: 500, quietMs: 500, minIntervalMs: 1000,
+  });
+  heap = 1400;
+  trimmer.observe();
+  mock.timers.tick(500);
+  assert.deepEqual(log, ['trim'], 'grown by 400 of 500: no collection');
+  heap = 1600;
+  trimmer.observe();
+  mock.timers.tick(1000);
+  assert.deepEqual(log, ['trim', 'collect', 'trim'], 'grown by 600 since start: collected');
+  // After the collection the heap is 1300: the next mark is 1800.
+  heap = 1700;
+  trimmer.observe();
+  mock.timers.tick(1000);
+  assert.deepEqual(log, ['trim', 'collect', 'trim', 'trim'], 'grown by 400 since the collection: none');
+  trimmer.close();
+});
