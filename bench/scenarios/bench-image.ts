@@ -23,3 +23,23 @@ export async function pushBenchBusybox(): Promise<BenchImage> {
   const image = await pushImage(registry, 'critter-bench/busybox', 'latest', built);
   return { image, setup: { registriesConf: registriesConfText(registry.host), close: () => registry.stop() } };
 }
+
+/**
+ * Base of the scenarios that run this image: beforeDaemon() pushes it before the daemon
+ * starts (its registries.conf lines go to the daemon), `image` hands it out afterwards.
+ */
+export abstract class BenchBusyboxScenario {
+  abstract readonly name: string;
+  #image: PushedImage | undefined;
+
+  async beforeDaemon(): Promise<BenchImage['setup']> {
+    const pushed = await pushBenchBusybox();
+    this.#image = pushed.image;
+    return pushed.setup;
+  }
+
+  protected get image(): PushedImage {
+    if (!this.#image) throw new Error(`the ${this.name} scenario needs run.ts to call beforeDaemon() first`);
+    return this.#image;
+  }
+}

@@ -16,8 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import type { PushedImage } from '../../test/fixtures/image-builder.ts';
-import { pushBenchBusybox } from './bench-image.ts';
+import { BenchBusyboxScenario } from './bench-image.ts';
 import { PerEndpoint, type Scenario, type Timer } from '../harness.ts';
 import { runBenchPod, createSleeper, waitForNetworkReady, type BenchPod } from './workload.ts';
 import { rssKiB, pssKiB, serverPid, socketOf } from '../proc.ts';
@@ -32,10 +31,9 @@ type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
 
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
-class ContainersBenchmark implements Scenario {
+class ContainersBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'containers';
   readonly describe = 'Create/Start/ExecSync/Stop/RemoveContainer for N busybox containers in one pod, pod + container from scratch, RSS at 20 pods';
-  #image: PushedImage | undefined;
   /** Per endpoint: the log dir its pods write under. */
   readonly #logs = new PerEndpoint<string>('containers');
   #run = '';
@@ -49,17 +47,11 @@ class ContainersBenchmark implements Scenario {
     return 10;
   }
 
-  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    const pushed = await pushBenchBusybox();
-    this.#image = pushed.image;
-    return pushed.setup;
-  }
 
   async setup(client: CriClient): Promise<void> {
-    if (!this.#image) throw new Error('the containers scenario needs run.ts to call beforeDaemon() first');
     await waitForNetworkReady(client);
     // containerd pulls from 127.0.0.1 over plain HTTP by itself; critter through its registries.conf.
-    await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
+    await client.call('PullImage', { image: { image: this.image.reference } }, DEADLINE);
     this.#logs.set(client, await mkdtemp(join(tmpdir(), 'critter-bench-ctr-logs-')));
   }
 
@@ -126,7 +118,7 @@ class ContainersBenchmark implements Scenario {
   }
 
   #create(client: CriClient, pod: BenchPod, name: string): Promise<string> {
-    return createSleeper(client, pod, name, this.#image!.reference, POD_NETWORK);
+    return createSleeper(client, pod, name, this.image.reference, POD_NETWORK);
   }
 
 

@@ -13,8 +13,7 @@
  * it waited for a core.
  */
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import type { PushedImage } from '../../test/fixtures/image-builder.ts';
-import { pushBenchBusybox } from './bench-image.ts';
+import { BenchBusyboxScenario } from './bench-image.ts';
 import type { Endpoint, Scenario } from '../harness.ts';
 import { Fleet } from './fleet.ts';
 import { cpuTicks, serverPid, socketOf } from '../proc.ts';
@@ -72,32 +71,25 @@ async function kubeletLoad(client: CriClient, expectPods: number, stopAt: number
   return calls;
 }
 
-class IdleCpuBenchmark implements Scenario {
+class IdleCpuBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'idle-cpu';
   readonly describe = `daemon CPU with N host-network pods × 1 container (N = $${PODS_ENV}, default 100) idle and under a kubelet-like call pattern`;
-  #image: PushedImage | undefined;
 
-  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    const pushed = await pushBenchBusybox();
-    this.#image = pushed.image;
-    return pushed.setup;
-  }
 
   async run(): Promise<void> {
     throw new Error('the idle-cpu scenario measures windows, not iterations: run.ts calls measure()');
   }
 
   async measure(endpoints: readonly Endpoint[]): Promise<void> {
-    if (!this.#image) throw new Error('the idle-cpu scenario needs run.ts to call beforeDaemon() first');
     const pods = positiveInt(PODS_ENV, 100);
     const windowMs = positiveInt(WINDOW_ENV, 60) * 1000;
     const measured: Measured[] = [];
     try {
       for (const { label, client } of endpoints) {
-        await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
+        await client.call('PullImage', { image: { image: this.image.reference } }, DEADLINE);
         const fleet = new Fleet(client);
         measured.push({ label, client, fleet, daemonPid: await serverPid(socketOf(client)), helpers: [] });
-        const s = await fleet.create(pods, this.#image.reference);
+        const s = await fleet.create(pods, this.image.reference);
         console.log(`${label}: ${pods} pods × 1 container created and started in ${s.toFixed(1)} s`);
       }
       for (const m of measured) m.helpers = [...(await m.fleet.helperPids())];

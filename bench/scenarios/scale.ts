@@ -5,13 +5,12 @@
  * endpoint: the wall time to create them all and each pod's own time (RunPodSandbox +
  * CreateContainer + StartContainer, p50/p90), the time to remove them all, the daemon's
  * and the helpers' (conmons, shims) RSS and PSS before, at 20 and at N pods, the per-pod
- * slope between 20 and N, and the daemon's RSS once all are removed.
+ * slope between 20 and N, and the daemon's RSS 3 s and 30 s after all are removed.
  * Endpoints take turns phase by phase, and the second phase starts with the endpoint that
  * went second in the first, so slow drift on a shared machine does not favour one of them.
  * Memory figures are read after a short settle, when the last start's buffers are gone.
  */
-import type { PushedImage } from '../../test/fixtures/image-builder.ts';
-import { pushBenchBusybox } from './bench-image.ts';
+import { BenchBusyboxScenario } from './bench-image.ts';
 import { quantile, type Endpoint, type Scenario } from '../harness.ts';
 import { Fleet } from './fleet.ts';
 import { waitForNetworkReady } from './workload.ts';
@@ -21,6 +20,8 @@ const PODS_ENV = 'CRITTER_BENCH_SCALE_PODS';
 const EARLY_PODS = 20;
 const PARALLEL_LANES = 10;
 const SETTLE_MS = 3000;
+/** A second reading after removal: the daemon gives memory back once calls go quiet. */
+const QUIET_MS = 30_000;
 const DEADLINE = { deadlineMs: 120_000 };
 /** Pod network from CNI, the containers in their own PID namespaces: a kubelet's default pod. */
 const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
@@ -72,24 +73,17 @@ function describeTimes(ms: number[]): string {
   return `per pod p50 ${quantile(ms, 0.5).toFixed(0)} ms, p90 ${quantile(ms, 0.9).toFixed(0)} ms`;
 }
 
-class ScaleBenchmark implements Scenario {
+class ScaleBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'scale';
   readonly describe = `N CNI pods × 1 container (N = $${PODS_ENV}, default 100) created and removed one after another, then in ${PARALLEL_LANES} lanes: times, daemon + helper RSS/PSS at ${EARLY_PODS} and N pods, per-pod slope, RSS after removal`;
-  #image: PushedImage | undefined;
 
-  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    const pushed = await pushBenchBusybox();
-    this.#image = pushed.image;
-    return pushed.setup;
-  }
 
   async run(): Promise<void> {
     throw new Error('the scale scenario measures whole fleets, not iterations: run.ts calls measure()');
   }
 
   async measure(endpoints: readonly Endpoint[]): Promise<void> {
-    const image = this.#image;
-    if (!image) throw new Error('the scale scenario needs run.ts to call beforeDaemon() first');
+    const image = this.image;
     const pods = podCount();
     for (const { client } of endpoints) {
       await waitForNetworkReady(client);
@@ -121,12 +115,15 @@ class ScaleBenchmark implements Scenario {
       const removeSeconds = await fleet.remove(lanes);
       await delay(SETTLE_MS);
       const after = await memoryOf(daemonPid, undefined);
+      await delay(QUIET_MS - SETTLE_MS);
+      const quiet = await memoryOf(daemonPid, undefined);
       console.log(`${label} ${phase}: ${pods} pods created in ${createSeconds.toFixed(1)} s (${describeTimes([...early, ...rest])}), removed in ${removeSeconds.toFixed(1)} s`);
       console.log(`${label} ${phase}: before: ${describeMemory(before)}`);
       console.log(`${label} ${phase}: at ${EARLY_PODS} pods: ${describeMemory(at20)}`);
       console.log(`${label} ${phase}: at ${pods} pods: ${describeMemory(atN)}`);
       console.log(`${label} ${phase}: ${slope(at20, atN, pods - EARLY_PODS)}`);
-      console.log(`${label} ${phase}: after removal: daemon RSS ${mib(after.daemonRss)} MiB (PSS ${mib(after.daemonPss)}), ${mib(after.daemonRss - before.daemonRss)} MiB above before`);
+      const above = (m: Memory): string => `daemon RSS ${mib(m.daemonRss)} MiB (PSS ${mib(m.daemonPss)}), ${mib(m.daemonRss - before.daemonRss)} MiB above before`;
+      console.log(`${label} ${phase}: ${SETTLE_MS / 1000} s after removal: ${above(after)}; ${QUIET_MS / 1000} s after: ${above(quiet)}`);
     } finally {
       await fleet.remove(lanes).catch(() => undefined);
     }

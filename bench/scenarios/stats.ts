@@ -11,8 +11,7 @@
  * The server process is found from the unix socket the client talks to.
  */
 import type { CriClient } from '../../test/integration/helpers/cri-client.ts';
-import type { PushedImage } from '../../test/fixtures/image-builder.ts';
-import { pushBenchBusybox } from './bench-image.ts';
+import { BenchBusyboxScenario } from './bench-image.ts';
 import type { Scenario, Timer } from '../harness.ts';
 import { Fleet } from './fleet.ts';
 import { rssKiB, cpuTicks, serverPid, socketOf } from '../proc.ts';
@@ -32,26 +31,19 @@ function podCount(): number {
 
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
-class StatsBenchmark implements Scenario {
+class StatsBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'stats';
   readonly describe = `ListContainerStats and ListPodSandboxStats with N host-network pods × 1 busybox container (N = $${PODS_ENV}, default ${DEFAULT_PODS}), RSS and idle sampler CPU`;
-  #image: PushedImage | undefined;
   readonly #fleets = new Map<CriClient, Fleet>();
 
-  async beforeDaemon(): Promise<{ registriesConf: string; close(): Promise<void> }> {
-    const pushed = await pushBenchBusybox();
-    this.#image = pushed.image;
-    return pushed.setup;
-  }
 
   async setup(client: CriClient): Promise<void> {
-    if (!this.#image) throw new Error('the stats scenario needs run.ts to call beforeDaemon() first');
-    await client.call('PullImage', { image: { image: this.#image.reference } }, DEADLINE);
+    await client.call('PullImage', { image: { image: this.image.reference } }, DEADLINE);
     // One fleet per endpoint: with --compare each runtime lists only its own pods.
     const fleet = new Fleet(client);
     this.#fleets.set(client, fleet);
     const n = podCount();
-    const seconds = await fleet.create(n, this.#image.reference);
+    const seconds = await fleet.create(n, this.image.reference);
     console.log(`${n} pods × 1 container created and started in ${seconds.toFixed(1)} s`);
   }
 
