@@ -313,6 +313,11 @@ export class ContainerService {
     return rec;
   }
 
+  /** Changes whenever list()'s answer may have (state/record-store.ts generation). */
+  get listGeneration(): number {
+    return this.#deps.records.generation;
+  }
+
   list(filter: ContainerFilter__Output | null): ContainerRecord[] {
     return this.#deps.records.list().filter((r) => isVisible(r) && matchesContainerFilter(r, filter));
   }

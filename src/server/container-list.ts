@@ -7,13 +7,15 @@ import type { ListContainersResponse } from '../generated/cri/runtime/v1/ListCon
 import type { StreamContainersRequest__Output } from '../generated/cri/runtime/v1/StreamContainersRequest.ts';
 import type { StreamContainersResponse } from '../generated/cri/runtime/v1/StreamContainersResponse.ts';
 import { checkFilter } from './validate/requests.ts';
+import { ListAnswerCache } from './list-answer-cache.ts';
 
 const STREAM_BATCH = 500;
 
 export function listContainersHandler(containers: ContainerService): UnaryHandler<ListContainersRequest__Output, ListContainersResponse> {
+  const cache = new ListAnswerCache<ListContainersResponse>();
   return async (req) => {
     checkFilter('filter', req.filter, 'container');
-    return { containers: containers.list(req.filter).map(containerEntry) };
+    return cache.get(req.filter, containers.listGeneration, () => ({ containers: containers.list(req.filter).map(containerEntry) }));
   };
 }
 

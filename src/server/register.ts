@@ -6,6 +6,7 @@ import type { Server, ServiceDefinition, UntypedServiceImplementation } from '@g
 import { unary, serverStream, type AdaptDeps } from './adapt.ts';
 import type { RpcEntry } from './rpc-table.ts';
 import { UnimplementedError } from '../lib/errors.ts';
+import { encodeOnce } from './list-answer-cache.ts';
 
 /** Builds the implementation object for one service definition. */
 function implement(def: ServiceDefinition, table: Record<string, RpcEntry>, deps: AdaptDeps): UntypedServiceImplementation {
@@ -29,9 +30,19 @@ function unimplemented(rpc: string): UnimplementedError {
   return new UnimplementedError(`${rpc} is not implemented by critter yet`);
 }
 
+/** The definition with the serializer of every `encodeOnce` entry wrapped (list-answer-cache.ts). */
+function withEncodeOnce(def: ServiceDefinition, table: Record<string, RpcEntry>): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = { ...def };
+  for (const [name, method] of Object.entries(def)) {
+    const entry = table[name];
+    if (entry?.kind === 'unary' && entry.encodeOnce) out[name] = { ...method, responseSerialize: encodeOnce(method.responseSerialize as (v: unknown) => Buffer) };
+  }
+  return out as ServiceDefinition;
+}
+
 /** Adds both CRI services to `server`. Returns the RPC names registered, for the log. */
 export function registerCri(server: Server, defs: { runtime: ServiceDefinition; image: ServiceDefinition }, table: Record<string, RpcEntry>, deps: AdaptDeps): string[] {
-  server.addService(defs.runtime, implement(defs.runtime, table, deps));
-  server.addService(defs.image, implement(defs.image, table, deps));
+  server.addService(withEncodeOnce(defs.runtime, table), implement(defs.runtime, table, deps));
+  server.addService(withEncodeOnce(defs.image, table), implement(defs.image, table, deps));
   return [...Object.keys(defs.runtime), ...Object.keys(defs.image)];
 }

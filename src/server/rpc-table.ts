@@ -32,10 +32,12 @@ import { checkpointContainerHandler } from './container-checkpoint.ts';
 import { checkpointPodHandler, restorePodHandler } from './pod-checkpoint.ts';
 
 export type RpcEntry =
-  | { kind: 'unary'; fn: UnaryHandler<never, unknown> }
+  /** `encodeOnce`: the handler hands the same answer object out again (list-answer-cache.ts). */
+  | { kind: 'unary'; fn: UnaryHandler<never, unknown>; encodeOnce?: boolean }
   | { kind: 'stream'; fn: StreamHandler<never, unknown> };
 
 const u = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn });
+const cachedList = <Req, Res>(fn: UnaryHandler<Req, Res>): RpcEntry => ({ kind: 'unary', fn: fn, encodeOnce: true });
 // Streaming handlers get registered with `s(...)` as their RPCs are built.
 const s = <Req, Res>(fn: StreamHandler<Req, Res>): RpcEntry => ({ kind: 'stream', fn: fn as StreamHandler<never, unknown> });
 
@@ -50,7 +52,7 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     StopPodSandbox: u(stopPodSandboxHandler(svc.sandboxes)),
     RemovePodSandbox: u(removePodSandboxHandler(svc.sandboxes)),
     PodSandboxStatus: u(podSandboxStatusHandler(svc.sandboxes, () => BigInt(Date.now()) * 1_000_000n)),
-    ListPodSandbox: u(listPodSandboxHandler(svc.sandboxes)),
+    ListPodSandbox: cachedList(listPodSandboxHandler(svc.sandboxes)),
     UpdatePodSandboxResources: u(updatePodSandboxResourcesHandler(svc.sandboxes)),
     StreamPodSandboxes: s(streamPodSandboxesHandler(svc.sandboxes)),
     PullImage: u(pullImageHandler(svc.images, svc.runtimeInfo)),
@@ -64,7 +66,7 @@ export function rpcTable(svc: Services): Record<string, RpcEntry> {
     StopContainer: u(stopContainerHandler(svc.containers)),
     RemoveContainer: u(removeContainerHandler(svc.containers)),
     ContainerStatus: u(containerStatusHandler(svc.containers)),
-    ListContainers: u(listContainersHandler(svc.containers)),
+    ListContainers: cachedList(listContainersHandler(svc.containers)),
     StreamContainers: s(streamContainersHandler(svc.containers)),
     ExecSync: u(execSyncHandler(svc.containers)),
     UpdateContainerResources: u(updateContainerResourcesHandler(svc.containers)),

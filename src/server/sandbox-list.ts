@@ -7,13 +7,15 @@ import type { ListPodSandboxResponse } from '../generated/cri/runtime/v1/ListPod
 import type { StreamPodSandboxesRequest__Output } from '../generated/cri/runtime/v1/StreamPodSandboxesRequest.ts';
 import type { StreamPodSandboxesResponse } from '../generated/cri/runtime/v1/StreamPodSandboxesResponse.ts';
 import { checkFilter } from './validate/requests.ts';
+import { ListAnswerCache } from './list-answer-cache.ts';
 
 const STREAM_BATCH = 500;
 
 export function listPodSandboxHandler(sandboxes: SandboxService): UnaryHandler<ListPodSandboxRequest__Output, ListPodSandboxResponse> {
+  const cache = new ListAnswerCache<ListPodSandboxResponse>();
   return async (req) => {
     checkFilter('filter', req.filter, 'pod');
-    return { items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) };
+    return cache.get(req.filter, sandboxes.records.generation, () => ({ items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) }));
   };
 }
 

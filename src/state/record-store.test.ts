@@ -33,6 +33,32 @@ test('RecordStore.create() writes versioned metadata and status that load() read
   });
 });
 
+test('RecordStore.generation changes with every record created, updated, tombstoned or removed, and only then', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'records-'));
+  try {
+    const store = new RecordStore<Meta, Stat>({ dir, kind: 'container', tombstoned: (s) => ({ ...s, state: 'going' }) });
+    await store.load();
+    const seen = [store.generation];
+    const changed = (what: string): void => {
+      assert.notEqual(store.generation, seen[seen.length - 1], `${what} changes the generation`);
+      seen.push(store.generation);
+    };
+    await store.create('aaaa1111', { name: 'a' }, { state: 'ready', n: 1 });
+    changed('create');
+    store.list();
+    store.get('aaaa1111');
+    assert.equal(store.generation, seen[seen.length - 1], 'reads leave it');
+    await store.update('aaaa1111', (s) => ({ ...s, n: 2 }));
+    changed('update');
+    await store.tombstone('aaaa1111');
+    changed('tombstone');
+    await store.remove('aaaa1111');
+    changed('remove');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('RecordStore.update() persists before the in-memory copy changes', async () => {
   await withStore(async (store, dir) => {
     await store.load();

@@ -53,9 +53,18 @@ export class RecordStore<M extends object, S extends object> {
   #deps: RecordStoreDeps<S>;
   #records = new Map<string, StoredRecord<M, S>>();
   #updates = new KeyedMutex();
+  #generation = 0;
 
   constructor(deps: RecordStoreDeps<S>) {
     this.#deps = deps;
+  }
+
+  /**
+   * Changes with every record added, changed or removed in memory: an answer computed
+   * from list() stays right while this is the same (the list RPCs' encoded-answer cache).
+   */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** The directory holding object `id`'s files (callers may keep their own files there). */
@@ -82,6 +91,7 @@ export class RecordStore<M extends object, S extends object> {
         const status = this.#deps.tombstoned && (await exists(join(dir, TOMBSTONE))) ? this.#deps.tombstoned(stored) : stored;
         const record = { id, metadata: stripVersion(metadata), status };
         this.#records.set(id, record);
+        this.#generation++;
         loaded.push(record);
       } catch (err) {
         broken.push({ id, dir, error: err instanceof Error ? err.message : String(err) });
@@ -114,6 +124,7 @@ export class RecordStore<M extends object, S extends object> {
     }
     const record = { id, metadata, status };
     this.#records.set(id, record);
+    this.#generation++;
     return record;
   }
 
@@ -159,6 +170,7 @@ export class RecordStore<M extends object, S extends object> {
       const next = fn(record.status);
       await writeJsonAtomic(join(this.dirOf(id), 'status.json'), { version: RECORD_VERSION, ...next }, { durable });
       this.#records.set(id, { ...record, status: next });
+      this.#generation++;
       return next;
     });
   }
@@ -180,6 +192,7 @@ export class RecordStore<M extends object, S extends object> {
       await syncDir(dir);
       const next = mark(record.status);
       this.#records.set(id, { ...record, status: next });
+      this.#generation++;
       return next;
     });
   }
@@ -187,6 +200,7 @@ export class RecordStore<M extends object, S extends object> {
   /** Deletes the object's directory (rename first, so a crash never leaves a half-deleted record) and unindexes it. */
   async remove(id: string): Promise<void> {
     this.#records.delete(id);
+    this.#generation++;
     await removeRecordDir(this.#deps.dir, id);
   }
 }
