@@ -73,8 +73,7 @@ export async function recordExitFromPersistDir(deps: ContainerServiceDeps, op: O
   const [content, st] = await Promise.all([readFile(exitFile, 'utf8').catch(() => ''), stat(exitFile, { bigint: true }).catch(() => undefined)]);
   const code = parseExitStatus(content);
   if (code === undefined) op.log.warn({ container: rec.id }, 'Container ended and left no exit status');
-  await exits.record(rec.id, code ?? UNKNOWN_EXIT_STATUS, st?.mtimeNs ?? deps.clock.nowNs());
-  if (code === undefined) await deps.records.update(rec.id, (s) => ({ ...s, message: unknownMessage }));
+  await exits.record(rec.id, code ?? UNKNOWN_EXIT_STATUS, st?.mtimeNs ?? deps.clock.nowNs(), code === undefined ? unknownMessage : undefined);
   await deps.exitFiles.remove(rec.id);
 }
 

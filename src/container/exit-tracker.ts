@@ -63,16 +63,20 @@ export class ExitTracker {
     }
   }
 
-  /** Marks the container exited (once; a concurrent report of the same exit joins the first); wakes Stop calls waiting for it. */
-  record(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
+  /**
+   * Marks the container exited (once; a concurrent report of the same exit joins the first);
+   * wakes Stop calls waiting for it. `message` (why the status is unknown) goes into the
+   * same record update, so no caller ever sees the exit without it.
+   */
+  record(id: string, exitCode: number, exitedAtNs: bigint, message?: string): Promise<void> {
     const pending = this.#recording.get(id);
     if (pending) return pending;
-    const recording = this.#recordOnce(id, exitCode, exitedAtNs).finally(() => this.#recording.delete(id));
+    const recording = this.#recordOnce(id, exitCode, exitedAtNs, message).finally(() => this.#recording.delete(id));
     this.#recording.set(id, recording);
     return recording;
   }
 
-  async #recordOnce(id: string, exitCode: number, exitedAtNs: bigint): Promise<void> {
+  async #recordOnce(id: string, exitCode: number, exitedAtNs: bigint, message: string | undefined): Promise<void> {
     const rec = this.#deps.records.get(id);
     if (!rec) return;
     // Only a launched, live container exits: an exit file of a discarded launch (pid 0) is
@@ -85,7 +89,7 @@ export class ExitTracker {
         if (!isLive(s)) return s;
         changed = true;
         // A container that exits before it was started still has a start time of 0 (api.proto).
-        return { ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(), startedAt: notAfter(s.startedAt, exitedAtNs) };
+        return { ...s, phase: 'exited', exitCode, reason, finishedAt: exitedAtNs.toString(), startedAt: notAfter(s.startedAt, exitedAtNs), ...(message !== undefined ? { message } : {}) };
       });
       if (changed) await this.#killLeftovers(rec);
       const exited = this.#deps.records.get(id);

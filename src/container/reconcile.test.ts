@@ -64,3 +64,21 @@ test('reconcile() gives a live conmon two rounds to report, then records the exi
   assert.deepEqual([s.phase, s.exitCode], ['exited', 255]);
   assert.match(s.message, /did not report the exit/);
 });
+
+test('reconcile() records an unknown exit and why in one update: whoever sees the exit sees the reason', async () => {
+  // The observer is told of the exit right after the record changed (the events stream, ContainerStatus pollers).
+  const seen: string[] = [];
+  h.svc.close();
+  h = containerHarness(dir, {
+    processAlive: async (pid) => alive.has(pid),
+    observer: { lifecycle: (event, rec) => { if (event === 'stopped') seen.push(rec.status.message); }, oomKilled: () => undefined },
+  });
+  await h.svc.recover(op);
+  const id = await running('gone');
+  alive.delete(h.svc.get(id).status.pid);
+  alive.delete(h.svc.get(id).status.conmonPid);
+  await h.svc.reconcile(op);
+  assert.equal(h.svc.get(id).status.phase, 'exited');
+  assert.equal(seen.length, 1);
+  assert.match(seen[0]!, /its conmon is gone; its exit status is unknown/);
+});
