@@ -28,9 +28,9 @@ export interface Scenario {
    * a scenario keeps itself (throughput, wall times) start here, so warm-up calls are not
    * among them and interleaved rounds add up instead of replacing each other.
    */
-  beginTimed?(client: CriClient): void;
+  beginTimed?(client: CriClient): void | Promise<void>;
   /** The scenario's own figures for one endpoint, printed under its label before teardown. */
-  summary?(client: CriClient): string | undefined;
+  summary?(client: CriClient): string | undefined | Promise<string | undefined>;
   /** Iterations of the untimed warm-up run (default: a tenth of the timed ones, at least 1). */
   warmupIterations?(iterations: number): number;
   /**
@@ -126,9 +126,9 @@ export async function runOne(s: Scenario, client: CriClient, iterations: number)
   const t: Timings = new Map();
   await s.setup?.(client);
   await warmUp(s, client, iterations);
-  s.beginTimed?.(client);
+  await s.beginTimed?.(client);
   await s.run(client, iterations, makeTimer(t));
-  const summary = s.summary?.(client);
+  const summary = await s.summary?.(client);
   await s.teardown?.(client);
   return { timings: t, summary };
 }
@@ -151,14 +151,14 @@ export async function runInterleaved(s: Scenario, mine: CriClient, theirs: CriCl
   await s.setup?.(theirs);
   await warmUp(s, mine, iterations);
   await warmUp(s, theirs, iterations);
-  s.beginTimed?.(mine);
-  s.beginTimed?.(theirs);
+  await s.beginTimed?.(mine);
+  await s.beginTimed?.(theirs);
   for (let done = 0; done < iterations; done += round) {
     const n = Math.min(round, iterations - done);
     await s.run(mine, n, makeTimer(tm));
     await s.run(theirs, n, makeTimer(tt));
   }
-  const summaries = [s.summary?.(mine), s.summary?.(theirs)];
+  const summaries = [await s.summary?.(mine), await s.summary?.(theirs)];
   await s.teardown?.(mine);
   await s.teardown?.(theirs);
   return [{ timings: tm, summary: summaries[0] }, { timings: tt, summary: summaries[1] }];

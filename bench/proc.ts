@@ -1,10 +1,21 @@
 /** What benchmarks read about processes from /proc: memory, CPU, parents, socket owners. */
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import type { CriClient } from '../test/integration/helpers/cri-client.ts';
 
 export async function rssKiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+/** Peak RSS since start or the last resetPeakRss() (VmHWM). */
+export async function peakRssKiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+/** Resets the peak RSS the kernel keeps for `pid` to its current RSS (proc(5) clear_refs "5"). */
+export async function resetPeakRss(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
 }
 
 /**

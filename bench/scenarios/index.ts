@@ -1,7 +1,7 @@
 /** Every benchmark scenario by name; later issues add theirs here. */
 import type { Scenario } from '../harness.ts';
 import { runtimeInfo } from './runtime-info.ts';
-import { pull } from './pull.ts';
+import { pull, pullSmallFiles } from './pull.ts';
 import { pods } from './pods.ts';
 import { streaming } from './streaming.ts';
 import { containers } from './containers.ts';
@@ -13,6 +13,7 @@ import { scale } from './scale.ts';
 export const SCENARIOS: Record<string, Scenario> = {
   [runtimeInfo.name]: runtimeInfo,
   [pull.name]: pull,
+  [pullSmallFiles.name]: pullSmallFiles,
   [pods.name]: pods,
   [streaming.name]: streaming,
   [containers.name]: containers,

@@ -1,10 +1,12 @@
 /**
- * Pull throughput (issue: image service, benchmark): a ~200 MB, 5-layer gzip image, built
- * offline with a mix of incompressible data, text-like data and many small files, served
- * by a local registry the scenario starts. Each iteration times a full PullImage (the
- * image removed in between, so every layer is fetched, verified, decompressed and
- * extracted again) and, in the same run, GNU `tar -xzf` of the same five layer blobs one
- * after another into a temp dir. Target: pull / tar ≤ 1.0.
+ * Pull throughput (issue: image service, benchmark): `pull`, a ~200 MB, 5-layer gzip image,
+ * built offline with a mix of incompressible data, text-like data and many small files;
+ * `pull-small-files`, one layer of 20,000 files of 1-8 KiB (per-entry cost dominates). Both
+ * are served by a local registry the scenario starts. Each iteration times a full
+ * PullImage (the image removed in between, so every layer is fetched, verified,
+ * decompressed and extracted again) and, in the same run, GNU `tar -xzf` of the same
+ * layer blobs one after another into a temp dir. Target: pull / tar ≤ 1.0. The server's
+ * peak RSS over the timed pulls is printed too (VmHWM, reset before the first).
  */
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +18,7 @@ import { startRegistry, type RunningRegistry } from '../../test/fixtures/registr
 import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, dir, file, pushImage, type LayerEntry, type LayerSpec, type PushedImage, type BuiltImage } from '../../test/fixtures/image-builder.ts';
 import { PerEndpoint, quantile, type Scenario, type Timer } from '../harness.ts';
+import { peakRssKiB, resetPeakRss, rssKiB, serverPid, socketOf } from '../proc.ts';
 
 const LAYERS = 5;
 const PULL_DEADLINE_MS = 10 * 60_000;
@@ -53,36 +56,64 @@ function benchLayer(n: number): LayerSpec {
   return { entries };
 }
 
+/** One layer of 20,000 small text files in 100 directories. */
+function smallFilesLayer(): LayerSpec {
+  const entries: LayerEntry[] = [dir('many')];
+  for (let d = 0; d < 100; d++) {
+    entries.push(dir(`many/${d}`));
+    for (let i = 0; i < 200; i++) entries.push(file(`many/${d}/${i}.txt`, textLike(`bench-many-${d}-${i}`, 1024 + ((d * 200 + i) * 977) % 7168)));
+  }
+  return { entries };
+}
+
 /** What run.ts starts before the daemon for a scenario that needs it: here, the registry. */
 export interface DaemonSetup {
   registriesConf?: string;
   close(): Promise<void>;
 }
 
+interface PullState {
+  scratch: string;
+  /** Wall times since beginTimed(). */
+  pulls: number[];
+  tars: number[];
+  server: number;
+  /** The server's RSS when the timed pulls began (its peak was reset then). */
+  rssBefore: number;
+}
+
 class PullBenchmark implements Scenario {
-  readonly name = 'pull';
-  readonly describe = `PullImage of a ~200 MB ${LAYERS}-layer gzip image from a local registry vs GNU tar -xzf of its layers`;
+  readonly name: string;
+  readonly describe: string;
+  readonly #layers: () => LayerSpec[];
   #registry: RunningRegistry | undefined;
   #built: BuiltImage | undefined;
   #image: PushedImage | undefined;
-  /** Per endpoint: its tar scratch dir and the wall times since beginTimed(). */
-  readonly #state = new PerEndpoint<{ scratch: string; pulls: number[]; tars: number[] }>('pull');
+  readonly #state: PerEndpoint<PullState>;
+
+  constructor(name: string, describe: string, layers: () => LayerSpec[]) {
+    this.name = name;
+    this.describe = describe;
+    this.#layers = layers;
+    this.#state = new PerEndpoint<PullState>(name);
+  }
 
   /** Builds (cached on disk after the first run) and pushes the image; called before the daemon starts. */
   async beforeDaemon(): Promise<DaemonSetup> {
     const t0 = Date.now();
-    this.#built = await buildImage({ layers: Array.from({ length: LAYERS }, (_, i) => benchLayer(i)), config: { Cmd: ['sh'] } });
+    this.#built = await buildImage({ layers: this.#layers(), config: { Cmd: ['sh'] } });
     this.#registry = await startRegistry();
-    this.#image = await pushImage(this.#registry, 'critter-bench/pull', 'latest', this.#built);
+    this.#image = await pushImage(this.#registry, `critter-bench/${this.name}`, 'latest', this.#built);
     const mb = (this.#image.layersSize / 1e6).toFixed(1);
-    console.log(`pull benchmark image: ${LAYERS} layers, ${mb} MB compressed, built and pushed in ${Date.now() - t0} ms`);
+    console.log(`${this.name} benchmark image: ${this.#built.layers.length} layers, ${mb} MB compressed, built and pushed in ${Date.now() - t0} ms`);
     const registry = this.#registry;
     return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
   }
 
   async setup(client: CriClient): Promise<void> {
-    if (!this.#image) throw new Error('the pull scenario needs run.ts to call beforeDaemon() first');
-    this.#state.set(client, { scratch: await mkdtemp(join(tmpdir(), 'critter-bench-tar-')), pulls: [], tars: [] });
+    if (!this.#image) throw new Error(`the ${this.name} scenario needs run.ts to call beforeDaemon() first`);
+    const server = await serverPid(socketOf(client));
+    this.#state.set(client, { scratch: await mkdtemp(join(tmpdir(), 'critter-bench-tar-')), pulls: [], tars: [], server, rssBefore: 0 });
     await client.call('RemoveImage', { image: { image: this.#image.reference } });
   }
 
@@ -95,25 +126,29 @@ class PullBenchmark implements Scenario {
       const pullMs = Number(process.hrtime.bigint() - t0) / 1e6;
       await client.call('RemoveImage', { image: { image: image.reference } });
       const t1 = process.hrtime.bigint();
-      await time('tar -xzf (5 layers)', () => this.#untarAll(state.scratch, i));
+      await time(`tar -xzf (${this.#built!.layers.length} layers)`, () => this.#untarAll(state.scratch, i));
       const tarMs = Number(process.hrtime.bigint() - t1) / 1e6;
       state.pulls.push(pullMs);
       state.tars.push(tarMs);
     }
   }
 
-  beginTimed(client: CriClient): void {
+  async beginTimed(client: CriClient): Promise<void> {
     const state = this.#state.get(client);
     state.pulls = [];
     state.tars = [];
+    await resetPeakRss(state.server);
+    state.rssBefore = await rssKiB(state.server);
   }
 
-  summary(client: CriClient): string {
-    const { pulls, tars } = this.#state.get(client);
+  async summary(client: CriClient): Promise<string> {
+    const { pulls, tars, server, rssBefore } = this.#state.get(client);
     const p = quantile(pulls, 0.5);
     const t = quantile(tars, 0.5);
+    const mib = (kib: number): string => (kib / 1024).toFixed(1);
     return `pull wall times ms: ${pulls.map((x) => x.toFixed(0)).join(', ')}; tar wall times ms: ${tars.map((x) => x.toFixed(0)).join(', ')}; ` +
-      `median pull ${p.toFixed(0)} ms, median tar ${t.toFixed(0)} ms, ratio pull/tar ${(p / t).toFixed(2)} (target <= 1.0)`;
+      `median pull ${p.toFixed(0)} ms, median tar ${t.toFixed(0)} ms, ratio pull/tar ${(p / t).toFixed(2)} (target <= 1.0); ` +
+      `server RSS ${mib(rssBefore)} MiB before the timed pulls, peak ${mib(await peakRssKiB(server))} MiB during them`;
   }
 
   async teardown(client: CriClient): Promise<void> {
@@ -136,4 +171,6 @@ class PullBenchmark implements Scenario {
   }
 }
 
-export const pull = new PullBenchmark();
+export const pull = new PullBenchmark('pull', `PullImage of a ~200 MB ${LAYERS}-layer gzip image from a local registry vs GNU tar -xzf of its layers`,
+  () => Array.from({ length: LAYERS }, (_, i) => benchLayer(i)));
+export const pullSmallFiles = new PullBenchmark('pull-small-files', 'PullImage of one gzip layer of 20,000 files of 1-8 KiB vs GNU tar -xzf of it', () => [smallFilesLayer()]);
