@@ -28,7 +28,6 @@ const POD_NETWORK = { network: 0, pid: 1, ipc: 0 };
 
 type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
 class ContainersBenchmark extends BenchBusyboxScenario implements Scenario {
@@ -46,7 +45,6 @@ class ContainersBenchmark extends BenchBusyboxScenario implements Scenario {
   warmupIterations(): number {
     return 10;
   }
-
 
   async setup(client: CriClient): Promise<void> {
     await waitForNetworkReady(client);
@@ -120,7 +118,6 @@ class ContainersBenchmark extends BenchBusyboxScenario implements Scenario {
   #create(client: CriClient, pod: BenchPod, name: string): Promise<string> {
     return createSleeper(client, pod, name, this.image.reference, POD_NETWORK);
   }
-
 
   async #removePods(client: CriClient, pods: string[]): Promise<void> {
     for (const id of pods.splice(0)) {

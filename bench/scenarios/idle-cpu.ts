@@ -75,7 +75,6 @@ class IdleCpuBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'idle-cpu';
   readonly describe = `daemon CPU with N host-network pods × 1 container (N = $${PODS_ENV}, default 100) idle and under a kubelet-like call pattern`;
 
-
   async run(): Promise<void> {
     throw new Error('the idle-cpu scenario measures windows, not iterations: run.ts calls measure()');
   }

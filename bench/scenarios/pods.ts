@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import type { Scenario } from '../harness.ts';
 import { waitForNetworkReady } from './workload.ts';
 
-
 /** A minimal pod as the kubelet sends it for a plain Deployment replica: pod network, cgroupfs parent unset. */
 function benchPod(run: string, i: number): Record<string, unknown> {
   const name = `bench-${run}-${i}`;

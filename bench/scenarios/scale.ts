@@ -36,7 +36,6 @@ function podCount(): number {
   return n;
 }
 
-
 /** Daemon and helper memory at one moment, KiB. */
 interface Memory {
   daemonRss: number;
@@ -76,7 +75,6 @@ function describeTimes(ms: number[]): string {
 class ScaleBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly name = 'scale';
   readonly describe = `N CNI pods × 1 container (N = $${PODS_ENV}, default 100) created and removed one after another, then in ${PARALLEL_LANES} lanes: times, daemon + helper RSS/PSS at ${EARLY_PODS} and N pods, per-pod slope, RSS after removal`;
-
 
   async run(): Promise<void> {
     throw new Error('the scale scenario measures whole fleets, not iterations: run.ts calls measure()');
@@ -129,6 +127,5 @@ class ScaleBenchmark extends BenchBusyboxScenario implements Scenario {
     }
   }
 }
-
 
 export const scale = new ScaleBenchmark();

@@ -36,7 +36,6 @@ class StatsBenchmark extends BenchBusyboxScenario implements Scenario {
   readonly describe = `ListContainerStats and ListPodSandboxStats with N host-network pods × 1 busybox container (N = $${PODS_ENV}, default ${DEFAULT_PODS}), RSS and idle sampler CPU`;
   readonly #fleets = new Map<CriClient, Fleet>();
 
-
   async setup(client: CriClient): Promise<void> {
     await client.call('PullImage', { image: { image: this.image.reference } }, DEADLINE);
     // One fleet per endpoint: with --compare each runtime lists only its own pods.

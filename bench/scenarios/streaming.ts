@@ -35,7 +35,6 @@ interface Target {
   rates: number[];
 }
 
-
 /**
  * GET of the bulk file through one port-forward connection; resolves with the bytes received
  * and the seconds from the request to the last byte (the error stream's close, which may

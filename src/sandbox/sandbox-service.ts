@@ -302,6 +302,11 @@ export class SandboxService {
     return this.#deps.records.resolve(idOrPrefix);
   }
 
+  /** Changes whenever list()'s answer may have (state/record-store.ts generation). */
+  get listGeneration(): number {
+    return this.#deps.records.generation;
+  }
+
   /** Every pod past creation, for List and for the container service. */
   list(): SandboxRecord[] {
     return this.#deps.records.list().filter((r) => r.status.phase !== 'creating');

@@ -15,7 +15,7 @@ export function listPodSandboxHandler(sandboxes: SandboxService): UnaryHandler<L
   const cache = new ListAnswerCache<ListPodSandboxResponse>();
   return async (req) => {
     checkFilter('filter', req.filter, 'pod');
-    return cache.get(req.filter, sandboxes.records.generation, () => ({ items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) }));
+    return cache.get(req.filter, sandboxes.listGeneration, () => ({ items: sandboxes.list().filter((r) => matchesFilter(r, req.filter)).map(podSandboxEntry) }));
   };
 }
 
