@@ -3,15 +3,15 @@
  * path is resolved by us and never by the host kernel: a parent that is a symlink is
  * followed here, inside the layer root, and refused if it is absolute or climbs out
  * (DESIGN: "never writes outside the layer directory"). The directory starts empty and
- * only the unpacker writes to it, so this map is exactly what is on disk.
+ * only the unpacker writes to it, so this map is exactly what is on disk once the
+ * operations planned so far (`ops`, run in order on the filesystem thread) have run.
  */
-import { mkdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UnsafeLayerEntryError, quoteBounded } from './errors.ts';
 import { MAX_SYMLINK_HOPS } from './rootfs-path.ts';
+import type { FsOpWriter } from './unpack-writer.ts';
 
 type Node = { kind: 'dir' } | { kind: 'file' } | { kind: 'symlink'; target: string };
-
 
 /**
  * Splits a tar entry name into clean components. A leading `/` is dropped (names are
@@ -27,10 +27,12 @@ export function entryComponents(name: string): string[] {
 
 export class LayerTree {
   readonly root: string;
+  readonly #ops: Pick<FsOpWriter, 'add'>;
   #nodes = new Map<string, Node>([['', { kind: 'dir' }]]);
 
-  constructor(root: string) {
+  constructor(root: string, ops: Pick<FsOpWriter, 'add'>) {
     this.root = root;
+    this.#ops = ops;
   }
 
   /** Absolute host path of a resolved key (components joined by `/`, never `..`). */
@@ -39,10 +41,10 @@ export class LayerTree {
   }
 
   /** The resolved key of `parts`' parent directory plus the final name, creating missing parents (mode 0755) when `create`. */
-  async resolveParent(entry: string, parts: readonly string[], create: boolean): Promise<{ dirKey: string; key: string; base: string }> {
+  resolveParent(entry: string, parts: readonly string[], create: boolean): { dirKey: string; key: string; base: string } {
     if (parts.length === 0) return { dirKey: '', key: '', base: '' };
     const base = parts[parts.length - 1] as string;
-    const dir = await this.#resolveDir(entry, parts.slice(0, -1), create);
+    const dir = this.#resolveDir(entry, parts.slice(0, -1), create);
     const dirKey = dir.join('/');
     return { dirKey, key: dirKey === '' ? base : `${dirKey}/${base}`, base };
   }
@@ -53,15 +55,15 @@ export class LayerTree {
   }
 
   /** Removes whatever is at `key` (a directory recursively) so a later entry can take its place. */
-  async clear(key: string): Promise<void> {
+  clear(key: string): void {
     const node = this.#nodes.get(key);
     if (!node || key === '') return;
     if (node.kind === 'dir') {
-      await rm(this.abs(key), { recursive: true, force: true });
+      this.#ops.add({ k: 'rm', p: this.abs(key) });
       const prefix = `${key}/`;
       for (const k of this.#nodes.keys()) if (k.startsWith(prefix)) this.#nodes.delete(k);
     } else {
-      await unlink(this.abs(key));
+      this.#ops.add({ k: 'unlink', p: this.abs(key) });
     }
     this.#nodes.delete(key);
   }
@@ -71,7 +73,7 @@ export class LayerTree {
     this.#nodes.set(key, node);
   }
 
-  async #resolveDir(entry: string, parts: readonly string[], create: boolean): Promise<string[]> {
+  #resolveDir(entry: string, parts: readonly string[], create: boolean): string[] {
     const resolved: string[] = [];
     const queue = [...parts];
     let hops = 0;
@@ -88,7 +90,7 @@ export class LayerTree {
       const node = this.#nodes.get(key);
       if (node === undefined) {
         if (!create) throw new UnsafeLayerEntryError(entry, `parent ${quoteBounded(key)} does not exist in the layer`);
-        await mkdir(this.abs(key), { mode: 0o755 });
+        this.#ops.add({ k: 'mkdir', p: this.abs(key), m: 0o755 });
         this.#nodes.set(key, { kind: 'dir' });
         resolved.push(c);
       } else if (node.kind === 'dir') {

@@ -2,35 +2,25 @@
  * Extracts an uncompressed layer tar into an empty directory, converting OCI whiteouts to
  * overlayfs ones (OCI image-spec layer.md "Whiteouts"; kernel overlayfs.rst). Facts and
  * timings behind the choices here: derisk §5 (tar-stream + koffi, small files through one fd).
+ * The event loop parses the tar and resolves every path (LayerTree); the filesystem calls
+ * run in order on a thread of their own (unpack-writer.ts), beside the hashing and parsing
+ * of the next entries instead of after them.
  */
-import { closeSync, fchmodSync, fchownSync, futimesSync, open as openCb, openSync, writeSync, constants as fsc } from 'node:fs';
-import { promisify } from 'node:util';
-import { chmod, lchown, link, lutimes, mkdir, open, readdir, symlink, utimes } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from './libc.ts';
+import { S_IFBLK, S_IFCHR, S_IFIFO } from './libc.ts';
 import { LayerTree, entryComponents } from './layer-tree.ts';
 import { PaxXattrScanner, type RawXattrs } from './pax-xattrs.ts';
 import { LayerFormatError, UnsafeLayerEntryError, quoteBounded, spaceExhausted } from './errors.ts';
+import { EntryFsError, FsOpWriter } from './unpack-writer.ts';
 
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_OPAQUE = '.wh..wh..opq';
-/**
- * Files up to this size are buffered and written with synchronous calls on one fd:
- * 3x faster than a WriteStream per file (derisk §5). Each call blocks the loop for
- * microseconds only and the loop runs between entries; bigger files stream. The file's
- * creation is the exception while other layers unpack too: open(O_CREAT) costs 7-250 µs on
- * ext4 here (inode allocation), so then it goes to the thread pool and the layers create
- * their files side by side instead of one after another on the event loop (5 layers:
- * 1.96-2.08 s -> 1.50-1.72 s). A layer unpacking alone opens synchronously: the round trip
- * only added latency there (20,000 small files: 5.7-6.1 s sync, 7.4-7.9 s through the pool).
- */
+const OPAQUE_VALUE = Buffer.from('y');
+/** Files up to this size go to the filesystem thread whole, in one operation (most files). */
 const SMALL_FILE_MAX = 1024 * 1024;
-const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW;
-const openFd = promisify(openCb);
-/** Layers being unpacked in this process now (see SMALL_FILE_MAX). */
-let unpacking = 0;
 
 export interface UnpackStats {
   entries: number;
@@ -54,18 +44,10 @@ type EntryStream = AsyncIterable<Buffer> & { resume(): unknown };
  * @throws LayerFormatError for a tar that cannot be read
  */
 export async function unpackLayer(input: Readable | AsyncIterable<Buffer>, dir: string, signal?: AbortSignal): Promise<UnpackStats> {
-  unpacking++;
-  try {
-    return await unpackInto(input, dir, signal);
-  } finally {
-    unpacking--;
-  }
-}
-
-async function unpackInto(input: Readable | AsyncIterable<Buffer>, dir: string, signal?: AbortSignal): Promise<UnpackStats> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
   if ((await readdir(dir)).length > 0) throw new LayerFormatError(`layer directory ${dir} is not empty`);
-  const tree = new LayerTree(dir);
+  const ops = new FsOpWriter();
+  const tree = new LayerTree(dir, ops);
   const stats: UnpackStats = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, devices: 0, fifos: 0, whiteouts: 0, opaqueDirs: 0, skipped: 0 };
   const dirTimes: Array<[string, Date]> = [];
   const scanner = new PaxXattrScanner();
@@ -77,12 +59,16 @@ async function unpackInto(input: Readable | AsyncIterable<Buffer>, dir: string, 
     for await (const entry of extract as AsyncIterable<EntryStream & { header: Header }>) {
       signal?.throwIfAborted();
       stats.entries++;
+      ops.entry(entry.header.name);
       try {
-        await unpackEntry(tree, entry.header, entry, scanner.nextEntryXattrs(), stats, dirTimes);
+        await unpackEntry(tree, ops, entry.header, entry, scanner.nextEntryXattrs(), stats, dirTimes);
+        // Waits while the thread is behind; throws what an earlier entry's operation failed with.
+        await ops.drain();
       } catch (err) {
         throw entryError(entry.header.name, err, tree);
       }
     }
+    await feeding;
   } catch (err) {
     // The input's own error (digest, decompression) wins over the iterator's view of it;
     // read it before destroy() adds a "premature close" of our own making. A premature close
@@ -90,17 +76,21 @@ async function unpackInto(input: Readable | AsyncIterable<Buffer>, dir: string, 
     const cause = [feedError, err].find((e) => e !== undefined && !isPrematureClose(e)) ?? err;
     extract.destroy();
     await feeding.catch(() => undefined);
+    // Nothing may still be writing into `dir` once this rejects: the caller removes it.
+    await ops.abandon();
     throw wrapTarError(cause);
-  }
-  try {
-    await feeding;
-  } catch (err) {
-    throw wrapTarError(err);
   }
   // Directory mtimes last: creating their children changed them (GNU tar does the same).
   // Only where a directory still is, and never through a symlink: a later entry may have
   // replaced the directory with a symlink to a host path.
-  for (const [key, mtime] of dirTimes) if (tree.get(key)?.kind === 'dir') await lutimes(tree.abs(key), mtime, mtime);
+  for (const [key, mtime] of dirTimes) {
+    if (tree.get(key)?.kind === 'dir') ops.add({ k: 'times', p: tree.abs(key), t: seconds(mtime), follow: false });
+  }
+  try {
+    await ops.finish();
+  } catch (err) {
+    throw entryError('', err, tree);
+  }
   return stats;
 }
 
@@ -114,7 +104,10 @@ function isPrematureClose(err: unknown): boolean {
  * full disk or quota a ResourceExhaustedError naming the path and the operation. The raw
  * error is not chained: its message repeats the whole (unbounded) host path.
  */
-function entryError(name: string, err: unknown, tree: LayerTree): unknown {
+function entryError(entry: string, failure: unknown, tree: LayerTree): unknown {
+  // An operation runs on the filesystem thread after its entry was parsed: it names its own entry.
+  const name = failure instanceof EntryFsError ? failure.entry : entry;
+  const err = failure instanceof EntryFsError ? failure.fsError : failure;
   const e = err as NodeJS.ErrnoException;
   const full = spaceExhausted(err, `extracting layer entry ${quoteBounded(name)}`, tree.root);
   if (full) return full;
@@ -136,41 +129,48 @@ function wrapTarError(err: unknown): unknown {
   return err;
 }
 
-async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs: RawXattrs, stats: UnpackStats, dirTimes: Array<[string, Date]>): Promise<void> {
+async function unpackEntry(tree: LayerTree, ops: FsOpWriter, h: Header, body: EntryStream, xattrs: RawXattrs, stats: UnpackStats, dirTimes: Array<[string, Date]>): Promise<void> {
   const parts = entryComponents(h.name);
   const base = parts[parts.length - 1] ?? '';
   if (base.startsWith(WHITEOUT_PREFIX)) {
     body.resume();
-    const { dirKey } = await tree.resolveParent(h.name, parts, true);
+    const { dirKey } = tree.resolveParent(h.name, parts, true);
     if (base === WHITEOUT_OPAQUE) {
       // Opaque directory: lower layers' content of this dir is hidden.
-      lsetxattr(tree.abs(dirKey), 'trusted.overlay.opaque', Buffer.from('y'));
+      ops.add({ k: 'xattr', p: tree.abs(dirKey), x: ops.xattrs(new Map([['trusted.overlay.opaque', OPAQUE_VALUE]]))! });
       stats.opaqueDirs++;
       return;
     }
     const victim = base.slice(WHITEOUT_PREFIX.length);
     if (victim === '' || victim === '.' || victim === '..') throw new UnsafeLayerEntryError(h.name, 'whiteout names no file');
     const key = dirKey === '' ? victim : `${dirKey}/${victim}`;
-    await tree.clear(key);
-    mknod(tree.abs(key), S_IFCHR, 0, 0);
+    tree.clear(key);
+    ops.add({ k: 'mknod', p: tree.abs(key), m: S_IFCHR, major: 0, minor: 0 });
     tree.set(key, { kind: 'file' });
     stats.whiteouts++;
     return;
   }
-  const { key } = await tree.resolveParent(h.name, parts, true);
-  const path = tree.abs(key);
-  const mode = (h.mode ?? 0o644) & 0o7777;
-  const uid = paxNumber(h, 'uid') ?? h.uid ?? 0;
-  const gid = paxNumber(h, 'gid') ?? h.gid ?? 0;
-  const mtime = paxDate(h) ?? h.mtime ?? new Date(0);
+  const { key } = tree.resolveParent(h.name, parts, true);
+  const p = tree.abs(key);
+  const m = (h.mode ?? 0o644) & 0o7777;
+  const u = paxNumber(h, 'uid') ?? h.uid ?? 0;
+  const g = paxNumber(h, 'gid') ?? h.gid ?? 0;
+  const t = seconds(paxDate(h) ?? h.mtime ?? new Date(0));
   switch (h.type) {
     case 'file':
     case 'contiguous-file':
-      await replace(tree, key);
+      replace(tree, key);
       if ((h.size ?? 0) <= SMALL_FILE_MAX) {
-        await writeSmallFile(path, body, { uid, gid, mode, mtime, xattrs });
+        const chunks: Buffer[] = [];
+        for await (const chunk of body) chunks.push(chunk);
+        ops.file({ p, u, g, m, t }, chunks, xattrs);
       } else {
-        await writeLargeFile(path, body, { uid, gid, mode, mtime, xattrs });
+        ops.add({ k: 'create', p, m });
+        for await (const chunk of body) {
+          ops.append(chunk);
+          await ops.drain();
+        }
+        ops.add({ k: 'seal', p, u, g, m, t, x: ops.xattrs(xattrs) });
       }
       tree.set(key, { kind: 'file' });
       stats.files++;
@@ -178,37 +178,40 @@ async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs
     case 'directory':
       body.resume();
       if (tree.get(key)?.kind !== 'dir') {
-        await replace(tree, key);
-        await mkdir(path, { mode: 0o700 });
+        replace(tree, key);
+        ops.add({ k: 'mkdir', p, m: 0o700 });
         tree.set(key, { kind: 'dir' });
       }
       stats.dirs++;
-      await applyMetadata(path, { uid, gid, mode, xattrs, isSymlink: false });
-      dirTimes.push([key, mtime]);
+      ops.add({ k: 'meta', p, u, g, m, x: ops.xattrs(xattrs) });
+      dirTimes.push([key, new Date(t * 1000)]);
       return;
     case 'symlink':
       body.resume();
-      await replace(tree, key);
-      await symlink(h.linkname ?? '', path);
+      replace(tree, key);
+      ops.add({ k: 'symlink', p, target: h.linkname ?? '' });
       tree.set(key, { kind: 'symlink', target: h.linkname ?? '' });
       stats.symlinks++;
-      await applyMetadata(path, { uid, gid, mode, xattrs, isSymlink: true });
-      await lutimes(path, mtime, mtime);
+      ops.add({ k: 'meta', p, u, g, m: -1, x: ops.xattrs(xattrs) });
+      ops.add({ k: 'times', p, t, follow: false });
       return;
     case 'link': {
       body.resume();
       const linkName = h.linkname ?? '';
-      const target = await tree.resolveParent(linkName, entryComponents(linkName), false).catch((err: unknown) => {
+      let target: { key: string };
+      try {
+        target = tree.resolveParent(linkName, entryComponents(linkName), false);
+      } catch (err) {
         throw new UnsafeLayerEntryError(h.name, `hard link target ${quoteBounded(linkName)} is not inside the layer`, { cause: err });
-      });
+      }
       const node = tree.get(target.key);
       if (target.key === '' || node === undefined || node.kind === 'dir') {
         throw new UnsafeLayerEntryError(h.name, `hard link target ${quoteBounded(linkName)} is not a file earlier in the layer`);
       }
       if (target.key === key) return;
-      await replace(tree, key);
+      replace(tree, key);
       // link(2) does not follow a symlink target, so this never reaches past the root.
-      await link(tree.abs(target.key), path);
+      ops.add({ k: 'link', from: tree.abs(target.key), p });
       tree.set(key, node.kind === 'symlink' ? node : { kind: 'file' });
       stats.hardlinks++;
       return;
@@ -217,14 +220,14 @@ async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs
     case 'block-device':
     case 'fifo': {
       body.resume();
-      await replace(tree, key);
+      replace(tree, key);
       const typeBits = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-      mknod(path, typeBits | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+      ops.add({ k: 'mknod', p, m: typeBits | 0o600, major: h.devmajor ?? 0, minor: h.devminor ?? 0 });
       tree.set(key, { kind: 'file' });
       if (h.type === 'fifo') stats.fifos++;
       else stats.devices++;
-      await applyMetadata(path, { uid, gid, mode, xattrs, isSymlink: false });
-      await utimes(path, mtime, mtime);
+      ops.add({ k: 'meta', p, u, g, m, x: ops.xattrs(xattrs) });
+      ops.add({ k: 'times', p, t, follow: true });
       return;
     }
     default:
@@ -235,56 +238,14 @@ async function unpackEntry(tree: LayerTree, h: Header, body: EntryStream, xattrs
 }
 
 /** Clears `key` unless it is the layer root, which an entry may only update as a directory. */
-async function replace(tree: LayerTree, key: string): Promise<void> {
+function replace(tree: LayerTree, key: string): void {
   if (key === '') throw new UnsafeLayerEntryError('/', 'the layer root can only be a directory');
-  await tree.clear(key);
+  tree.clear(key);
 }
 
-interface Meta {
-  uid: number;
-  gid: number;
-  mode: number;
-  xattrs: RawXattrs;
-}
-
-/** Owner first (chown clears setuid/setgid and file capabilities), then mode, then xattrs. */
-async function applyMetadata(path: string, m: Meta & { isSymlink: boolean }): Promise<void> {
-  await lchown(path, m.uid, m.gid);
-  if (!m.isSymlink) await chmod(path, m.mode);
-  for (const [name, value] of m.xattrs) lsetxattr(path, name, value);
-}
-
-async function writeSmallFile(path: string, body: EntryStream, m: Meta & { mtime: Date }): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(c);
-  const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-  const fd = unpacking > 1 ? await openFd(path, CREATE_FLAGS, 0o600) : openSync(path, CREATE_FLAGS, 0o600);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off);
-    fchownSync(fd, m.uid, m.gid);
-    fchmodSync(fd, m.mode);
-    for (const [name, value] of m.xattrs) lsetxattr(path, name, value);
-    futimesSync(fd, m.mtime, m.mtime);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function writeLargeFile(path: string, body: EntryStream, m: Meta & { mtime: Date }): Promise<void> {
-  const fh = await open(path, CREATE_FLAGS, 0o600);
-  try {
-    for await (const c of body) {
-      let off = 0;
-      while (off < c.length) off += (await fh.write(c, off)).bytesWritten;
-    }
-    await fh.chown(m.uid, m.gid);
-    await fh.chmod(m.mode);
-    for (const [name, value] of m.xattrs) lsetxattr(path, name, value);
-    await fh.utimes(m.mtime, m.mtime);
-  } finally {
-    await fh.close();
-  }
+/** A time as the seconds the filesystem calls take (sub-second part kept). */
+function seconds(d: Date): number {
+  return d.getTime() / 1000;
 }
 
 /** PAX uid/gid override the ustar fields, which hold at most 2097151 (tar-stream ignores them). */
