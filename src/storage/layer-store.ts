@@ -17,7 +17,8 @@ import { readJsonIfExists, writeJsonAtomic, syncDir } from '../lib/atomic-file.t
 import { FailedPreconditionError, NotFoundError, describeError } from '../lib/errors.ts';
 import { KeyedMutex } from '../lib/keyed-mutex.ts';
 import { DigestMismatchError, spaceExhausted } from './errors.ts';
-import { DigestCounter, chainIdOf, parseDigest, toHexId } from './digest.ts';
+import { chainIdOf, parseDigest, toHexId } from './digest.ts';
+import { ThreadedDigest } from './digest-thread.ts';
 import { decompress } from './decompress.ts';
 import { unpackLayer } from './layer-unpack.ts';
 
@@ -163,18 +164,18 @@ export class LayerStore {
   async #ingestNew(op: Op, id: string, parent: string | null, req: IngestRequest): Promise<LayerRecord> {
     const staging = join(this.overlayDir, `${STAGING_PREFIX}${id.slice(0, 16)}-${randomBytes(4).toString('hex')}`);
     const started = Date.now();
+    const compressed = new ThreadedDigest(parseDigest(req.digest).algorithm);
+    const uncompressed = new ThreadedDigest(parseDigest(req.diffId).algorithm);
     try {
-      const compressed = new DigestCounter(parseDigest(req.digest).algorithm);
-      const uncompressed = new DigestCounter(parseDigest(req.diffId).algorithm);
       const input = uncompressed.tap(decompress(compressed.tap(req.body), req.mediaType, op.signal));
       await mkdir(staging, { mode: 0o700 });
       const stats = await unpackLayer(input, join(staging, 'diff'), op.signal);
       if (req.size !== undefined && compressed.bytes !== req.size) {
         throw new DigestMismatchError(`layer ${req.digest} size`, String(req.size), String(compressed.bytes));
       }
-      const gotDigest = compressed.digest();
+      const gotDigest = await compressed.digest();
       if (gotDigest !== req.digest) throw new DigestMismatchError(`layer blob ${req.digest}`, req.digest, gotDigest);
-      const gotDiff = uncompressed.digest();
+      const gotDiff = await uncompressed.digest();
       if (gotDiff !== req.diffId) throw new DigestMismatchError(`layer ${req.digest} diffID`, req.diffId, gotDiff);
       const parentRecord = parent === null ? null : await this.#awaitParent(parent, id);
       const record: LayerRecord = {
@@ -187,6 +188,8 @@ export class LayerStore {
       op.log.info({ layer: id, diffId: req.diffId, bytes: uncompressed.bytes, entries: stats.entries, ms: Date.now() - started }, 'Layer stored');
       return record;
     } catch (err) {
+      compressed.dispose();
+      uncompressed.dispose();
       await rm(staging, { recursive: true, force: true }).catch((e: unknown) => {
         this.#log.error({ dir: staging, err: describeError(e) }, 'Cannot remove layer staging dir');
       });
