@@ -101,7 +101,8 @@ async function* joined(source: AsyncIterable<Buffer>, size: number): AsyncGenera
 }
 
 async function* throughTransform(source: AsyncIterable<Buffer>, transform: NodeJS.ReadWriteStream, what: string): AsyncGenerator<Buffer> {
-  const input = Readable.from(source);
+  // One chunk read ahead, not Readable.from's 16: with joined 512 KiB chunks that is 8 MiB a layer.
+  const input = Readable.from(source, { highWaterMark: 1 });
   const feeding = pipeline(input, transform);
   feeding.catch(() => undefined);
   try {

@@ -1,6 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { decompress } from './decompress.ts';
+
+const GZ = 'application/vnd.oci.image.layer.v1.tar+gzip';
 import { ThreadedDigest } from './digest-thread.ts';
 
 async function* chunked(data: Buffer, sizes: readonly number[]): AsyncGenerator<Buffer> {
@@ -47,5 +51,29 @@ describe('ThreadedDigest', () => {
     const kept = new ThreadedDigest('sha256');
     await drain(kept.tap(chunked(data, [123_456])));
     assert.equal(await kept.digest(), `sha256:${createHash('sha256').update(data).digest('hex')}`);
+  });
+
+  it('digests of several layers at once, each tapped before and after gunzip, all finish', async () => {
+    // Taps waiting for room outnumber the slabs out: each returned slab must wake them all.
+    const layers = Array.from({ length: 16 }, () => randomBytes(3 * 1024 * 1024 + 999));
+    const blobs = layers.map((data) => gzipSync(data, { level: 1 }));
+    const results = Promise.all(blobs.map(async (blob) => {
+      const outer = new ThreadedDigest('sha256');
+      const inner = new ThreadedDigest('sha256');
+      // As a layer ingest does: the blob's digest, gunzip (which reads ahead), the tar's digest.
+      await drain(inner.tap(decompress(outer.tap(chunked(blob, [65536])), GZ)));
+      return [await outer.digest(), await inner.digest()];
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('digests deadlocked')), 20_000); });
+    try {
+      const got = await Promise.race([results, stuck]);
+      for (const [i, data] of layers.entries()) {
+        const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+        assert.deepEqual(got[i], [sha(blobs[i]!), sha(data)]);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   });
 });

@@ -3,7 +3,7 @@
  * served, the tar inside it): for a 198 MB image 420 MB of SHA-256, a quarter of a second
  * the event loop spent while it also parsed tar entries and served RPCs (issue 15). Here
  * the bytes are copied into 1 MiB slabs that the hashing thread hands back for reuse,
- * so a pull allocates nothing per chunk; at most MAX_SLABS_OUT slabs wait at the thread
+ * so a pull allocates nothing per chunk; about MAX_SLABS_OUT slabs wait at the thread
  * before the stream that feeds them waits too (memory stays bounded).
  */
 import { Worker } from 'node:worker_threads';
@@ -79,7 +79,9 @@ class DigestThread {
     if ('slab' in reply) {
       this.#slabsOut--;
       if (reply.slab.byteLength === SLAB_BYTES && this.#spare.length < MAX_SPARE_SLABS) this.#spare.push(reply.slab);
-      this.#roomWaiters.shift()?.();
+      // Every waiter, not one: waking one per returned slab could leave some waiting with no
+      // slab left out to wake them (taps of several layers wait at once), a deadlock.
+      if (!this.full) for (const wake of this.#roomWaiters.splice(0)) wake();
       return;
     }
     this.#closing.get(reply.closed)?.resolve(reply.hex);
@@ -88,6 +90,8 @@ class DigestThread {
   }
 
   #idle(): void {
+    // Spare slabs serve a burst of layers; an idle daemon keeps none.
+    this.#spare.length = 0;
     const worker = this.#worker;
     worker?.unref();
     this.#idleTimer = setTimeout(() => {
@@ -129,7 +133,7 @@ export class ThreadedDigest {
     for await (const chunk of source) {
       this.#add(chunk);
       this.bytes += chunk.length;
-      if (thread.full) await thread.room();
+      while (thread.full) await thread.room();
       yield chunk;
     }
   }

@@ -16,9 +16,13 @@ const BATCH_OPS = 512;
 const MAX_IN_FLIGHT = 4;
 /** An idle thread ends after this long (a pull's layers come in a burst). */
 const IDLE_MS = 10_000;
-/** Batch buffers the threads handed back, for the next batches (no allocation, no GC churn). */
+/**
+ * Batch buffers the threads handed back, for the next batches (no allocation, no GC churn
+ * while layers extract); dropped when no layer is extracting, so an idle daemon keeps none.
+ */
 const spareBuffers: ArrayBuffer[] = [];
-const MAX_SPARE_BUFFERS = 16;
+const MAX_SPARE_BUFFERS = 8;
+let busyThreads = 0;
 
 /** What an entry's filesystem operation failed with: the entry's name and the errno error. */
 export class EntryFsError extends Error {
@@ -95,10 +99,12 @@ function acquireThread(): FsThread {
   while ((thread = idleThreads.pop()) !== undefined && !thread.usable);
   thread ??= new FsThread();
   thread.busy();
+  busyThreads++;
   return thread;
 }
 
 function releaseThread(thread: FsThread): void {
+  if (--busyThreads === 0) spareBuffers.length = 0;
   if (!thread.usable) return;
   idleThreads.push(thread);
   thread.idle(() => {
