@@ -19,6 +19,7 @@ import { registriesConfText } from '../../test/fixtures/registries-conf.ts';
 import { buildImage, dir, file, pushImage, type LayerEntry, type LayerSpec, type PushedImage, type BuiltImage } from '../../test/fixtures/image-builder.ts';
 import { PerEndpoint, quantile, type Scenario, type Timer } from '../harness.ts';
 import { peakRssKiB, resetPeakRss, rssKiB, serverPid, socketOf } from '../proc.ts';
+import { unjournaledExt4Warning } from '../fs-journal.ts';
 
 const LAYERS = 5;
 const PULL_DEADLINE_MS = 10 * 60_000;
@@ -106,6 +107,8 @@ class PullBenchmark implements Scenario {
     this.#image = await pushImage(this.#registry, `critter-bench/${this.name}`, 'latest', this.#built);
     const mb = (this.#image.layersSize / 1e6).toFixed(1);
     console.log(`${this.name} benchmark image: ${this.#built.layers.length} layers, ${mb} MB compressed, built and pushed in ${Date.now() - t0} ms`);
+    const warning = await unjournaledExt4Warning(tmpdir());
+    if (warning) console.log(warning);
     const registry = this.#registry;
     return { registriesConf: registriesConfText(registry.host), close: () => registry.stop() };
   }
