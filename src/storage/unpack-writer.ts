@@ -121,7 +121,8 @@ export class FsOpWriter {
   #ops: FsOp[] = [];
   #data: Buffer | undefined;
   #used = 0;
-  #inFlight: Array<{ names: string[]; reply: Promise<WorkerReply> }> = [];
+  /** One promise per batch at the thread, settled (never rejected) once its reply is in. */
+  #inFlight: Array<Promise<void>> = [];
   #failure: EntryFsError | Error | undefined;
 
   /** The operations added from now on belong to the entry `name`. */
@@ -217,8 +218,14 @@ export class FsOpWriter {
       const data = (this.#data?.buffer ?? new ArrayBuffer(0)) as ArrayBuffer;
       const batch: FsBatch = { names: this.#names, ops: this.#ops, data };
       const reply = this.#thread.run(batch);
-      reply.catch(() => undefined);
-      this.#inFlight.push({ names: this.#names, reply });
+      const names = this.#names;
+      // Recorded as soon as it arrives, so the next drain() stops the unpacker at once.
+      const settled = reply.then(({ failure }) => {
+        if (failure) this.#failure ??= new EntryFsError(names[failure.entry] ?? '?', errnoError(failure));
+      }, (err: unknown) => {
+        this.#failure ??= err as Error;
+      });
+      this.#inFlight.push(settled);
       // The current entry may go on in the next batch: it keeps its name there.
       this.#names = this.#names.slice(-1);
       this.#data = undefined;
@@ -229,14 +236,7 @@ export class FsOpWriter {
   }
 
   async #settleOldest(): Promise<void> {
-    const sent = this.#inFlight.shift();
-    if (!sent) return;
-    try {
-      const { failure } = await sent.reply;
-      if (failure) this.#failure ??= new EntryFsError(sent.names[failure.entry] ?? '?', errnoError(failure));
-    } catch (err) {
-      this.#failure ??= err as Error;
-    }
+    await this.#inFlight.shift();
   }
 }
 
