@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import { unpackLayer } from './layer-unpack.ts';
 import { buildTar, type FixtureEntry } from './tar-fixture.ts';
 import { LayerFormatError } from './errors.ts';
@@ -82,6 +83,43 @@ describe('unpackLayer() on its filesystem thread', { skip: needsRoot }, () => {
     for (const [i, d] of dirs.entries()) {
       assert.equal((await readdir(join(d, `l${i}`))).length, 800);
       assert.equal(await readFile(join(d, `l${i}/799`), 'utf8'), `l${i}799`);
+    }
+  });
+});
+
+describe('FsOpWriter after a failure', () => {
+  it('keeps taking a big file\'s chunks once a failure came back between two of them (it spun forever)', async () => {
+    const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+    const url = new URL(`./unpack-writer${ext}`, import.meta.url).href;
+    const dir = await mkdtemp(join(tmpdir(), 'critter-writer-failure-'));
+    // In a worker of its own: a regression is an endless synchronous loop, which only
+    // terminate() ends; the test then fails instead of hanging the run.
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { FsOpWriter } = await import(workerData.url);
+        const w = new FsOpWriter();
+        w.entry('missing/big');
+        w.add({ k: 'create', p: workerData.dir + '/missing/big', m: 0o644 });
+        // The first batch goes out full (its open fails: no such directory); 1 byte waits in the next.
+        w.append(Buffer.alloc(1024 * 1024 + 1));
+        while (await w.drain().then(() => true, () => false)) await new Promise((r) => setTimeout(r, 5));
+        // The failure is in; the next chunk fills the waiting batch and needs room again.
+        w.append(Buffer.alloc(3 * 1024 * 1024));
+        const err = await w.finish().then(() => undefined, (e) => e);
+        parentPort.postMessage({ entry: err?.entry, code: err?.fsError?.code });
+      })();
+    `, { eval: true, workerData: { url, dir } });
+    try {
+      const reply = await new Promise<unknown>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('append() did not return within 20 s of the failure')), 20_000);
+        worker.once('message', (m) => { clearTimeout(timer); resolve(m); });
+        worker.once('error', (e) => { clearTimeout(timer); reject(e); });
+      });
+      assert.deepEqual(reply, { entry: 'missing/big', code: 'ENOENT' });
+    } finally {
+      await worker.terminate();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

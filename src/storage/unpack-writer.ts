@@ -226,12 +226,16 @@ export class FsOpWriter {
         this.#failure ??= err as Error;
       });
       this.#inFlight.push(settled);
-      // The current entry may go on in the next batch: it keeps its name there.
-      this.#names = this.#names.slice(-1);
+      // Transferred with the batch.
       this.#data = undefined;
-      this.#used = 0;
     }
+    // After a failure nothing more is sent: what was planned is dropped with its bytes. The
+    // room must come back either way, or append() would find none, forever (a pull onto a
+    // full disk spun the event loop here once a failure arrived between two chunks).
+    this.#used = 0;
     this.#ops = [];
+    // The current entry may go on in the next batch: it keeps its name there.
+    this.#names = this.#names.slice(-1);
     if (nextBytes > BATCH_BYTES) this.#data = Buffer.allocUnsafeSlow(nextBytes);
   }
 

@@ -7,10 +7,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { criClient, type CriClient } from './cri-client.ts';
 import { unmountAllUnder } from './mounts.ts';
 import { DAEMON_ENV, DAEMON_NODE_FLAGS } from '../../../src/cli/daemon-runtime-options.ts';
+
+/** How long stop() waits for the daemon to exit after SIGTERM before it kills it. */
+const STOP_GRACE_MS = 90_000;
 
 export const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 
@@ -45,7 +49,7 @@ export interface RunningDaemon {
   client: CriClient;
   /** Everything the daemon wrote to stderr so far. */
   logs(): string;
-  /** SIGTERM, wait for exit; resolves with the exit code. */
+  /** SIGTERM, wait for exit (SIGKILL and a thrown error after STOP_GRACE_MS); resolves with the exit code. */
   stop(opts?: { keepDirs?: boolean }): Promise<number | null>;
   /** SIGKILL (crash), wait for exit; keeps the dirs. */
   kill(): Promise<void>;
@@ -99,13 +103,23 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
     async stop(o = {}) {
       client.close();
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const code = await exited;
+      // A daemon whose event loop is stuck never acts on SIGTERM: killed after its longest
+      // shutdown timeout in these tests (60 s) and then some, so one hang fails one test
+      // instead of holding the whole run until the CI's limit.
+      let stuck = false;
+      const code = await Promise.race([exited, sleep(STOP_GRACE_MS).then(() => undefined)]);
+      if (code === undefined) {
+        stuck = true;
+        proc.kill('SIGKILL');
+        await exited;
+      }
       if (!o.keepDirs) {
         // Pod namespaces and shm stay mounted after the daemon exits (pods outlive it).
         await unmountAllUnder(dirs.base);
         await rm(dirs.base, { recursive: true, force: true });
       }
-      return code;
+      if (stuck) throw new Error(`critter did not exit within ${STOP_GRACE_MS / 1000} s of SIGTERM and was killed:\n${logs.slice(-4000)}`);
+      return code as number | null;
     },
     metricsUrl() {
       const m = /"address":"(http:\/\/[^"]+\/metrics)"/.exec(logs);
