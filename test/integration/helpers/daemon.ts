@@ -107,7 +107,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       // shutdown timeout in these tests (60 s) and then some, so one hang fails one test
       // instead of holding the whole run until the CI's limit.
       let stuck = false;
-      const code = await Promise.race([exited, sleep(STOP_GRACE_MS).then(() => undefined)]);
+      // Unref'd: a pending grace timer must not keep a finished test file alive for 90 s.
+      const code = await Promise.race([exited, sleep(STOP_GRACE_MS, undefined, { ref: false })]);
       if (code === undefined) {
         stuck = true;
         proc.kill('SIGKILL');
