@@ -106,11 +106,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
       // A daemon whose event loop is stuck never acts on SIGTERM: killed after its longest
       // shutdown timeout in these tests (60 s) and then some, so one hang fails one test
       // instead of holding the whole run until the CI's limit.
-      let stuck = false;
       // Unref'd: a pending grace timer must not keep a finished test file alive for 90 s.
       const code = await Promise.race([exited, sleep(STOP_GRACE_MS, undefined, { ref: false })]);
-      if (code === undefined) {
-        stuck = true;
+      const stuck = code === undefined;
+      if (stuck) {
         proc.kill('SIGKILL');
         await exited;
       }
@@ -120,7 +119,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<RunningDaem
         await rm(dirs.base, { recursive: true, force: true });
       }
       if (stuck) throw new Error(`critter did not exit within ${STOP_GRACE_MS / 1000} s of SIGTERM and was killed:\n${logs.slice(-4000)}`);
-      return code as number | null;
+      return code;
     },
     metricsUrl() {
       const m = /"address":"(http:\/\/[^"]+\/metrics)"/.exec(logs);
